@@ -1,0 +1,1 @@
+fn main() { println!("cargo:rerun-if-changed=templates"); println!("cargo:rerun-if-changed=values.yaml"); println!("cargo:rerun-if-changed=values.schema.json"); }

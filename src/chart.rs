@@ -1,0 +1,109 @@
+//! The chart: `templates/`, `values.yaml` and `values.schema.json`. The copy in this
+//! repository is embedded in the binary; `--chart DIR` reads a user's copy with the same layout.
+
+use include_dir::{Dir, include_dir};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+static EMBEDDED_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+const EMBEDDED_VALUES: &str = include_str!("../values.yaml");
+const EMBEDDED_SCHEMA: &str = include_str!("../values.schema.json");
+
+/// Why a chart could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read the chart at {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the chart at {0} has no templates/ directory with .yaml templates")]
+    NoTemplates(String),
+    #[error("{path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+    #[error(transparent)]
+    Values(#[from] crate::values::Error),
+    #[error("{path} is not valid JSON: {message}")]
+    SchemaJson { path: String, message: String },
+    #[error("{path} is not a valid JSON schema: {message}")]
+    Schema { path: String, message: String },
+}
+
+/// Where a chart came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartOrigin {
+    Embedded,
+    Directory(PathBuf),
+}
+
+/// A loaded chart. Template names are relative to `templates/` (`api.yaml`).
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub origin: ChartOrigin,
+    templates: BTreeMap<String, String>,
+    pub default_values: Map<String, Value>,
+    pub schema: Value,
+}
+
+impl Chart {
+    /// The chart compiled into this binary.
+    pub fn embedded() -> Chart {
+        let templates = EMBEDDED_TEMPLATES
+            .files()
+            .filter_map(|f| Some((f.path().to_str()?.to_owned(), f.contents_utf8()?.to_owned())))
+            .collect();
+        Chart::assemble(ChartOrigin::Embedded, templates, EMBEDDED_VALUES.as_bytes(), EMBEDDED_SCHEMA.as_bytes())
+            .expect("the embedded chart is checked by the test suite")
+    }
+
+    /// A chart directory with the same layout as this repository's.
+    pub fn from_dir(dir: &Path) -> Result<Chart, Error> {
+        let read = |p: PathBuf| std::fs::read(&p).map_err(|source| Error::Read { path: p.display().to_string(), source });
+        let mut templates = BTreeMap::new();
+        let tdir = dir.join("templates");
+        let entries = std::fs::read_dir(&tdir).map_err(|source| Error::Read { path: tdir.display().to_string(), source })?;
+        for entry in entries {
+            let path = entry.map_err(|source| Error::Read { path: tdir.display().to_string(), source })?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+            if !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".tpl")) {
+                continue;
+            }
+            let text = String::from_utf8(read(path.clone())?).map_err(|_| Error::NotUtf8 { path: path.display().to_string() })?;
+            templates.insert(name, text);
+        }
+        if !templates.keys().any(|n| is_rendered(n)) {
+            return Err(Error::NoTemplates(dir.display().to_string()));
+        }
+        let values = read(dir.join("values.yaml"))?;
+        let schema = read(dir.join("values.schema.json"))?;
+        Chart::assemble(ChartOrigin::Directory(dir.to_owned()), templates, &values, &schema)
+    }
+
+    fn assemble(origin: ChartOrigin, templates: BTreeMap<String, String>, values: &[u8], schema: &[u8]) -> Result<Chart, Error> {
+        let default_values = crate::values::parse_values(values, "values.yaml")?;
+        let schema: Value = serde_json::from_slice(schema)
+            .map_err(|e| Error::SchemaJson { path: "values.schema.json".into(), message: e.to_string() })?;
+        Ok(Chart { origin, templates, default_values, schema })
+    }
+
+    /// Names of the templates that produce manifests, in a fixed order.
+    pub fn rendered_template_names(&self) -> impl Iterator<Item = &str> {
+        self.templates.keys().map(String::as_str).filter(|n| is_rendered(n))
+    }
+
+    /// Every template, libraries included, by name.
+    pub fn templates(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.templates.iter().map(|(n, s)| (n.as_str(), s.as_str()))
+    }
+
+    /// `api.yaml` → `templates/api.yaml`, the form users see in messages.
+    pub fn display_name(&self, name: &str) -> String {
+        Self::display_name_of(name)
+    }
+
+    pub fn display_name_of(name: &str) -> String {
+        format!("templates/{name}")
+    }
+}
+
+fn is_rendered(name: &str) -> bool {
+    !name.starts_with('_') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+}

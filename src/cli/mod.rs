@@ -1,0 +1,45 @@
+//! The command line: raw arguments ([`args`]), their validation ([`config`]), and one function
+//! per command.
+
+pub mod args;
+pub mod config;
+
+pub use args::{Cli, Command};
+
+use crate::error::{Error, exit};
+use crate::manifest::Manifest;
+use crate::release::render_release;
+use std::io::Write;
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> Result<u8, Error> {
+    match cli.command {
+        Command::Render(cmd) => render(cmd),
+    }
+}
+
+fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
+    config::check_components(&cmd.show_only)?;
+    let spec = cmd.render.to_spec()?;
+    let rendered = render_release(&spec)?;
+    let manifest = if cmd.show_only.is_empty() { rendered.manifest } else { rendered.manifest.only_components(&cmd.show_only) };
+    match &cmd.output_dir {
+        Some(dir) => write_dir(&manifest, dir)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(manifest.to_yaml_stream().as_bytes()).map_err(Error::io("writing to stdout"))?;
+            out.flush().map_err(Error::io("writing to stdout"))?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn write_dir(manifest: &Manifest, dir: &std::path::Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    for r in &manifest.resources {
+        let path = dir.join(Manifest::file_name(r));
+        let text = format!("# Source: {}\n{}", r.template, r.to_yaml());
+        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+    }
+    Ok(())
+}

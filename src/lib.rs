@@ -1,0 +1,21 @@
+//! difyrender renders Dify Community Edition for Nutanix Kubernetes Platform from an embedded
+//! minijinja chart, and applies it with server-side apply, without Helm.
+//!
+//! The library is layered so each concern lives in one place:
+//! - [`values`]: defaults, `-f` and `--set*` merged by Helm's rules, the master key and derived
+//!   keys, and `values.schema.json` validation. No I/O beyond reading the named files.
+//! - [`render`]: the minijinja environment, its escaping rule, `required` and `fail`.
+//! - [`manifest`]: rendered text parsed back, checked against typed Kubernetes structs, staged.
+//! - [`release`]: the pipeline tying those together for one release.
+//! - [`cli`]: command-line arguments, turned into validated configs before anything runs.
+
+pub mod chart;
+pub mod cli;
+pub mod error;
+pub mod manifest;
+pub mod release;
+pub mod render;
+pub mod values;
+pub mod yaml;
+
+pub use error::Error;

@@ -1,0 +1,248 @@
+//! Rendered text becomes checked objects: each document is parsed, checked against its typed
+//! Kubernetes struct with unknown fields rejected, given a stage, and ordered. Nothing is
+//! printed or applied unless every document passes.
+
+pub mod typed;
+
+use crate::render::RenderedTemplate;
+use crate::yaml;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Label keys every object carries.
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_VERSION: &str = "app.kubernetes.io/version";
+pub const MANAGED_BY: &str = "difyrender";
+
+/// Components a user can select with `--show-only`.
+pub const COMPONENTS: &[&str] = &[
+    "namespace", "secrets", "storage", "network-policy", "postgresql", "redis", "weaviate", "migration", "api",
+    "worker", "beat", "web", "plugin-daemon", "sandbox", "ssrf-proxy", "ingress",
+];
+
+/// Apply stages, in order. Objects in one stage do not depend on each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Namespace = 1,
+    Config = 2,
+    Datastores = 3,
+    Migration = 4,
+    Apps = 5,
+    Routing = 6,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] =
+        [Stage::Namespace, Stage::Config, Stage::Datastores, Stage::Migration, Stage::Apps, Stage::Routing];
+
+    fn of(kind: &str) -> Stage {
+        match kind {
+            "Namespace" => Stage::Namespace,
+            "StatefulSet" => Stage::Datastores,
+            "Job" => Stage::Migration,
+            "Deployment" => Stage::Apps,
+            "Ingress" | "Middleware" => Stage::Routing,
+            _ => Stage::Config,
+        }
+    }
+
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Stage::Namespace => "namespace",
+            Stage::Config => "config",
+            Stage::Datastores => "datastores",
+            Stage::Migration => "migration",
+            Stage::Apps => "apps",
+            Stage::Routing => "routing",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One rendered, checked Kubernetes object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub component: String,
+    pub stage: Stage,
+    /// The template that produced it, `templates/api.yaml`.
+    pub template: String,
+    pub body: Value,
+}
+
+impl Resource {
+    /// `Deployment/dify/dify-api`, as users see objects named in messages.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// API group (`""` for the core group).
+    pub fn group(&self) -> &str {
+        self.api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
+    }
+
+    /// The object as a typed k8s-openapi struct.
+    pub fn to_typed<K: DeserializeOwned>(&self) -> Result<K, serde_json::Error> {
+        serde_json::from_value(self.body.clone())
+    }
+
+    /// The object as YAML.
+    pub fn to_yaml(&self) -> String {
+        yaml::to_string(&self.body)
+    }
+}
+
+/// Why rendered output was refused. Each names the template, the object and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// One problem in the rendered output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub template: String,
+    /// The object, when it could be identified.
+    pub object: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.object {
+            Some(o) => write!(f, "{} in {}: {}", o, self.template, self.message),
+            None => write!(f, "{}: {}", self.template, self.message),
+        }
+    }
+}
+
+/// The checked objects of one render, in apply order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    pub resources: Vec<Resource>,
+}
+
+impl Manifest {
+    /// Parses and checks rendered templates. All problems are collected.
+    pub fn from_rendered(templates: &[RenderedTemplate]) -> Result<Manifest, Error> {
+        let mut problems = Vec::new();
+        let mut resources = Vec::new();
+        for t in templates {
+            let docs = match yaml::from_str_multiple(&t.text) {
+                Ok(docs) => docs,
+                Err(e) => {
+                    problems.push(Problem { template: t.name.clone(), object: None, message: format!("rendered YAML is invalid: {e}") });
+                    continue;
+                }
+            };
+            for body in docs {
+                match check(&t.name, body) {
+                    Ok(r) => resources.push(r),
+                    Err(mut p) => problems.append(&mut p),
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for r in &resources {
+            if !seen.insert((r.group().to_owned(), r.kind.clone(), r.namespace.clone(), r.name.clone())) {
+                problems.push(Problem { template: r.template.clone(), object: Some(r.id()), message: "is rendered more than once".into() });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        resources.sort_by(|a, b| {
+            (a.stage, typed::kind_rank(&a.kind), &a.name, &a.namespace).cmp(&(b.stage, typed::kind_rank(&b.kind), &b.name, &b.namespace))
+        });
+        Ok(Manifest { resources })
+    }
+
+    /// Only the objects of the given components.
+    pub fn only_components(&self, components: &[String]) -> Manifest {
+        Manifest { resources: self.resources.iter().filter(|r| components.contains(&r.component)).cloned().collect() }
+    }
+
+    /// Objects of one stage.
+    pub fn stage(&self, stage: Stage) -> impl Iterator<Item = &Resource> {
+        self.resources.iter().filter(move |r| r.stage == stage)
+    }
+
+    /// The YAML stream: every document starts with `---` and names its template.
+    pub fn to_yaml_stream(&self) -> String {
+        let mut out = String::new();
+        for r in &self.resources {
+            out.push_str("---\n# Source: ");
+            out.push_str(&r.template);
+            out.push('\n');
+            out.push_str(&r.to_yaml());
+        }
+        out
+    }
+
+    /// One file name per object for `--output-dir`, prefixed by stage so `kubectl apply -f DIR`
+    /// keeps the apply order.
+    pub fn file_name(r: &Resource) -> String {
+        format!("{}-{}-{}.yaml", r.stage.number(), r.kind.to_lowercase(), r.name)
+    }
+}
+
+fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
+    let problem = |object: Option<String>, message: String| Problem { template: template.to_owned(), object, message };
+    let Value::Object(map) = &body else {
+        return Err(vec![problem(None, format!("a document is {}, not a Kubernetes object", crate::values::type_name(&body)))]);
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    let metadata = map.get("metadata");
+    let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let namespace = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
+    if api_version.is_empty() || kind.is_empty() || name.is_empty() {
+        return Err(vec![problem(None, "a document lacks apiVersion, kind or metadata.name".into())]);
+    }
+    let id = match &namespace {
+        Some(ns) => format!("{kind}/{ns}/{name}"),
+        None => format!("{kind}/{name}"),
+    };
+    let mut problems: Vec<Problem> = typed::check(&api_version, &kind, &body)
+        .into_iter()
+        .map(|m| problem(Some(id.clone()), m))
+        .collect();
+    let labels = metadata.and_then(|m| m.get("labels")).and_then(Value::as_object);
+    let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str).unwrap_or_default().to_owned();
+    for key in [LABEL_NAME, LABEL_INSTANCE, LABEL_COMPONENT, LABEL_PART_OF, LABEL_VERSION] {
+        if label(key).is_empty() {
+            problems.push(problem(Some(id.clone()), format!("lacks the label {key}")));
+        }
+    }
+    if label(LABEL_MANAGED_BY) != MANAGED_BY {
+        problems.push(problem(Some(id.clone()), format!("must carry the label {LABEL_MANAGED_BY}={MANAGED_BY}")));
+    }
+    let component = label(LABEL_COMPONENT);
+    if !component.is_empty() && !COMPONENTS.contains(&component.as_str()) {
+        problems.push(problem(Some(id.clone()), format!("has the unknown component {component:?}; known: {}", COMPONENTS.join(", "))));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Resource { stage: Stage::of(&kind), api_version, kind, name, namespace, component, template: template.to_owned(), body })
+}

@@ -1,0 +1,260 @@
+//! Renders the chart's templates with minijinja.
+//!
+//! Rules a template author can rely on:
+//! - Globals: `Values` (merged, validated values), `Release` (`name`, `namespace`), `Secrets`
+//!   (master and derived keys, see [`crate::values::secrets`]).
+//! - Undefined values are errors (`SemiStrict`): printing, iterating or comparing something
+//!   undefined fails with the value's path; `{% if Values.x.enabled %}` on a missing key is false.
+//! - `required("a.b")` returns the value at `Values.a.b` and fails, naming the path, the
+//!   template and the line, when it is missing, null or empty. All missing values are collected
+//!   in one run.
+//! - `fail("why")` stops with an explanation.
+//! - Every `{{ … }}` prints one YAML flow node ([`escape`]): interpolate whole scalars, and
+//!   build compound strings with `~` (`{{ repo ~ ":" ~ tag }}`), never `{{ repo }}:{{ tag }}`.
+//! - Templates whose file name starts with `_` are libraries for `{% import %}`, not rendered.
+
+pub mod escape;
+mod labels;
+
+use crate::chart::Chart;
+use crate::values::DerivedKeys;
+use minijinja::value::Value as JValue;
+use minijinja::{Environment, Error as JError, ErrorKind, State, UndefinedBehavior};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// Release identity given to templates as `Release`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// A problem found while rendering, with the template position it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateProblem {
+    pub message: String,
+    /// `templates/api.yaml:41`
+    pub location: String,
+}
+
+impl fmt::Display for TemplateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.location)
+    }
+}
+
+/// Why rendering failed. Every problem of the run is listed, not just the first.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", list(.0))]
+    Missing(Vec<TemplateProblem>),
+    #[error("{}", list(.0))]
+    Template(Vec<TemplateProblem>),
+}
+
+fn list(problems: &[TemplateProblem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+/// One rendered template's text.
+#[derive(Debug, Clone)]
+pub struct RenderedTemplate {
+    /// `templates/api.yaml`
+    pub name: String,
+    pub text: String,
+}
+
+/// Shared between `required` and the driver loop: which paths are already known missing.
+#[derive(Default)]
+struct RequiredTracker {
+    known_missing: BTreeSet<String>,
+    /// Set by `required` just before it fails, read by the driver.
+    failed_path: Option<String>,
+}
+
+/// Renders every non-library template of `chart`.
+pub fn render(
+    chart: &Chart,
+    values: &serde_json::Value,
+    keys: &DerivedKeys,
+    release: &Release,
+) -> Result<Vec<RenderedTemplate>, Error> {
+    let tracker = Arc::new(Mutex::new(RequiredTracker::default()));
+    let mut broken = Vec::new();
+    let env = environment(chart, values, keys, release, tracker.clone(), &mut broken);
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for name in chart.rendered_template_names() {
+        let template = match env.get_template(name) {
+            Ok(t) => t,
+            Err(e) => {
+                broken.push(problem(&e));
+                continue;
+            }
+        };
+        // Re-render after each missing value, now known, until the template finishes or fails
+        // for another reason; each pass finds one more missing value. Templates render in
+        // microseconds, and there are only a handful of required values.
+        loop {
+            tracker.lock().unwrap().failed_path = None;
+            match template.render(()) {
+                Ok(text) => {
+                    out.push(RenderedTemplate { name: chart.display_name(name), text });
+                    break;
+                }
+                Err(e) => {
+                    let failed = tracker.lock().unwrap().failed_path.take();
+                    match failed {
+                        Some(path) if tracker.lock().unwrap().known_missing.insert(path.clone()) => {
+                            missing.push(problem(&e));
+                        }
+                        _ => {
+                            broken.push(problem(&e));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Missing(missing));
+    }
+    if !broken.is_empty() {
+        return Err(Error::Template(broken));
+    }
+    Ok(out)
+}
+
+/// A user-facing problem from a minijinja error. Only the error's own detail is used: the
+/// debug dump of referenced variables would print every value, secrets included.
+fn problem(e: &JError) -> TemplateProblem {
+    let message = match (e.kind(), e.detail()) {
+        (ErrorKind::InvalidOperation, Some(detail)) => detail.to_owned(),
+        (kind, Some(detail)) => format!("{kind}: {detail}"),
+        (kind, None) => kind.to_string(),
+    };
+    let name = e.name().map(Chart::display_name_of).unwrap_or_else(|| "template".to_owned());
+    let location = match e.line() {
+        Some(line) => format!("{name}:{line}"),
+        None => name,
+    };
+    TemplateProblem { message, location }
+}
+
+fn environment<'c>(
+    chart: &'c Chart,
+    values: &serde_json::Value,
+    keys: &DerivedKeys,
+    release: &Release,
+    tracker: Arc<Mutex<RequiredTracker>>,
+    broken: &mut Vec<TemplateProblem>,
+) -> Environment<'c> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    // Debug mode makes undefined-value errors name the missing path; its cost is paid only
+    // when an error is created.
+    env.set_debug(true);
+    env.set_auto_reload(false);
+    env.set_recursion_limit(64);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("default delimiters are valid"),
+    );
+    // One escaping mode for every template, `.tpl` libraries included: it is what makes macro
+    // and block-`set` output "safe" (printed as written) while every other value is escaped.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Custom("yaml".into()));
+    // Every template is compiled up front; a syntax error is reported with the others.
+    for (name, source) in chart.templates() {
+        if let Err(e) = env.add_template(name, source) {
+            broken.push(problem(&e));
+        }
+    }
+    env.set_formatter(|out, _state, value| {
+        if value.is_safe() {
+            return out.write_str(value.as_str().unwrap_or_default()).map_err(JError::from);
+        }
+        if value.is_undefined() {
+            return Err(JError::new(ErrorKind::UndefinedError, "cannot print an undefined value"));
+        }
+        let json = serde_json::to_value(value)
+            .map_err(|e| JError::new(ErrorKind::BadSerialization, e.to_string()))?;
+        out.write_str(&escape::flow(&json)).map_err(JError::from)
+    });
+    env.add_global("Values", JValue::from(minijinja::value::Serde(values)));
+    env.add_global("Release", JValue::from(minijinja::value::Serde(release)));
+    env.add_global("Secrets", JValue::from(minijinja::value::Serde(keys)));
+    env.add_function("required", move |state: &State, path: &str| required(state, path, &tracker));
+    env.add_function("fail", |message: String| -> Result<JValue, JError> {
+        Err(JError::new(ErrorKind::InvalidOperation, message))
+    });
+    env.add_function("labels", |state: &State, component: &str, extra: Option<JValue>| -> Result<JValue, JError> {
+        let mut map = labels::recommended(state, component)?;
+        if let Some(extra) = extra {
+            for key in extra.try_iter()? {
+                let value = extra.get_item(&key)?;
+                map.insert(key.to_string(), JValue::from(value.to_string()));
+            }
+        }
+        Ok(JValue::from(map))
+    });
+    env.add_function("selector_labels", |state: &State, component: &str| -> Result<JValue, JError> {
+        Ok(JValue::from(labels::selector(state, component)?))
+    });
+    env.add_function("merge", |a: JValue, b: JValue| -> Result<JValue, JError> {
+        let mut map = std::collections::BTreeMap::new();
+        for m in [&a, &b] {
+            for key in m.try_iter()? {
+                let value = m.get_item(&key)?;
+                map.insert(key.to_string(), value);
+            }
+        }
+        Ok(JValue::from(map))
+    });
+    env.add_filter("dns_label", |s: &str, max: usize| labels::dns_label(s, max));
+    env.add_filter("sha256", |s: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(s.as_bytes()))[..16].to_owned()
+    });
+    env.add_filter("b64encode", |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    });
+    // Turns a safe string (a block `set`, macro output) back into text, so it is printed as
+    // one quoted scalar: how multi-line files go into ConfigMaps.
+    env.add_filter("scalar", |v: JValue| -> JValue {
+        match v.as_str() {
+            Some(s) => JValue::from(s.to_owned()),
+            None => v,
+        }
+    });
+    env
+}
+
+/// `required("a.b")`: the value at `Values.a.b`, or an error naming the path.
+fn required(state: &State, path: &str, tracker: &Mutex<RequiredTracker>) -> Result<JValue, JError> {
+    let mut value = state.lookup("Values").unwrap_or_default();
+    for part in path.split('.') {
+        value = value.get_attr(part).unwrap_or_default();
+        if value.is_undefined() || value.is_none() {
+            break;
+        }
+    }
+    let empty = value.is_undefined() || value.is_none() || value.as_str() == Some("");
+    if !empty {
+        return Ok(value);
+    }
+    let mut tracker = tracker.lock().unwrap();
+    if tracker.known_missing.contains(path) {
+        // Already reported: let the render go on to find the next missing value.
+        return Ok(JValue::from(""));
+    }
+    tracker.failed_path = Some(path.to_owned());
+    Err(JError::new(ErrorKind::InvalidOperation, format!("{path} is required")))
+}

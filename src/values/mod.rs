@@ -1,0 +1,264 @@
+//! Values: the chart defaults, `-f` files and `--set*` flags merged by Helm's rules, the master
+//! key resolved, and the result validated against `values.schema.json` before any rendering.
+
+pub mod schema;
+pub mod secrets;
+pub mod strvals;
+
+use crate::yaml::{self, YamlError};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+pub use schema::{SchemaViolation, ValuesSchema};
+pub use secrets::{DerivedKeys, MasterKeySource};
+
+/// Every way a user supplies values, in the form they gave them. Helm applies them by flag
+/// type, not by position: all files in order, then `--set-json`, `--set`, `--set-string`,
+/// `--set-file`; within one type, later wins.
+#[derive(Debug, Clone, Default)]
+pub struct ValueSources {
+    pub files: Vec<PathBuf>,
+    pub set_json: Vec<String>,
+    pub set: Vec<String>,
+    pub set_string: Vec<String>,
+    pub set_file: Vec<String>,
+}
+
+/// Why values could not be loaded. Messages name the file or flag, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read values file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("values file {path} {source}")]
+    Yaml { path: String, source: YamlError },
+    #[error("values file {path}: the top level must be a mapping of keys to values, not {found}")]
+    NotAMapping { path: String, found: &'static str },
+    #[error("failed parsing {flag} argument {position} ({key}…): {message}")]
+    Flag { flag: &'static str, position: usize, key: String, message: String },
+    #[error("cannot read the secret key file {path}: {source}")]
+    SecretKeyFile { path: String, source: std::io::Error },
+    #[error("the secret key file {path} is empty")]
+    EmptySecretKeyFile { path: String },
+    #[error("values do not match values.schema.json:\n{}", format_violations(.0))]
+    Schema(Vec<SchemaViolation>),
+}
+
+fn format_violations(violations: &[SchemaViolation]) -> String {
+    violations.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n")
+}
+
+/// JSON type name for messages.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Parses a values document (chart defaults or a `-f` file) into a mapping.
+pub fn parse_values(bytes: &[u8], path: &str) -> Result<Map<String, Value>, Error> {
+    let yaml_err = |source| Error::Yaml { path: path.to_owned(), source };
+    let text = yaml::decode_text(bytes).map_err(yaml_err)?;
+    match yaml::from_str(text).map_err(yaml_err)? {
+        Value::Object(map) => Ok(map),
+        Value::Null => Ok(Map::new()),
+        other => Err(Error::NotAMapping { path: path.to_owned(), found: type_name(&other) }),
+    }
+}
+
+/// One layer of user values and where it came from, kept so that a schema violation can say
+/// which file or flag set the offending value.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub origin: String,
+    pub values: Map<String, Value>,
+}
+
+/// The user's values, merged as Helm merges them, before the chart defaults are applied.
+#[derive(Debug, Clone, Default)]
+pub struct UserValues {
+    pub merged: Map<String, Value>,
+    pub layers: Vec<Layer>,
+}
+
+impl UserValues {
+    /// Reads and merges every source. `read_file` serves both `-f` and `--set-file`, so tests
+    /// and embedders can supply files without touching the disk.
+    pub fn load(sources: &ValueSources, read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>) -> Result<Self, Error> {
+        let mut out = UserValues::default();
+        for path in &sources.files {
+            let shown = path.display().to_string();
+            let bytes = read_file(path).map_err(|source| Error::Read { path: shown.clone(), source })?;
+            let layer = parse_values(&bytes, &shown)?;
+            merge_maps(&mut out.merged, layer.clone());
+            out.layers.push(Layer { origin: shown, values: layer });
+        }
+        let flag_file_reader = |p: &str| {
+            read_file(Path::new(p))
+                .map_err(|e| format!("cannot read {p}: {e}"))
+                .and_then(|b| String::from_utf8(b).map_err(|_| format!("{p} is not UTF-8 text")))
+        };
+        use strvals::ValueKind;
+        let flags: [(&'static str, &Vec<String>, ValueKind); 4] = [
+            ("--set-json", &sources.set_json, ValueKind::Json),
+            ("--set", &sources.set, ValueKind::Typed),
+            ("--set-string", &sources.set_string, ValueKind::String),
+            ("--set-file", &sources.set_file, ValueKind::File),
+        ];
+        for (flag, args, kind) in flags {
+            for (i, arg) in args.iter().enumerate() {
+                let flag_error = |message: String| Error::Flag {
+                    flag,
+                    position: i + 1,
+                    key: arg.split('=').next().unwrap_or_default().chars().take(60).collect(),
+                    message,
+                };
+                let mut layer = Map::new();
+                if kind == ValueKind::Json && arg.trim_start().starts_with('{') {
+                    // `--set-json '{"a":1}'`: a whole object, deep-merged.
+                    let whole: Map<String, Value> = serde_json::from_str(arg.trim())
+                        .map_err(|e| flag_error(format!("invalid JSON object: {e}")))?;
+                    merge_maps(&mut out.merged, whole.clone());
+                    layer = whole;
+                } else {
+                    strvals::parse_into(arg, &mut out.merged, kind, &flag_file_reader)
+                        .map_err(|e| flag_error(e.0))?;
+                    // Parsed again on its own only to remember which keys this flag set; file
+                    // contents are not needed for that, so nothing is read twice.
+                    let _ = strvals::parse_into(arg, &mut layer, kind, &|_| Ok(String::new()));
+                }
+                out.layers.push(Layer { origin: format!("{flag} argument {}", i + 1), values: layer });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last layer that set the value at a JSON pointer, for error messages.
+    pub fn origin_of(&self, pointer: &str) -> Option<&str> {
+        self.layers
+            .iter()
+            .rev()
+            .find(|l| Value::Object(l.values.clone()).pointer(pointer).is_some())
+            .map(|l| l.origin.as_str())
+    }
+}
+
+/// Helm's `MergeMaps` for `-f` files: mappings merge recursively, everything else replaces.
+pub fn merge_maps(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Object(b)), Value::Object(o)) => merge_maps(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Helm's `CoalesceValues`: user values over chart defaults, where a user `null` deletes the
+/// default, lists replace, and a user scalar is kept where the default is a mapping (the
+/// schema then reports the type).
+pub fn coalesce(defaults: &Map<String, Value>, user: Map<String, Value>) -> Map<String, Value> {
+    let mut out = user;
+    for (key, default) in defaults {
+        match out.get_mut(key) {
+            Some(Value::Null) => {
+                out.remove(key);
+            }
+            Some(Value::Object(u)) => {
+                if let Value::Object(d) = default {
+                    let merged = coalesce(d, std::mem::take(u));
+                    *u = merged;
+                }
+            }
+            Some(_) => {}
+            None => {
+                out.insert(key.clone(), default.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn load(files: &[(&str, &str)], f: impl FnOnce(&mut ValueSources)) -> Result<UserValues, Error> {
+        let fs: HashMap<PathBuf, Vec<u8>> =
+            files.iter().map(|(p, c)| (PathBuf::from(p), c.as_bytes().to_vec())).collect();
+        let mut sources = ValueSources { files: files.iter().map(|(p, _)| PathBuf::from(p)).collect(), ..Default::default() };
+        f(&mut sources);
+        UserValues::load(&sources, &|p| fs.get(p).cloned().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
+    }
+
+    #[test]
+    fn files_merge_in_order_and_lists_replace() {
+        let u = load(&[("a.yaml", "x: {a: 1, b: 2}\nl: [1, 2]\n"), ("b.yaml", "x: {b: 3}\nl: [9]\n")], |_| {}).unwrap();
+        assert_eq!(Value::Object(u.merged), json!({"x": {"a": 1, "b": 3}, "l": [9]}));
+    }
+
+    #[test]
+    fn flag_types_apply_in_helm_order_not_command_line_order() {
+        // --set-string is applied after --set, whatever the order they were typed in.
+        let u = load(&[], |s| {
+            s.set_string.push("a=1".into());
+            s.set.push("a=2".into());
+            s.set_json.push("a=3".into());
+        })
+        .unwrap();
+        assert_eq!(u.merged["a"], json!("1"));
+    }
+
+    #[test]
+    fn set_patches_file_lists_by_index() {
+        let u = load(&[("a.yaml", "l: [a, b, c]\n")], |s| s.set.push("l[1]=x".into())).unwrap();
+        assert_eq!(u.merged["l"], json!(["a", "x", "c"]));
+    }
+
+    #[test]
+    fn whole_object_set_json_deep_merges() {
+        let u = load(&[("a.yaml", "x: {a: 1}\n")], |s| s.set_json.push(r#"{"x": {"b": 2}}"#.into())).unwrap();
+        assert_eq!(u.merged["x"], json!({"a": 1, "b": 2}));
+    }
+
+    #[test]
+    fn coalesce_null_deletes_and_lists_replace() {
+        let defaults = obj(json!({"r": {"limits": {"cpu": 1}, "requests": {"cpu": 1}}, "l": [1, 2], "k": "v"}));
+        let user = obj(json!({"r": {"limits": null}, "l": [3], "extra": null}));
+        let out = coalesce(&defaults, user);
+        assert_eq!(
+            Value::Object(out),
+            json!({"r": {"requests": {"cpu": 1}}, "l": [3], "extra": null, "k": "v"})
+        );
+    }
+
+    #[test]
+    fn origin_names_the_last_source() {
+        let u = load(&[("a.yaml", "x: {a: 1}\n")], |s| s.set.push("x.a=2".into())).unwrap();
+        assert_eq!(u.origin_of("/x/a"), Some("--set argument 1"));
+    }
+
+    #[test]
+    fn flag_errors_name_the_key_not_the_value() {
+        let e = load(&[], |s| s.set.push("secrets.difySecretKey=abc,,".into())).unwrap_err().to_string();
+        assert!(!e.contains("abc"), "{e}");
+        assert!(e.contains("--set argument 1 (secrets.difySecretKey…)"), "{e}");
+    }
+
+    #[test]
+    fn top_level_must_be_a_mapping() {
+        let e = load(&[("a.yaml", "- 1\n")], |_| {}).unwrap_err().to_string();
+        assert_eq!(e, "values file a.yaml: the top level must be a mapping of keys to values, not a list");
+    }
+}

@@ -1,0 +1,174 @@
+//! The master key and the keys derived from it.
+//!
+//! Only `secrets.difySecretKey` is an input. Every other credential is
+//! `HMAC-SHA256(master key, "difyrender/v1/<purpose>")`, hex-encoded, so re-rendering with the
+//! same master key gives the same passwords (a PVC that still holds the old database keeps
+//! working) without reading anything from the cluster. Each can be overridden by value.
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Value path of the master key.
+pub const MASTER_KEY_PATH: &str = "secrets.difySecretKey";
+/// Environment variable read when no file or value gives the master key.
+pub const MASTER_KEY_ENV: &str = "DIFY_SECRET_KEY";
+
+/// A derived credential: the value under `secrets.` that overrides it, and its purpose label.
+#[derive(Debug, Clone, Copy)]
+pub struct DerivedKeySpec {
+    pub value: &'static str,
+    pub purpose: &'static str,
+}
+
+/// Every derived credential. The purpose labels are part of the on-disk contract: changing one
+/// changes a password that a database volume depends on.
+pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
+    DerivedKeySpec { value: "postgresPassword", purpose: "postgres-password" },
+    DerivedKeySpec { value: "redisPassword", purpose: "redis-password" },
+    DerivedKeySpec { value: "sandboxApiKey", purpose: "sandbox-api-key" },
+    DerivedKeySpec { value: "pluginDaemonKey", purpose: "plugin-daemon-server-key" },
+    DerivedKeySpec { value: "pluginInnerApiKey", purpose: "plugin-inner-api-key" },
+    DerivedKeySpec { value: "weaviateApiKey", purpose: "weaviate-api-key" },
+];
+
+/// Where the master key came from, for messages (never the key itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterKeySource {
+    File,
+    Values,
+    Environment,
+    Missing,
+}
+
+/// `HMAC-SHA256(master, "difyrender/v1/<purpose>")` as 64 hex digits: URL-safe, so it can sit
+/// inside `CELERY_BROKER_URL` unescaped.
+pub fn derive(master: &str, purpose: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(master.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(b"difyrender/v1/");
+    mac.update(purpose.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The resolved credentials handed to templates as `Secrets`, keyed like the values
+/// (`Secrets.postgresPassword`), plus `checksum`, which changes whenever any key changes so
+/// that pods roll.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DerivedKeys(pub BTreeMap<String, String>);
+
+impl DerivedKeys {
+    /// Resolves every derived key from merged values. With no master key the derived keys are
+    /// empty; the chart's `required` check on the master key then stops the render.
+    pub fn resolve(values: &Map<String, Value>) -> Self {
+        let secrets = values.get("secrets").and_then(Value::as_object);
+        let get = |name: &str| secrets.and_then(|s| s.get(name)).and_then(Value::as_str).unwrap_or("");
+        let master = get("difySecretKey");
+        let mut keys = BTreeMap::new();
+        for spec in DERIVED_KEYS {
+            let key = match get(spec.value) {
+                "" if master.is_empty() => String::new(),
+                "" => derive(master, spec.purpose),
+                explicit => explicit.to_owned(),
+            };
+            keys.insert(spec.value.to_owned(), key);
+        }
+        let mut checksum = String::new();
+        if !master.is_empty() {
+            let all: Vec<&str> = keys.values().map(String::as_str).collect();
+            checksum = derive(master, &format!("checksum\0{}", all.join("\0")))[..16].to_owned();
+        }
+        keys.insert("checksum".to_owned(), checksum);
+        DerivedKeys(keys)
+    }
+
+    /// Every secret value, for scanning output in tests and for redaction.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(|(k, v)| *k != "checksum" && !v.is_empty()).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Puts the master key into the user's values, from the first of: `--secret-key-file`,
+/// `secrets.difySecretKey` in `-f`/`--set`, `$DIFY_SECRET_KEY`. The file and environment keep
+/// the key out of process listings.
+pub fn inject_master_key(
+    user: &mut Map<String, Value>,
+    file: Option<&Path>,
+    env: Option<String>,
+) -> Result<MasterKeySource, super::Error> {
+    let from_file = match file {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| super::Error::SecretKeyFile { path: shown.clone(), source })?;
+            let key = text.trim_end_matches(['\n', '\r']).to_owned();
+            if key.is_empty() {
+                return Err(super::Error::EmptySecretKeyFile { path: shown });
+            }
+            Some(key)
+        }
+        None => None,
+    };
+    let in_values = user
+        .get("secrets")
+        .and_then(|s| s.get("difySecretKey"))
+        .and_then(Value::as_str)
+        .is_some_and(|k| !k.is_empty());
+    let (key, source) = match (from_file, in_values, env.filter(|e| !e.is_empty())) {
+        (Some(key), _, _) => (key, MasterKeySource::File),
+        (None, true, _) => return Ok(MasterKeySource::Values),
+        (None, false, Some(key)) => (key, MasterKeySource::Environment),
+        (None, false, None) => return Ok(MasterKeySource::Missing),
+    };
+    let secrets = user.entry("secrets").or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(map) = secrets {
+        map.insert("difySecretKey".to_owned(), Value::String(key));
+    }
+    Ok(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn derivation_is_stable_and_purpose_bound() {
+        let a = derive("master", "postgres-password");
+        assert_eq!(a, derive("master", "postgres-password"));
+        assert_ne!(a, derive("master", "redis-password"));
+        assert_ne!(a, derive("other", "postgres-password"));
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn overrides_win_and_checksum_follows_every_key() {
+        let base = json!({"secrets": {"difySecretKey": "m", "redisPassword": ""}});
+        let keys = DerivedKeys::resolve(base.as_object().unwrap());
+        assert_eq!(keys.0["redisPassword"], derive("m", "redis-password"));
+        let over = json!({"secrets": {"difySecretKey": "m", "redisPassword": "explicit"}});
+        let keys2 = DerivedKeys::resolve(over.as_object().unwrap());
+        assert_eq!(keys2.0["redisPassword"], "explicit");
+        assert_ne!(keys.0["checksum"], keys2.0["checksum"]);
+    }
+
+    #[test]
+    fn master_key_precedence() {
+        let mut user = Map::new();
+        assert_eq!(inject_master_key(&mut user, None, Some("env".into())).unwrap(), MasterKeySource::Environment);
+        assert_eq!(user["secrets"]["difySecretKey"], "env");
+        let mut user = json!({"secrets": {"difySecretKey": "set"}}).as_object().unwrap().clone();
+        assert_eq!(inject_master_key(&mut user, None, Some("env".into())).unwrap(), MasterKeySource::Values);
+        assert_eq!(user["secrets"]["difySecretKey"], "set");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "from-file\n").unwrap();
+        assert_eq!(inject_master_key(&mut user, Some(&path), None).unwrap(), MasterKeySource::File);
+        assert_eq!(user["secrets"]["difySecretKey"], "from-file");
+        let mut empty = Map::new();
+        assert_eq!(inject_master_key(&mut empty, None, Some(String::new())).unwrap(), MasterKeySource::Missing);
+    }
+}
