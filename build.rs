@@ -1,1 +1,5 @@
-fn main() { println!("cargo:rerun-if-changed=templates"); println!("cargo:rerun-if-changed=values.yaml"); println!("cargo:rerun-if-changed=values.schema.json"); }
+fn main() {
+    println!("cargo:rerun-if-changed=templates");
+    println!("cargo:rerun-if-changed=values.yaml");
+    println!("cargo:rerun-if-changed=values.schema.json");
+}

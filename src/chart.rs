@@ -14,7 +14,10 @@ const EMBEDDED_SCHEMA: &str = include_str!("../values.schema.json");
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read the chart at {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the chart at {0} has no templates/ directory with .yaml templates")]
     NoTemplates(String),
     #[error("{path} is not UTF-8 text")]
@@ -50,23 +53,45 @@ impl Chart {
             .files()
             .filter_map(|f| Some((f.path().to_str()?.to_owned(), f.contents_utf8()?.to_owned())))
             .collect();
-        Chart::assemble(ChartOrigin::Embedded, templates, EMBEDDED_VALUES.as_bytes(), EMBEDDED_SCHEMA.as_bytes())
-            .expect("the embedded chart is checked by the test suite")
+        Chart::assemble(
+            ChartOrigin::Embedded,
+            templates,
+            EMBEDDED_VALUES.as_bytes(),
+            EMBEDDED_SCHEMA.as_bytes(),
+        )
+        .expect("the embedded chart is checked by the test suite")
     }
 
     /// A chart directory with the same layout as this repository's.
     pub fn from_dir(dir: &Path) -> Result<Chart, Error> {
-        let read = |p: PathBuf| std::fs::read(&p).map_err(|source| Error::Read { path: p.display().to_string(), source });
+        let read = |p: PathBuf| {
+            std::fs::read(&p).map_err(|source| Error::Read {
+                path: p.display().to_string(),
+                source,
+            })
+        };
         let mut templates = BTreeMap::new();
         let tdir = dir.join("templates");
-        let entries = std::fs::read_dir(&tdir).map_err(|source| Error::Read { path: tdir.display().to_string(), source })?;
+        let entries = std::fs::read_dir(&tdir).map_err(|source| Error::Read {
+            path: tdir.display().to_string(),
+            source,
+        })?;
         for entry in entries {
-            let path = entry.map_err(|source| Error::Read { path: tdir.display().to_string(), source })?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+            let path = entry
+                .map_err(|source| Error::Read {
+                    path: tdir.display().to_string(),
+                    source,
+                })?
+                .path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                continue;
+            };
             if !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".tpl")) {
                 continue;
             }
-            let text = String::from_utf8(read(path.clone())?).map_err(|_| Error::NotUtf8 { path: path.display().to_string() })?;
+            let text = String::from_utf8(read(path.clone())?).map_err(|_| Error::NotUtf8 {
+                path: path.display().to_string(),
+            })?;
             templates.insert(name, text);
         }
         if !templates.keys().any(|n| is_rendered(n)) {
@@ -74,19 +99,39 @@ impl Chart {
         }
         let values = read(dir.join("values.yaml"))?;
         let schema = read(dir.join("values.schema.json"))?;
-        Chart::assemble(ChartOrigin::Directory(dir.to_owned()), templates, &values, &schema)
+        Chart::assemble(
+            ChartOrigin::Directory(dir.to_owned()),
+            templates,
+            &values,
+            &schema,
+        )
     }
 
-    fn assemble(origin: ChartOrigin, templates: BTreeMap<String, String>, values: &[u8], schema: &[u8]) -> Result<Chart, Error> {
+    fn assemble(
+        origin: ChartOrigin,
+        templates: BTreeMap<String, String>,
+        values: &[u8],
+        schema: &[u8],
+    ) -> Result<Chart, Error> {
         let default_values = crate::values::parse_values(values, "values.yaml")?;
-        let schema: Value = serde_json::from_slice(schema)
-            .map_err(|e| Error::SchemaJson { path: "values.schema.json".into(), message: e.to_string() })?;
-        Ok(Chart { origin, templates, default_values, schema })
+        let schema: Value = serde_json::from_slice(schema).map_err(|e| Error::SchemaJson {
+            path: "values.schema.json".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Chart {
+            origin,
+            templates,
+            default_values,
+            schema,
+        })
     }
 
     /// Names of the templates that produce manifests, in a fixed order.
     pub fn rendered_template_names(&self) -> impl Iterator<Item = &str> {
-        self.templates.keys().map(String::as_str).filter(|n| is_rendered(n))
+        self.templates
+            .keys()
+            .map(String::as_str)
+            .filter(|n| is_rendered(n))
     }
 
     /// Every template, libraries included, by name.

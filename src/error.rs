@@ -24,7 +24,10 @@ pub enum Error {
     #[error(transparent)]
     Release(#[from] crate::release::Error),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl Error {

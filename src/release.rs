@@ -36,14 +36,27 @@ pub struct RenderedRelease {
 impl RenderedRelease {
     /// The Dify version, `images.dify.tag`.
     pub fn dify_version(&self) -> &str {
-        self.values.pointer("/images/dify/tag").and_then(Value::as_str).unwrap_or_default()
+        self.values
+            .pointer("/images/dify/tag")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// `https://host/dify`, as users reach Dify.
     pub fn external_url(&self) -> String {
-        let get = |p: &str| self.values.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let get = |p: &str| {
+            self.values
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
         let path = get("/expose/path");
-        format!("{}://{}{}", get("/external/scheme"), get("/external/host"), if path == "/" { "" } else { path })
+        format!(
+            "{}://{}{}",
+            get("/external/scheme"),
+            get("/external/host"),
+            if path == "/" { "" } else { path }
+        )
     }
 
     /// Every secret value of this release, master key included, for redaction and for tests
@@ -51,7 +64,13 @@ impl RenderedRelease {
     pub fn secret_values(&self) -> Vec<String> {
         let mut out: Vec<String> = self.keys.values().map(str::to_owned).collect();
         if let Some(Value::Object(secrets)) = self.values.get("secrets") {
-            out.extend(secrets.values().filter_map(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned));
+            out.extend(
+                secrets
+                    .values()
+                    .filter_map(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            );
         }
         out.sort();
         out.dedup();
@@ -75,14 +94,28 @@ pub enum Error {
 /// Renders a release. Nothing here talks to a cluster.
 pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
     let mut user = UserValues::load(&spec.sources, &|p| std::fs::read(p))?;
-    let master_key_source =
-        values::secrets::inject_master_key(&mut user.merged, spec.secret_key_file.as_deref(), spec.master_key_env.clone())?;
+    let master_key_source = values::secrets::inject_master_key(
+        &mut user.merged,
+        spec.secret_key_file.as_deref(),
+        spec.master_key_env.clone(),
+    )?;
     values::merge_maps(&mut user.merged, spec.injected.clone());
-    let merged = Value::Object(values::coalesce(&spec.chart.default_values, user.merged.clone()));
+    let merged = Value::Object(values::coalesce(
+        &spec.chart.default_values,
+        user.merged.clone(),
+    ));
     let schema = ValuesSchema::compile(&spec.chart.schema).map_err(Error::Schema)?;
-    schema.validate(&merged, &user).map_err(values::Error::Schema)?;
+    schema
+        .validate(&merged, &user)
+        .map_err(values::Error::Schema)?;
     let keys = DerivedKeys::resolve(merged.as_object().expect("coalesce returns a mapping"));
     let rendered = render::render(&spec.chart, &merged, &keys, &spec.release)?;
     let manifest = Manifest::from_rendered(&rendered)?;
-    Ok(RenderedRelease { release: spec.release.clone(), values: merged, keys, master_key_source, manifest })
+    Ok(RenderedRelease {
+        release: spec.release.clone(),
+        values: merged,
+        keys,
+        master_key_source,
+        manifest,
+    })
 }

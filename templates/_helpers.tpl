@@ -97,7 +97,11 @@ spec:
   template:
     metadata:
       labels: {{ labels(component, pod_labels) }}
+{% if config %}
       annotations: {"difyrender.io/keys-checksum": {{ Secrets.checksum }}, "difyrender.io/config-checksum": {{ config | sha256 }}}
+{% else %}
+      annotations: {"difyrender.io/keys-checksum": {{ Secrets.checksum }}}
+{% endif %}
     spec:
       enableServiceLinks: false
       securityContext: {{ security.pod }}

@@ -15,7 +15,9 @@ use serde_json::Map;
 pub fn check_dns_label(what: &str, name: &str, max: usize) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= max
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -48,7 +50,10 @@ impl RenderArgs {
             },
             secret_key_file: self.secret_key_file.clone(),
             master_key_env: std::env::var(MASTER_KEY_ENV).ok(),
-            release: Release { name: self.release.clone(), namespace: self.namespace.clone() },
+            release: Release {
+                name: self.release.clone(),
+                namespace: self.namespace.clone(),
+            },
             injected: Map::new(),
         })
     }
@@ -58,7 +63,10 @@ impl RenderArgs {
 pub fn check_components(names: &[String]) -> Result<(), Error> {
     for name in names {
         if !COMPONENTS.contains(&name.as_str()) {
-            return Err(Error::Usage(format!("unknown component {name:?} for --show-only; known: {}", COMPONENTS.join(", "))));
+            return Err(Error::Usage(format!(
+                "unknown component {name:?} for --show-only; known: {}",
+                COMPONENTS.join(", ")
+            )));
         }
     }
     Ok(())

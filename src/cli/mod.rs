@@ -22,12 +22,17 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
     config::check_components(&cmd.show_only)?;
     let spec = cmd.render.to_spec()?;
     let rendered = render_release(&spec)?;
-    let manifest = if cmd.show_only.is_empty() { rendered.manifest } else { rendered.manifest.only_components(&cmd.show_only) };
+    let manifest = if cmd.show_only.is_empty() {
+        rendered.manifest
+    } else {
+        rendered.manifest.only_components(&cmd.show_only)
+    };
     match &cmd.output_dir {
         Some(dir) => write_dir(&manifest, dir)?,
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(manifest.to_yaml_stream().as_bytes()).map_err(Error::io("writing to stdout"))?;
+            out.write_all(manifest.to_yaml_stream().as_bytes())
+                .map_err(Error::io("writing to stdout"))?;
             out.flush().map_err(Error::io("writing to stdout"))?;
         }
     }

@@ -22,8 +22,22 @@ pub const MANAGED_BY: &str = "difyrender";
 
 /// Components a user can select with `--show-only`.
 pub const COMPONENTS: &[&str] = &[
-    "namespace", "secrets", "storage", "network-policy", "postgresql", "redis", "weaviate", "migration", "api",
-    "worker", "beat", "web", "plugin-daemon", "sandbox", "ssrf-proxy", "ingress",
+    "namespace",
+    "secrets",
+    "storage",
+    "network-policy",
+    "postgresql",
+    "redis",
+    "weaviate",
+    "migration",
+    "api",
+    "worker",
+    "beat",
+    "web",
+    "plugin-daemon",
+    "sandbox",
+    "ssrf-proxy",
+    "ingress",
 ];
 
 /// Apply stages, in order. Objects in one stage do not depend on each other.
@@ -39,8 +53,14 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] =
-        [Stage::Namespace, Stage::Config, Stage::Datastores, Stage::Migration, Stage::Apps, Stage::Routing];
+    pub const ALL: [Stage; 6] = [
+        Stage::Namespace,
+        Stage::Config,
+        Stage::Datastores,
+        Stage::Migration,
+        Stage::Apps,
+        Stage::Routing,
+    ];
 
     fn of(kind: &str) -> Stage {
         match kind {
@@ -97,7 +117,10 @@ impl Resource {
 
     /// API group (`""` for the core group).
     pub fn group(&self) -> &str {
-        self.api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
+        self.api_version
+            .rsplit_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or("")
     }
 
     /// The object as a typed k8s-openapi struct.
@@ -151,7 +174,11 @@ impl Manifest {
             let docs = match yaml::from_str_multiple(&t.text) {
                 Ok(docs) => docs,
                 Err(e) => {
-                    problems.push(Problem { template: t.name.clone(), object: None, message: format!("rendered YAML is invalid: {e}") });
+                    problems.push(Problem {
+                        template: t.name.clone(),
+                        object: None,
+                        message: format!("rendered YAML is invalid: {e}"),
+                    });
                     continue;
                 }
             };
@@ -164,22 +191,43 @@ impl Manifest {
         }
         let mut seen = BTreeSet::new();
         for r in &resources {
-            if !seen.insert((r.group().to_owned(), r.kind.clone(), r.namespace.clone(), r.name.clone())) {
-                problems.push(Problem { template: r.template.clone(), object: Some(r.id()), message: "is rendered more than once".into() });
+            if !seen.insert((
+                r.group().to_owned(),
+                r.kind.clone(),
+                r.namespace.clone(),
+                r.name.clone(),
+            )) {
+                problems.push(Problem {
+                    template: r.template.clone(),
+                    object: Some(r.id()),
+                    message: "is rendered more than once".into(),
+                });
             }
         }
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
         resources.sort_by(|a, b| {
-            (a.stage, typed::kind_rank(&a.kind), &a.name, &a.namespace).cmp(&(b.stage, typed::kind_rank(&b.kind), &b.name, &b.namespace))
+            (a.stage, typed::kind_rank(&a.kind), &a.name, &a.namespace).cmp(&(
+                b.stage,
+                typed::kind_rank(&b.kind),
+                &b.name,
+                &b.namespace,
+            ))
         });
         Ok(Manifest { resources })
     }
 
     /// Only the objects of the given components.
     pub fn only_components(&self, components: &[String]) -> Manifest {
-        Manifest { resources: self.resources.iter().filter(|r| components.contains(&r.component)).cloned().collect() }
+        Manifest {
+            resources: self
+                .resources
+                .iter()
+                .filter(|r| components.contains(&r.component))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Objects of one stage.
@@ -202,22 +250,52 @@ impl Manifest {
     /// One file name per object for `--output-dir`, prefixed by stage so `kubectl apply -f DIR`
     /// keeps the apply order.
     pub fn file_name(r: &Resource) -> String {
-        format!("{}-{}-{}.yaml", r.stage.number(), r.kind.to_lowercase(), r.name)
+        format!(
+            "{}-{}-{}.yaml",
+            r.stage.number(),
+            r.kind.to_lowercase(),
+            r.name
+        )
     }
 }
 
 fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
-    let problem = |object: Option<String>, message: String| Problem { template: template.to_owned(), object, message };
-    let Value::Object(map) = &body else {
-        return Err(vec![problem(None, format!("a document is {}, not a Kubernetes object", crate::values::type_name(&body)))]);
+    let problem = |object: Option<String>, message: String| Problem {
+        template: template.to_owned(),
+        object,
+        message,
     };
-    let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let Value::Object(map) = &body else {
+        return Err(vec![problem(
+            None,
+            format!(
+                "a document is {}, not a Kubernetes object",
+                crate::values::type_name(&body)
+            ),
+        )]);
+    };
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let (api_version, kind) = (text("apiVersion"), text("kind"));
     let metadata = map.get("metadata");
-    let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let namespace = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
+    let name = metadata
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     if api_version.is_empty() || kind.is_empty() || name.is_empty() {
-        return Err(vec![problem(None, "a document lacks apiVersion, kind or metadata.name".into())]);
+        return Err(vec![problem(
+            None,
+            "a document lacks apiVersion, kind or metadata.name".into(),
+        )]);
     }
     let id = match &namespace {
         Some(ns) => format!("{kind}/{ns}/{name}"),
@@ -227,22 +305,54 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
         .into_iter()
         .map(|m| problem(Some(id.clone()), m))
         .collect();
-    let labels = metadata.and_then(|m| m.get("labels")).and_then(Value::as_object);
-    let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str).unwrap_or_default().to_owned();
-    for key in [LABEL_NAME, LABEL_INSTANCE, LABEL_COMPONENT, LABEL_PART_OF, LABEL_VERSION] {
+    let labels = metadata
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object);
+    let label = |key: &str| {
+        labels
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for key in [
+        LABEL_NAME,
+        LABEL_INSTANCE,
+        LABEL_COMPONENT,
+        LABEL_PART_OF,
+        LABEL_VERSION,
+    ] {
         if label(key).is_empty() {
             problems.push(problem(Some(id.clone()), format!("lacks the label {key}")));
         }
     }
     if label(LABEL_MANAGED_BY) != MANAGED_BY {
-        problems.push(problem(Some(id.clone()), format!("must carry the label {LABEL_MANAGED_BY}={MANAGED_BY}")));
+        problems.push(problem(
+            Some(id.clone()),
+            format!("must carry the label {LABEL_MANAGED_BY}={MANAGED_BY}"),
+        ));
     }
     let component = label(LABEL_COMPONENT);
     if !component.is_empty() && !COMPONENTS.contains(&component.as_str()) {
-        problems.push(problem(Some(id.clone()), format!("has the unknown component {component:?}; known: {}", COMPONENTS.join(", "))));
+        problems.push(problem(
+            Some(id.clone()),
+            format!(
+                "has the unknown component {component:?}; known: {}",
+                COMPONENTS.join(", ")
+            ),
+        ));
     }
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(Resource { stage: Stage::of(&kind), api_version, kind, name, namespace, component, template: template.to_owned(), body })
+    Ok(Resource {
+        stage: Stage::of(&kind),
+        api_version,
+        kind,
+        name,
+        namespace,
+        component,
+        template: template.to_owned(),
+        body,
+    })
 }

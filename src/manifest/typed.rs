@@ -27,7 +27,10 @@ const KINDS: &[(&str, &str)] = &[
 
 /// Position of a kind in [`KINDS`], for ordering within a stage.
 pub fn kind_rank(kind: &str) -> usize {
-    KINDS.iter().position(|(_, k)| *k == kind).unwrap_or(KINDS.len())
+    KINDS
+        .iter()
+        .position(|(_, k)| *k == kind)
+        .unwrap_or(KINDS.len())
 }
 
 /// Problems with one object: unknown kinds, wrong types, unknown fields.
@@ -49,7 +52,10 @@ pub fn check(api_version: &str, kind: &str, body: &Value) -> Vec<String> {
         ("traefik.io/v1alpha1", "Middleware") => strict::<Middleware>(body),
         _ => {
             let known: Vec<String> = KINDS.iter().map(|(a, k)| format!("{a} {k}")).collect();
-            vec![format!("{api_version} {kind} is not a kind difyrender can check; known: {}", known.join(", "))]
+            vec![format!(
+                "{api_version} {kind} is not a kind difyrender can check; known: {}",
+                known.join(", ")
+            )]
         }
     }
 }
@@ -58,11 +64,17 @@ pub fn check(api_version: &str, kind: &str, body: &Value) -> Vec<String> {
 fn strict<T: DeserializeOwned>(body: &Value) -> Vec<String> {
     let mut unknown = Vec::new();
     let mut on_unknown = |path: serde_ignored::Path| unknown.push(field_path(&path.to_string()));
-    let result: Result<T, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(body.clone(), &mut on_unknown));
+    let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+        body.clone(),
+        &mut on_unknown,
+    ));
     let mut problems = Vec::new();
     if let Err(e) = result {
-        problems.push(format!("field {}: {}", field_path(&e.path().to_string()), e.inner()));
+        problems.push(format!(
+            "field {}: {}",
+            field_path(&e.path().to_string()),
+            e.inner()
+        ));
     }
     problems.extend(unknown.into_iter().map(|p| format!("unknown field {p}")));
     problems
@@ -121,7 +133,10 @@ mod tests {
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
             "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c", "imagePullPolice": "Always"}]}}}
         });
-        assert_eq!(check("apps/v1", "Deployment", &body), vec!["unknown field spec.template.spec.containers[0].imagePullPolice"]);
+        assert_eq!(
+            check("apps/v1", "Deployment", &body),
+            vec!["unknown field spec.template.spec.containers[0].imagePullPolice"]
+        );
     }
 
     #[test]
@@ -129,17 +144,26 @@ mod tests {
         let body = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"ports": [{"port": "80"}]}});
         let problems = check("v1", "Service", &body);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("field spec.ports[0].port: invalid type: string \"80\""), "{problems:?}");
+        assert!(
+            problems[0].starts_with("field spec.ports[0].port: invalid type: string \"80\""),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn middleware_is_checked_too() {
         let body = json!({"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware", "metadata": {"name": "x"}, "spec": {"stripPrefixes": {}}});
-        assert_eq!(check("traefik.io/v1alpha1", "Middleware", &body), vec!["unknown field spec.stripPrefixes"]);
+        assert_eq!(
+            check("traefik.io/v1alpha1", "Middleware", &body),
+            vec!["unknown field spec.stripPrefixes"]
+        );
     }
 
     #[test]
     fn unknown_kinds_are_refused() {
-        assert!(check("v1", "Pod", &json!({}))[0].starts_with("v1 Pod is not a kind difyrender can check"));
+        assert!(
+            check("v1", "Pod", &json!({}))[0]
+                .starts_with("v1 Pod is not a kind difyrender can check")
+        );
     }
 }

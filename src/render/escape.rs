@@ -23,7 +23,10 @@ pub fn quote(s: &str) -> String {
             // or a byte-order mark: always escaped.
             c if (c as u32) < 0x20
                 || ('\u{7f}'..='\u{9f}').contains(&c)
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}') =>
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
             {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
@@ -83,19 +86,42 @@ mod tests {
     fn strings_cannot_escape_their_scalar() {
         assert_eq!(quote("a\nb: c"), r#""a\nb: c""#);
         assert_eq!(quote("say \"hi\" \\o/"), r#""say \"hi\" \\o/""#);
-        assert_eq!(quote("x\u{85}y\u{2028}z\u{7f}"), r#""x\u0085y\u2028z\u007f""#);
+        assert_eq!(
+            quote("x\u{85}y\u{2028}z\u{7f}"),
+            r#""x\u0085y\u2028z\u007f""#
+        );
         assert_eq!(quote("日本語"), "\"日本語\"");
     }
 
     #[test]
     fn collections_are_flow_nodes() {
         let v = json!({"requests": {"cpu": "100m"}, "list": [1, true, null, "no"]});
-        assert_eq!(flow(&v), r#"{"requests": {"cpu": "100m"}, "list": [1, true, null, "no"]}"#);
+        assert_eq!(
+            flow(&v),
+            r#"{"requests": {"cpu": "100m"}, "list": [1, true, null, "no"]}"#
+        );
     }
 
     #[test]
     fn output_round_trips_through_the_yaml_reader() {
-        let hostile = ["yes", "0777", "1.10", "---\nkind: Secret", "a: b", "#c", "&x", "*y", "!!int 3", "\u{85}", "%TAG", "@", "`", "'", "~", ""];
+        let hostile = [
+            "yes",
+            "0777",
+            "1.10",
+            "---\nkind: Secret",
+            "a: b",
+            "#c",
+            "&x",
+            "*y",
+            "!!int 3",
+            "\u{85}",
+            "%TAG",
+            "@",
+            "`",
+            "'",
+            "~",
+            "",
+        ];
         for s in hostile {
             let doc = format!("v: {}\n", quote(s));
             let parsed = crate::yaml::from_str(&doc).unwrap();

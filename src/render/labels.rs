@@ -2,7 +2,8 @@
 //! manifest check can rely on it.
 
 use crate::manifest::{
-    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, LABEL_VERSION, MANAGED_BY,
+    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, LABEL_VERSION,
+    MANAGED_BY,
 };
 use minijinja::value::Value;
 use minijinja::{Error, ErrorKind, State};
@@ -13,16 +14,22 @@ fn global(state: &State, path: &[&str]) -> Result<String, Error> {
     for part in &path[1..] {
         v = v.get_attr(part)?;
     }
-    v.as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::new(ErrorKind::UndefinedError, format!("{} is not a string", path.join("."))))
+    v.as_str().map(str::to_owned).ok_or_else(|| {
+        Error::new(
+            ErrorKind::UndefinedError,
+            format!("{} is not a string", path.join(".")),
+        )
+    })
 }
 
 /// name, instance and component: the labels selectors use (stable across upgrades).
 pub fn selector(state: &State, component: &str) -> Result<BTreeMap<String, Value>, Error> {
     let mut map = BTreeMap::new();
     map.insert(LABEL_NAME.to_owned(), Value::from("dify"));
-    map.insert(LABEL_INSTANCE.to_owned(), Value::from(global(state, &["Release", "name"])?));
+    map.insert(
+        LABEL_INSTANCE.to_owned(),
+        Value::from(global(state, &["Release", "name"])?),
+    );
     map.insert(LABEL_COMPONENT.to_owned(), Value::from(component));
     Ok(map)
 }
@@ -39,8 +46,20 @@ pub fn recommended(state: &State, component: &str) -> Result<BTreeMap<String, Va
 
 /// A label value: at most 63 of `[A-Za-z0-9._-]`, starting and ending alphanumeric.
 pub fn label_value(s: &str) -> String {
-    let cleaned: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).take(63).collect();
-    cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned()
+    let cleaned: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    cleaned
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
 }
 
 /// A DNS-1123 label fragment of at most `max` characters (`1.11.4` → `1-11-4`).

@@ -56,7 +56,11 @@ pub enum Error {
 }
 
 fn list(problems: &[TemplateProblem]) -> String {
-    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// One rendered template's text.
@@ -88,12 +92,9 @@ pub fn render(
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for name in chart.rendered_template_names() {
-        let template = match env.get_template(name) {
-            Ok(t) => t,
-            Err(e) => {
-                broken.push(problem(&e));
-                continue;
-            }
+        // A template that failed to compile was reported by `environment`.
+        let Ok(template) = env.get_template(name) else {
+            continue;
         };
         // Re-render after each missing value, now known, until the template finishes or fails
         // for another reason; each pass finds one more missing value. Templates render in
@@ -102,13 +103,18 @@ pub fn render(
             tracker.lock().unwrap().failed_path = None;
             match template.render(()) {
                 Ok(text) => {
-                    out.push(RenderedTemplate { name: chart.display_name(name), text });
+                    out.push(RenderedTemplate {
+                        name: chart.display_name(name),
+                        text,
+                    });
                     break;
                 }
                 Err(e) => {
                     let failed = tracker.lock().unwrap().failed_path.take();
                     match failed {
-                        Some(path) if tracker.lock().unwrap().known_missing.insert(path.clone()) => {
+                        Some(path)
+                            if tracker.lock().unwrap().known_missing.insert(path.clone()) =>
+                        {
                             missing.push(problem(&e));
                         }
                         _ => {
@@ -132,12 +138,21 @@ pub fn render(
 /// A user-facing problem from a minijinja error. Only the error's own detail is used: the
 /// debug dump of referenced variables would print every value, secrets included.
 fn problem(e: &JError) -> TemplateProblem {
+    // An error inside an imported template arrives wrapped ("could not render include");
+    // the innermost one names the real template and line.
+    let mut e = e;
+    while let Some(inner) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<JError>()) {
+        e = inner;
+    }
     let message = match (e.kind(), e.detail()) {
         (ErrorKind::InvalidOperation, Some(detail)) => detail.to_owned(),
         (kind, Some(detail)) => format!("{kind}: {detail}"),
         (kind, None) => kind.to_string(),
     };
-    let name = e.name().map(Chart::display_name_of).unwrap_or_else(|| "template".to_owned());
+    let name = e
+        .name()
+        .map(Chart::display_name_of)
+        .unwrap_or_else(|| "template".to_owned());
     let location = match e.line() {
         Some(line) => format!("{name}:{line}"),
         None => name,
@@ -178,10 +193,15 @@ fn environment<'c>(
     }
     env.set_formatter(|out, _state, value| {
         if value.is_safe() {
-            return out.write_str(value.as_str().unwrap_or_default()).map_err(JError::from);
+            return out
+                .write_str(value.as_str().unwrap_or_default())
+                .map_err(JError::from);
         }
         if value.is_undefined() {
-            return Err(JError::new(ErrorKind::UndefinedError, "cannot print an undefined value"));
+            return Err(JError::new(
+                ErrorKind::UndefinedError,
+                "cannot print an undefined value",
+            ));
         }
         let json = serde_json::to_value(value)
             .map_err(|e| JError::new(ErrorKind::BadSerialization, e.to_string()))?;
@@ -190,23 +210,31 @@ fn environment<'c>(
     env.add_global("Values", JValue::from(minijinja::value::Serde(values)));
     env.add_global("Release", JValue::from(minijinja::value::Serde(release)));
     env.add_global("Secrets", JValue::from(minijinja::value::Serde(keys)));
-    env.add_function("required", move |state: &State, path: &str| required(state, path, &tracker));
+    env.add_function("required", move |state: &State, path: &str| {
+        required(state, path, &tracker)
+    });
     env.add_function("fail", |message: String| -> Result<JValue, JError> {
         Err(JError::new(ErrorKind::InvalidOperation, message))
     });
-    env.add_function("labels", |state: &State, component: &str, extra: Option<JValue>| -> Result<JValue, JError> {
-        let mut map = labels::recommended(state, component)?;
-        if let Some(extra) = extra {
-            for key in extra.try_iter()? {
-                let value = extra.get_item(&key)?;
-                map.insert(key.to_string(), JValue::from(value.to_string()));
+    env.add_function(
+        "labels",
+        |state: &State, component: &str, extra: Option<JValue>| -> Result<JValue, JError> {
+            let mut map = labels::recommended(state, component)?;
+            if let Some(extra) = extra {
+                for key in extra.try_iter()? {
+                    let value = extra.get_item(&key)?;
+                    map.insert(key.to_string(), JValue::from(value.to_string()));
+                }
             }
-        }
-        Ok(JValue::from(map))
-    });
-    env.add_function("selector_labels", |state: &State, component: &str| -> Result<JValue, JError> {
-        Ok(JValue::from(labels::selector(state, component)?))
-    });
+            Ok(JValue::from(map))
+        },
+    );
+    env.add_function(
+        "selector_labels",
+        |state: &State, component: &str| -> Result<JValue, JError> {
+            Ok(JValue::from(labels::selector(state, component)?))
+        },
+    );
     env.add_function("merge", |a: JValue, b: JValue| -> Result<JValue, JError> {
         let mut map = std::collections::BTreeMap::new();
         for m in [&a, &b] {
@@ -256,5 +284,8 @@ fn required(state: &State, path: &str, tracker: &Mutex<RequiredTracker>) -> Resu
         return Ok(JValue::from(""));
     }
     tracker.failed_path = Some(path.to_owned());
-    Err(JError::new(ErrorKind::InvalidOperation, format!("{path} is required")))
+    Err(JError::new(
+        ErrorKind::InvalidOperation,
+        format!("{path} is required"),
+    ))
 }

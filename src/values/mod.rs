@@ -28,15 +28,26 @@ pub struct ValueSources {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read values file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("values file {path} {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("values file {path}:{source}")]
     Yaml { path: String, source: YamlError },
     #[error("values file {path}: the top level must be a mapping of keys to values, not {found}")]
     NotAMapping { path: String, found: &'static str },
     #[error("failed parsing {flag} argument {position} ({key}…): {message}")]
-    Flag { flag: &'static str, position: usize, key: String, message: String },
+    Flag {
+        flag: &'static str,
+        position: usize,
+        key: String,
+        message: String,
+    },
     #[error("cannot read the secret key file {path}: {source}")]
-    SecretKeyFile { path: String, source: std::io::Error },
+    SecretKeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the secret key file {path} is empty")]
     EmptySecretKeyFile { path: String },
     #[error("values do not match values.schema.json:\n{}", format_violations(.0))]
@@ -44,7 +55,11 @@ pub enum Error {
 }
 
 fn format_violations(violations: &[SchemaViolation]) -> String {
-    violations.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n")
+    violations
+        .iter()
+        .map(|v| format!("  - {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// JSON type name for messages.
@@ -61,12 +76,18 @@ pub fn type_name(v: &Value) -> &'static str {
 
 /// Parses a values document (chart defaults or a `-f` file) into a mapping.
 pub fn parse_values(bytes: &[u8], path: &str) -> Result<Map<String, Value>, Error> {
-    let yaml_err = |source| Error::Yaml { path: path.to_owned(), source };
+    let yaml_err = |source| Error::Yaml {
+        path: path.to_owned(),
+        source,
+    };
     let text = yaml::decode_text(bytes).map_err(yaml_err)?;
     match yaml::from_str(text).map_err(yaml_err)? {
         Value::Object(map) => Ok(map),
         Value::Null => Ok(Map::new()),
-        other => Err(Error::NotAMapping { path: path.to_owned(), found: type_name(&other) }),
+        other => Err(Error::NotAMapping {
+            path: path.to_owned(),
+            found: type_name(&other),
+        }),
     }
 }
 
@@ -88,14 +109,23 @@ pub struct UserValues {
 impl UserValues {
     /// Reads and merges every source. `read_file` serves both `-f` and `--set-file`, so tests
     /// and embedders can supply files without touching the disk.
-    pub fn load(sources: &ValueSources, read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>) -> Result<Self, Error> {
+    pub fn load(
+        sources: &ValueSources,
+        read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Self, Error> {
         let mut out = UserValues::default();
         for path in &sources.files {
             let shown = path.display().to_string();
-            let bytes = read_file(path).map_err(|source| Error::Read { path: shown.clone(), source })?;
+            let bytes = read_file(path).map_err(|source| Error::Read {
+                path: shown.clone(),
+                source,
+            })?;
             let layer = parse_values(&bytes, &shown)?;
             merge_maps(&mut out.merged, layer.clone());
-            out.layers.push(Layer { origin: shown, values: layer });
+            out.layers.push(Layer {
+                origin: shown,
+                values: layer,
+            });
         }
         let flag_file_reader = |p: &str| {
             read_file(Path::new(p))
@@ -114,7 +144,13 @@ impl UserValues {
                 let flag_error = |message: String| Error::Flag {
                     flag,
                     position: i + 1,
-                    key: arg.split('=').next().unwrap_or_default().chars().take(60).collect(),
+                    key: arg
+                        .split('=')
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(60)
+                        .collect(),
                     message,
                 };
                 let mut layer = Map::new();
@@ -131,7 +167,10 @@ impl UserValues {
                     // contents are not needed for that, so nothing is read twice.
                     let _ = strvals::parse_into(arg, &mut layer, kind, &|_| Ok(String::new()));
                 }
-                out.layers.push(Layer { origin: format!("{flag} argument {}", i + 1), values: layer });
+                out.layers.push(Layer {
+                    origin: format!("{flag} argument {}", i + 1),
+                    values: layer,
+                });
             }
         }
         Ok(out)
@@ -194,18 +233,40 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    fn load(files: &[(&str, &str)], f: impl FnOnce(&mut ValueSources)) -> Result<UserValues, Error> {
-        let fs: HashMap<PathBuf, Vec<u8>> =
-            files.iter().map(|(p, c)| (PathBuf::from(p), c.as_bytes().to_vec())).collect();
-        let mut sources = ValueSources { files: files.iter().map(|(p, _)| PathBuf::from(p)).collect(), ..Default::default() };
+    fn load(
+        files: &[(&str, &str)],
+        f: impl FnOnce(&mut ValueSources),
+    ) -> Result<UserValues, Error> {
+        let fs: HashMap<PathBuf, Vec<u8>> = files
+            .iter()
+            .map(|(p, c)| (PathBuf::from(p), c.as_bytes().to_vec()))
+            .collect();
+        let mut sources = ValueSources {
+            files: files.iter().map(|(p, _)| PathBuf::from(p)).collect(),
+            ..Default::default()
+        };
         f(&mut sources);
-        UserValues::load(&sources, &|p| fs.get(p).cloned().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
+        UserValues::load(&sources, &|p| {
+            fs.get(p)
+                .cloned()
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        })
     }
 
     #[test]
     fn files_merge_in_order_and_lists_replace() {
-        let u = load(&[("a.yaml", "x: {a: 1, b: 2}\nl: [1, 2]\n"), ("b.yaml", "x: {b: 3}\nl: [9]\n")], |_| {}).unwrap();
-        assert_eq!(Value::Object(u.merged), json!({"x": {"a": 1, "b": 3}, "l": [9]}));
+        let u = load(
+            &[
+                ("a.yaml", "x: {a: 1, b: 2}\nl: [1, 2]\n"),
+                ("b.yaml", "x: {b: 3}\nl: [9]\n"),
+            ],
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(u.merged),
+            json!({"x": {"a": 1, "b": 3}, "l": [9]})
+        );
     }
 
     #[test]
@@ -222,19 +283,27 @@ mod tests {
 
     #[test]
     fn set_patches_file_lists_by_index() {
-        let u = load(&[("a.yaml", "l: [a, b, c]\n")], |s| s.set.push("l[1]=x".into())).unwrap();
+        let u = load(&[("a.yaml", "l: [a, b, c]\n")], |s| {
+            s.set.push("l[1]=x".into())
+        })
+        .unwrap();
         assert_eq!(u.merged["l"], json!(["a", "x", "c"]));
     }
 
     #[test]
     fn whole_object_set_json_deep_merges() {
-        let u = load(&[("a.yaml", "x: {a: 1}\n")], |s| s.set_json.push(r#"{"x": {"b": 2}}"#.into())).unwrap();
+        let u = load(&[("a.yaml", "x: {a: 1}\n")], |s| {
+            s.set_json.push(r#"{"x": {"b": 2}}"#.into())
+        })
+        .unwrap();
         assert_eq!(u.merged["x"], json!({"a": 1, "b": 2}));
     }
 
     #[test]
     fn coalesce_null_deletes_and_lists_replace() {
-        let defaults = obj(json!({"r": {"limits": {"cpu": 1}, "requests": {"cpu": 1}}, "l": [1, 2], "k": "v"}));
+        let defaults = obj(
+            json!({"r": {"limits": {"cpu": 1}, "requests": {"cpu": 1}}, "l": [1, 2], "k": "v"}),
+        );
         let user = obj(json!({"r": {"limits": null}, "l": [3], "extra": null}));
         let out = coalesce(&defaults, user);
         assert_eq!(
@@ -251,14 +320,24 @@ mod tests {
 
     #[test]
     fn flag_errors_name_the_key_not_the_value() {
-        let e = load(&[], |s| s.set.push("secrets.difySecretKey=abc,,".into())).unwrap_err().to_string();
+        let e = load(&[], |s| s.set.push("secrets.difySecretKey=abc,,".into()))
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("abc"), "{e}");
-        assert!(e.contains("--set argument 1 (secrets.difySecretKey…)"), "{e}");
+        assert!(
+            e.contains("--set argument 1 (secrets.difySecretKey…)"),
+            "{e}"
+        );
     }
 
     #[test]
     fn top_level_must_be_a_mapping() {
-        let e = load(&[("a.yaml", "- 1\n")], |_| {}).unwrap_err().to_string();
-        assert_eq!(e, "values file a.yaml: the top level must be a mapping of keys to values, not a list");
+        let e = load(&[("a.yaml", "- 1\n")], |_| {})
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "values file a.yaml: the top level must be a mapping of keys to values, not a list"
+        );
     }
 }

@@ -40,7 +40,10 @@ impl ValuesSchema {
         let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
         let mut secret_pointers = Vec::new();
         collect_write_only(schema, String::new(), &mut secret_pointers);
-        Ok(Self { validator, secret_pointers })
+        Ok(Self {
+            validator,
+            secret_pointers,
+        })
     }
 
     /// Whether the value at this JSON pointer is a secret, is inside one, or holds one (a
@@ -48,7 +51,9 @@ impl ValuesSchema {
     pub fn is_secret(&self, pointer: &str) -> bool {
         !pointer.is_empty()
             && self.secret_pointers.iter().any(|p| {
-                pointer == p || pointer.starts_with(&format!("{p}/")) || p.starts_with(&format!("{pointer}/"))
+                pointer == p
+                    || pointer.starts_with(&format!("{p}/"))
+                    || p.starts_with(&format!("{pointer}/"))
             })
     }
 
@@ -73,7 +78,11 @@ impl ValuesSchema {
             .collect();
         violations.sort_by(|a, b| (&a.path, &a.message).cmp(&(&b.path, &b.message)));
         violations.dedup();
-        if violations.is_empty() { Ok(()) } else { Err(violations) }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(violations)
+        }
     }
 }
 
@@ -83,7 +92,11 @@ fn collect_write_only(schema: &Value, pointer: String, out: &mut Vec<String>) {
     }
     if let Some(Value::Object(props)) = schema.get("properties") {
         for (key, sub) in props {
-            collect_write_only(sub, format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")), out);
+            collect_write_only(
+                sub,
+                format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")),
+                out,
+            );
         }
     }
 }
@@ -117,7 +130,10 @@ mod tests {
     fn pointers_become_value_paths() {
         assert_eq!(dotted(""), "(root)");
         assert_eq!(dotted("/a/b/0/c"), "a.b[0].c");
-        assert_eq!(dotted("/nodeSelector/kubernetes.io~1os"), "nodeSelector.kubernetes.io/os");
+        assert_eq!(
+            dotted("/nodeSelector/kubernetes.io~1os"),
+            "nodeSelector.kubernetes.io/os"
+        );
     }
 
     #[test]
@@ -132,11 +148,21 @@ mod tests {
         }))
         .unwrap();
         let values = json!({"replicas": "3", "secrets": {"key": "hunter2"}, "extra": 1});
-        let errors = schema.validate(&values, &UserValues::default()).unwrap_err();
+        let errors = schema
+            .validate(&values, &UserValues::default())
+            .unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 3, "{text:?}");
         assert!(text.iter().all(|t| !t.contains("hunter2")), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("secrets.key: the secret value")), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("replicas: \"3\" is not of type \"integer\"")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("secrets.key: the secret value")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("replicas: \"3\" is not of type \"integer\"")),
+            "{text:?}"
+        );
     }
 }

@@ -27,12 +27,30 @@ pub struct DerivedKeySpec {
 /// Every derived credential. The purpose labels are part of the on-disk contract: changing one
 /// changes a password that a database volume depends on.
 pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
-    DerivedKeySpec { value: "postgresPassword", purpose: "postgres-password" },
-    DerivedKeySpec { value: "redisPassword", purpose: "redis-password" },
-    DerivedKeySpec { value: "sandboxApiKey", purpose: "sandbox-api-key" },
-    DerivedKeySpec { value: "pluginDaemonKey", purpose: "plugin-daemon-server-key" },
-    DerivedKeySpec { value: "pluginInnerApiKey", purpose: "plugin-inner-api-key" },
-    DerivedKeySpec { value: "weaviateApiKey", purpose: "weaviate-api-key" },
+    DerivedKeySpec {
+        value: "postgresPassword",
+        purpose: "postgres-password",
+    },
+    DerivedKeySpec {
+        value: "redisPassword",
+        purpose: "redis-password",
+    },
+    DerivedKeySpec {
+        value: "sandboxApiKey",
+        purpose: "sandbox-api-key",
+    },
+    DerivedKeySpec {
+        value: "pluginDaemonKey",
+        purpose: "plugin-daemon-server-key",
+    },
+    DerivedKeySpec {
+        value: "pluginInnerApiKey",
+        purpose: "plugin-inner-api-key",
+    },
+    DerivedKeySpec {
+        value: "weaviateApiKey",
+        purpose: "weaviate-api-key",
+    },
 ];
 
 /// Where the master key came from, for messages (never the key itself).
@@ -47,7 +65,8 @@ pub enum MasterKeySource {
 /// `HMAC-SHA256(master, "difyrender/v1/<purpose>")` as 64 hex digits: URL-safe, so it can sit
 /// inside `CELERY_BROKER_URL` unescaped.
 pub fn derive(master: &str, purpose: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(master.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(master.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(b"difyrender/v1/");
     mac.update(purpose.as_bytes());
     hex::encode(mac.finalize().into_bytes())
@@ -64,7 +83,12 @@ impl DerivedKeys {
     /// empty; the chart's `required` check on the master key then stops the render.
     pub fn resolve(values: &Map<String, Value>) -> Self {
         let secrets = values.get("secrets").and_then(Value::as_object);
-        let get = |name: &str| secrets.and_then(|s| s.get(name)).and_then(Value::as_str).unwrap_or("");
+        let get = |name: &str| {
+            secrets
+                .and_then(|s| s.get(name))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
         let master = get("difySecretKey");
         let mut keys = BTreeMap::new();
         for spec in DERIVED_KEYS {
@@ -86,7 +110,10 @@ impl DerivedKeys {
 
     /// Every secret value, for scanning output in tests and for redaction.
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().filter(|(k, v)| *k != "checksum" && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(|(k, v)| *k != "checksum" && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -101,8 +128,11 @@ pub fn inject_master_key(
     let from_file = match file {
         Some(path) => {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| super::Error::SecretKeyFile { path: shown.clone(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| super::Error::SecretKeyFile {
+                    path: shown.clone(),
+                    source,
+                })?;
             let key = text.trim_end_matches(['\n', '\r']).to_owned();
             if key.is_empty() {
                 return Err(super::Error::EmptySecretKeyFile { path: shown });
@@ -122,7 +152,9 @@ pub fn inject_master_key(
         (None, false, Some(key)) => (key, MasterKeySource::Environment),
         (None, false, None) => return Ok(MasterKeySource::Missing),
     };
-    let secrets = user.entry("secrets").or_insert_with(|| Value::Object(Map::new()));
+    let secrets = user
+        .entry("secrets")
+        .or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(map) = secrets {
         map.insert("difySecretKey".to_owned(), Value::String(key));
     }
@@ -158,17 +190,32 @@ mod tests {
     #[test]
     fn master_key_precedence() {
         let mut user = Map::new();
-        assert_eq!(inject_master_key(&mut user, None, Some("env".into())).unwrap(), MasterKeySource::Environment);
+        assert_eq!(
+            inject_master_key(&mut user, None, Some("env".into())).unwrap(),
+            MasterKeySource::Environment
+        );
         assert_eq!(user["secrets"]["difySecretKey"], "env");
-        let mut user = json!({"secrets": {"difySecretKey": "set"}}).as_object().unwrap().clone();
-        assert_eq!(inject_master_key(&mut user, None, Some("env".into())).unwrap(), MasterKeySource::Values);
+        let mut user = json!({"secrets": {"difySecretKey": "set"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            inject_master_key(&mut user, None, Some("env".into())).unwrap(),
+            MasterKeySource::Values
+        );
         assert_eq!(user["secrets"]["difySecretKey"], "set");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
         std::fs::write(&path, "from-file\n").unwrap();
-        assert_eq!(inject_master_key(&mut user, Some(&path), None).unwrap(), MasterKeySource::File);
+        assert_eq!(
+            inject_master_key(&mut user, Some(&path), None).unwrap(),
+            MasterKeySource::File
+        );
         assert_eq!(user["secrets"]["difySecretKey"], "from-file");
         let mut empty = Map::new();
-        assert_eq!(inject_master_key(&mut empty, None, Some(String::new())).unwrap(), MasterKeySource::Missing);
+        assert_eq!(
+            inject_master_key(&mut empty, None, Some(String::new())).unwrap(),
+            MasterKeySource::Missing
+        );
     }
 }

@@ -47,7 +47,12 @@ pub fn parse_into(
     kind: ValueKind,
     read_file: &FileReader<'_>,
 ) -> Result<(), SetError> {
-    let mut parser = Parser { chars: input.chars().collect(), pos: 0, kind, read_file };
+    let mut parser = Parser {
+        chars: input.chars().collect(),
+        pos: 0,
+        kind,
+        read_file,
+    };
     loop {
         match parser.key(target, 0) {
             Ok(()) => continue,
@@ -104,7 +109,12 @@ impl Parser<'_> {
         loop {
             match self.next() {
                 None => return Run { text, stop: None },
-                Some(c) if stops.contains(&c) => return Run { text, stop: Some(c) },
+                Some(c) if stops.contains(&c) => {
+                    return Run {
+                        text,
+                        stop: Some(c),
+                    };
+                }
                 Some('\\') => match self.next() {
                     None => return Run { text, stop: None },
                     Some(n) => text.push(n),
@@ -211,14 +221,20 @@ impl Parser<'_> {
             ))
             .into()),
             Ok(i) => Ok(i as usize),
-            Err(_) => Err(SetError(format!("error parsing index: invalid index {:?}", run.text)).into()),
+            Err(_) => {
+                Err(SetError(format!("error parsing index: invalid index {:?}", run.text)).into())
+            }
         }
     }
 
     fn list_item(&mut self, mut list: Vec<Value>, index: usize, nested: usize) -> Step<Vec<Value>> {
         let run = self.until(&['[', '.', '=']);
         if !run.text.is_empty() {
-            return Err(SetError(format!("unexpected data at end of array index: {:?}", run.text)).into());
+            return Err(SetError(format!(
+                "unexpected data at end of array index: {:?}",
+                run.text
+            ))
+            .into());
         }
         match run.stop {
             None => Err(Stop::Eof),
@@ -412,13 +428,24 @@ mod tests {
     #[test]
     fn nested_keys_and_types() {
         assert_eq!(set("a.b.c=1"), json!({"a": {"b": {"c": 1}}}));
-        assert_eq!(set("a=true,b=FALSE,c=null,d=0"), json!({"a": true, "b": false, "c": null, "d": 0}));
+        assert_eq!(
+            set("a=true,b=FALSE,c=null,d=0"),
+            json!({"a": true, "b": false, "c": null, "d": 0})
+        );
         assert_eq!(set("n=-5,p=+7"), json!({"n": -5, "p": 7}));
     }
 
     #[test]
     fn only_whole_numbers_without_leading_zero_are_numbers() {
-        for s in ["1.5", "00009", "1e3", "0x10", "1_000", "9223372036854775808", " 1"] {
+        for s in [
+            "1.5",
+            "00009",
+            "1e3",
+            "0x10",
+            "1_000",
+            "9223372036854775808",
+            " 1",
+        ] {
             assert_eq!(set(&format!("a={s}")), json!({ "a": s }), "{s}");
         }
     }
@@ -426,7 +453,10 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(set(r"a=one\,two"), json!({"a": "one,two"}));
-        assert_eq!(set(r"nodeSelector.kubernetes\.io/os=linux"), json!({"nodeSelector": {"kubernetes.io/os": "linux"}}));
+        assert_eq!(
+            set(r"nodeSelector.kubernetes\.io/os=linux"),
+            json!({"nodeSelector": {"kubernetes.io/os": "linux"}})
+        );
         assert_eq!(set(r"a=x\=y"), json!({"a": "x=y"}));
     }
 
@@ -435,7 +465,10 @@ mod tests {
         assert_eq!(set("a={x,y,2}"), json!({"a": ["x", "y", 2]}));
         assert_eq!(set("a={}"), json!({"a": [""]}));
         assert_eq!(set("a[0]=x"), json!({"a": ["x"]}));
-        assert_eq!(set("a[0]=foo,a[3]=bar"), json!({"a": ["foo", null, null, "bar"]}));
+        assert_eq!(
+            set("a[0]=foo,a[3]=bar"),
+            json!({"a": ["foo", null, null, "bar"]})
+        );
         assert_eq!(set("a[0].b=1,a[0].c=2"), json!({"a": [{"b": 1, "c": 2}]}));
         assert_eq!(set("a[1][0]=x"), json!({"a": [null, ["x"]]}));
         assert_eq!(set("a={x,y},b=1"), json!({"a": ["x", "y"], "b": 1}));
@@ -454,28 +487,51 @@ mod tests {
         assert_eq!(e("a=1,,"), "key \"\" has no value (cannot end with ,)");
         assert_eq!(e("a,b=1"), "key \"a\" has no value (cannot end with ,)");
         assert_eq!(e("a[-1]=x"), "negative -1 index not allowed");
-        assert_eq!(e("a[65537]=x"), "index of 65537 is greater than maximum supported index of 65536");
+        assert_eq!(
+            e("a[65537]=x"),
+            "index of 65537 is greater than maximum supported index of 65536"
+        );
         assert_eq!(e("a[x]=1"), "error parsing index: invalid index \"x\"");
         assert_eq!(e("a[0]x=1"), "unexpected data at end of array index: \"x\"");
         assert_eq!(e("a={x,y"), "list must terminate with '}'");
-        assert_eq!(e("a=1,a.b=2"), "key \"a\" is used both as a map and as a value");
-        let deep = (0..31).map(|i| format!("k{i}")).collect::<Vec<_>>().join(".") + "=1";
+        assert_eq!(
+            e("a=1,a.b=2"),
+            "key \"a\" is used both as a map and as a value"
+        );
+        let deep = (0..32)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .join(".")
+            + "=1";
         assert!(e(&deep).contains("maximum supported nested level of 30"));
     }
 
     #[test]
     fn string_and_file_kinds() {
-        assert_eq!(parse(ValueKind::String, "a=1,b=true,c=null").unwrap(), json!({"a": "1", "b": "true", "c": "null"}));
-        assert_eq!(parse(ValueKind::File, "a=/tmp/x").unwrap(), json!({"a": "<contents of /tmp/x>"}));
+        assert_eq!(
+            parse(ValueKind::String, "a=1,b=true,c=null").unwrap(),
+            json!({"a": "1", "b": "true", "c": "null"})
+        );
+        assert_eq!(
+            parse(ValueKind::File, "a=/tmp/x").unwrap(),
+            json!({"a": "<contents of /tmp/x>"})
+        );
     }
 
     #[test]
     fn json_kind() {
         let j = |s: &str| parse(ValueKind::Json, s).unwrap();
-        assert_eq!(j(r#"a={"b":[1,2]},c="x""#), json!({"a": {"b": [1, 2]}, "c": "x"}));
+        assert_eq!(
+            j(r#"a={"b":[1,2]},c="x""#),
+            json!({"a": {"b": [1, 2]}, "c": "x"})
+        );
         assert_eq!(j("a=,b=1"), json!({"a": null, "b": 1}));
         assert_eq!(j("a[1]=true"), json!({"a": [null, true]}));
-        assert!(parse(ValueKind::Json, "a={bad").unwrap_err().starts_with("invalid JSON value"));
+        assert!(
+            parse(ValueKind::Json, "a={bad")
+                .unwrap_err()
+                .starts_with("invalid JSON value")
+        );
     }
 
     #[test]

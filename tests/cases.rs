@@ -1,0 +1,81 @@
+//! The fixture corpus: every folder in tests/cases is one run of the real binary. `args` holds
+//! one argument per line; an optional `env` sets the environment (`DIFY_SECRET_KEY=` leaves the
+//! key out; by default a test key is set). The exit code, stdout and stderr are snapshotted in
+//! snapshots/, with Secret data redacted, and every secret of the run is scanned for first.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+const DEFAULT_KEY: &str = "case-master-key-0123456789";
+
+fn run_case(dir: &Path) -> String {
+    let args: Vec<String> = read(&dir.join("args")).lines().map(str::to_owned).collect();
+    let mut cmd = difyrender();
+    cmd.current_dir(dir).args(&args);
+    let mut master = Some(DEFAULT_KEY.to_owned());
+    for line in read(&dir.join("env")).lines() {
+        let (k, v) = line.split_once('=').expect("env lines are KEY=VALUE");
+        if k == "DIFY_SECRET_KEY" {
+            master = Some(v.to_owned()).filter(|v| !v.is_empty());
+        }
+    }
+    if let Some(key) = &master {
+        cmd.env("DIFY_SECRET_KEY", key);
+    }
+    let out = cmd.output().expect("the binary runs");
+    // Every secret this run could know: the env key, keys given as values or files, and all
+    // keys derived from each.
+    let mut secrets = Vec::new();
+    let mut masters: Vec<String> = master.into_iter().collect();
+    for a in &args {
+        if let Some((k, v)) = a.split_once('=')
+            && k.starts_with("secrets.")
+        {
+            masters.push(v.to_owned());
+        }
+    }
+    masters.extend(
+        std::fs::read_to_string(dir.join("key.txt"))
+            .ok()
+            .map(|k| k.trim().to_owned()),
+    );
+    for m in &masters {
+        secrets.extend(secrets_of(m));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_no_secrets(&stderr, &secrets, "stderr");
+    let redacted = redact(&stdout);
+    assert_no_secrets(&redacted, &secrets, "stdout outside Secret data");
+    if !out.status.success() {
+        assert!(out.stdout.is_empty(), "a failed run printed to stdout");
+    }
+    format!(
+        "args: {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        out.status.code().unwrap_or(-1),
+        redacted,
+        stderr
+    )
+}
+
+#[test]
+fn cases() {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    let _guard = settings.bind_to_scope();
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 20, "the corpus lost cases");
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        insta::assert_snapshot!(format!("case-{name}"), run_case(&dir));
+    }
+}

@@ -1,0 +1,100 @@
+//! Helpers shared by the integration tests: running the real binary, and keeping secrets out
+//! of snapshots.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The difyrender binary, with a clean environment: no master key unless given.
+pub fn difyrender() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_difyrender"));
+    cmd.env_remove("DIFY_SECRET_KEY").env_remove("KUBECONFIG");
+    cmd
+}
+
+/// Everything a command printed, in one snapshot-friendly text.
+pub fn transcript(out: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status
+            .code()
+            .map_or("signal".to_owned(), |c| c.to_string()),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The base64 forms a secret can take in a Secret's `data`.
+pub fn encodings(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    vec![
+        secret.to_owned(),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+    ]
+}
+
+/// Replaces the values of every Secret's `data` with `[redacted]` and the keys checksum with
+/// `[checksum]`, so snapshots hold no secret and no hash of one.
+pub fn redact(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_secret = false;
+    let mut in_data = false;
+    for line in text.lines() {
+        if line.starts_with("---") {
+            in_secret = false;
+            in_data = false;
+        }
+        if line == "kind: Secret" {
+            in_secret = true;
+        }
+        if in_secret && (line == "data:" || line == "stringData:") {
+            in_data = true;
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        if in_data && line.starts_with("  ") {
+            let key = line.trim_start().split(':').next().unwrap_or_default();
+            out.push_str(&format!("  {key}: '[redacted]'\n"));
+            continue;
+        }
+        in_data = false;
+        if let Some(pos) = line.find("difyrender.io/keys-checksum: ") {
+            out.push_str(&line[..pos]);
+            out.push_str("difyrender.io/keys-checksum: '[checksum]'\n");
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Fails if any secret, or its base64 form, occurs in `text`.
+pub fn assert_no_secrets(text: &str, secrets: &[String], context: &str) {
+    for secret in secrets.iter().filter(|s| s.len() >= 6) {
+        for form in encodings(secret) {
+            assert!(
+                !text.contains(&form),
+                "{context}: a secret value leaked into the output"
+            );
+        }
+    }
+}
+
+/// The master key plus every key derived from it.
+pub fn secrets_of(master: &str) -> Vec<String> {
+    let mut out = vec![master.to_owned()];
+    for spec in difyrender::values::secrets::DERIVED_KEYS {
+        out.push(difyrender::values::secrets::derive(master, spec.purpose));
+    }
+    out
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}

@@ -1,0 +1,100 @@
+//! The README's values reference is generated from values.schema.json and values.yaml; this
+//! test fails when they drift apart. Run with `UPDATE_README=1` to rewrite the section.
+
+mod common;
+
+use serde_json::Value;
+
+const START: &str = "<!-- values-reference:start -->\n";
+const END: &str = "<!-- values-reference:end -->";
+
+fn type_of(schema: &Value) -> String {
+    if let Some(e) = schema.get("enum") {
+        return e
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(" / ");
+    }
+    if schema.get("anyOf").is_some() {
+        return "quantity".into();
+    }
+    schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("any")
+        .to_owned()
+}
+
+fn rows(schema: &Value, defaults: Option<&Value>, path: &str, out: &mut Vec<String>) {
+    let props = schema.get("properties").and_then(Value::as_object);
+    let leaf =
+        props.is_none() || path.ends_with("resources") || path.starts_with("securityContexts.");
+    if leaf {
+        let default = match defaults {
+            _ if schema.get("writeOnly") == Some(&Value::Bool(true)) => {
+                "`\"\"` (secret)".to_owned()
+            }
+            Some(v) => format!(
+                "`{}`",
+                serde_json::to_string(v).unwrap().replace('|', "\\|")
+            ),
+            None => String::new(),
+        };
+        let desc = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .replace('|', "\\|");
+        out.push(format!(
+            "| `{path}` | {} | {default} | {desc} |",
+            type_of(schema).replace('|', "\\|")
+        ));
+        return;
+    }
+    for (key, sub) in props.unwrap() {
+        let p = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        rows(sub, defaults.and_then(|d| d.get(key)), &p, out);
+    }
+}
+
+#[test]
+fn values_reference_matches_the_schema() {
+    let root = common::root();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("values.schema.json")).unwrap())
+            .unwrap();
+    let defaults = Value::Object(difyrender::chart::Chart::embedded().default_values);
+    let mut lines = vec![
+        "| value | type | default | meaning |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+    ];
+    rows(&schema, Some(&defaults), "", &mut lines);
+    let generated = lines.join("\n") + "\n";
+    let readme_path = root.join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let start = readme
+        .find(START)
+        .expect("README has the values-reference start marker")
+        + START.len();
+    let end = readme.find(END).expect("README has the end marker");
+    if readme[start..end] != generated {
+        if std::env::var_os("UPDATE_README").is_some() {
+            std::fs::write(
+                &readme_path,
+                format!("{}{generated}{}", &readme[..start], &readme[end..]),
+            )
+            .unwrap();
+        } else {
+            panic!(
+                "the README values reference is stale; run `UPDATE_README=1 cargo test --test readme`"
+            );
+        }
+    }
+}
