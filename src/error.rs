@@ -28,6 +28,8 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
 }
 
 impl Error {
@@ -36,6 +38,9 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Chart(_) | Error::Release(_) => exit::INPUT,
             Error::Io { .. } => exit::INPUT,
+            Error::Cluster(e) if e.is_wait_failure() => exit::WAIT,
+            Error::Cluster(crate::cluster::Error::Usage(_)) => exit::INPUT,
+            Error::Cluster(_) => exit::CLUSTER,
         }
     }
 

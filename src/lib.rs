@@ -7,10 +7,12 @@
 //! - [`render`]: the minijinja environment, its escaping rule, `required` and `fail`.
 //! - [`manifest`]: rendered text parsed back, checked against typed Kubernetes structs, staged.
 //! - [`release`]: the pipeline tying those together for one release.
+//! - [`cluster`]: server-side apply, readiness and the Traefik address, through kube-rs.
 //! - [`cli`]: command-line arguments, turned into validated configs before anything runs.
 
 pub mod chart;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod manifest;
 pub mod release;

@@ -25,6 +25,9 @@ pub enum Command {
     /// Print the whole Dify stack as one YAML stream for `kubectl apply -f -`.
     #[command(after_help = EXIT_CODES)]
     Render(RenderCommand),
+    /// Server-side apply the stack to a cluster in stages and wait until Dify is up.
+    #[command(after_help = EXIT_CODES)]
+    Apply(ApplyCommand),
 }
 
 /// Flags shared by every command that renders the chart.
@@ -69,4 +72,45 @@ pub struct RenderCommand {
     /// Only print the objects of this component (repeatable).
     #[arg(long = "show-only", value_name = "COMPONENT")]
     pub show_only: Vec<String>,
+}
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (else $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyCommand {
+    #[command(flatten)]
+    pub render: RenderArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// `server`: send every object with dryRun=All and change nothing.
+    #[arg(long = "dry-run", value_name = "MODE", value_parser = ["server", "none"], default_value = "none")]
+    pub dry_run: String,
+    /// Take over fields that another field manager owns.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Wait until the datastores, the migration and the apps are ready (default).
+    #[arg(long, overrides_with = "no_wait")]
+    pub wait: bool,
+    /// Apply without waiting for readiness.
+    #[arg(long = "no-wait")]
+    pub no_wait: bool,
+    /// How long to wait, overall (e.g. 90s, 10m, 1h).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub timeout: String,
+    /// External host or IP browsers use; skips the Traefik LoadBalancer lookup.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Traefik Service whose LoadBalancer address is the external host (default: a Service
+    /// named kommander-traefik in any namespace).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub traefik_service: Option<String>,
 }

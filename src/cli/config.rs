@@ -71,3 +71,58 @@ pub fn check_components(names: &[String]) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// `90s`, `10m`, `1h30m`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, Error> {
+    let bad = || {
+        Error::Usage(format!(
+            "invalid duration {text:?}: use e.g. 90s, 10m or 1h30m"
+        ))
+    };
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let (mut total, mut number) = (0u64, String::new());
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        total += number.parse::<u64>().map_err(|_| bad())? * unit;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 && text != "0s" {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+impl super::args::ClusterArgs {
+    pub fn connection(&self) -> crate::cluster::Connection {
+        crate::cluster::Connection {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5m3").is_err());
+    }
+}

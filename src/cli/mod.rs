@@ -1,6 +1,7 @@
 //! The command line: raw arguments ([`args`]), their validation ([`config`]), and one function
 //! per command.
 
+mod apply;
 pub mod args;
 pub mod config;
 
@@ -15,6 +16,7 @@ use std::io::Write;
 pub fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Render(cmd) => render(cmd),
+        Command::Apply(cmd) => apply::run(cmd),
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Release {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateProblem {
     pub message: String,
+    /// For a missing required value, its path (`external.host`).
+    pub missing: Option<String>,
     /// `templates/api.yaml:41`
     pub location: String,
 }
@@ -53,6 +55,16 @@ pub enum Error {
     Missing(Vec<TemplateProblem>),
     #[error("{}", list(.0))]
     Template(Vec<TemplateProblem>),
+}
+
+impl Error {
+    /// Paths of the missing required values, if that is what failed.
+    pub fn missing_paths(&self) -> Vec<&str> {
+        match self {
+            Error::Missing(p) => p.iter().filter_map(|p| p.missing.as_deref()).collect(),
+            Error::Template(_) => Vec::new(),
+        }
+    }
 }
 
 fn list(problems: &[TemplateProblem]) -> String {
@@ -157,7 +169,11 @@ fn problem(e: &JError) -> TemplateProblem {
         Some(line) => format!("{name}:{line}"),
         None => name,
     };
-    TemplateProblem { message, location }
+    TemplateProblem {
+        message,
+        missing: None,
+        location,
+    }
 }
 
 fn environment<'c>(

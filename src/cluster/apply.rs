@@ -1,0 +1,265 @@
+//! Staged server-side apply, after fluxcd/pkg ssa: every object is first dry-run applied and
+//! compared with its live state; only objects that would change are written; all dry runs pass
+//! before the first write past the namespace, so a conflict, a forbidden verb or an immutable
+//! field stops the apply with nothing half-applied.
+
+use super::manager::{is_applied_by, normalized};
+use super::progress::Progress;
+use super::{Error, ResourceManager, wait};
+use crate::manifest::{Manifest, Resource, Stage};
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Requests sent at once within a stage.
+const CONCURRENCY: usize = 16;
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Take over fields owned by other managers.
+    pub force: bool,
+    /// Send everything with `dryRun=All`; change nothing.
+    pub dry_run: bool,
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+/// What applying an object does or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Created,
+    Configured,
+    Unchanged,
+    /// Dry run only: its namespace does not exist yet, so the server could not check it.
+    NotValidated,
+}
+
+impl Action {
+    pub fn writes(self) -> bool {
+        matches!(self, Action::Created | Action::Configured)
+    }
+
+    fn verb(self, dry_run: bool) -> &'static str {
+        match (self, dry_run) {
+            (Action::Created, false) => "created",
+            (Action::Created, true) => "would be created",
+            (Action::Configured, false) => "configured",
+            (Action::Configured, true) => "would be configured",
+            (Action::Unchanged, _) => "unchanged",
+            (Action::NotValidated, _) => {
+                "would be created (not validated: its namespace does not exist yet)"
+            }
+        }
+    }
+}
+
+/// The dry-run outcome for one object.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub action: Action,
+    /// The live object, if it exists.
+    pub live: Option<Value>,
+    /// The object as the server would store it after the apply.
+    pub merged: Option<Value>,
+}
+
+/// What an apply did, object by object, in apply order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplyReport {
+    pub changes: Vec<(String, Action)>,
+}
+
+impl ApplyReport {
+    /// Number of objects written (zero for a no-op re-apply).
+    pub fn writes(&self) -> usize {
+        self.changes.iter().filter(|(_, a)| a.writes()).count()
+    }
+}
+
+/// Dry-run applies one object and decides what a real apply would do.
+pub async fn plan_one(
+    mgr: &ResourceManager,
+    r: &Resource,
+    force: bool,
+    namespace_missing: bool,
+) -> Result<Planned, Error> {
+    let live = mgr.get(r).await?;
+    let merged = match mgr.apply(r, force, true).await {
+        Ok(m) => m,
+        Err(e) if namespace_missing && r.namespace.is_some() && e.is_not_found() => {
+            return Ok(Planned {
+                action: Action::NotValidated,
+                live,
+                merged: None,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let action = match &live {
+        None => Action::Created,
+        Some(l)
+            if normalized(l) == normalized(&merged) && is_applied_by(l, mgr.field_manager()) =>
+        {
+            Action::Unchanged
+        }
+        Some(_) => Action::Configured,
+    };
+    Ok(Planned {
+        action,
+        live,
+        merged: Some(merged),
+    })
+}
+
+/// Plans many objects concurrently; every failure is collected, not just the first.
+pub async fn plan_all(
+    mgr: &ResourceManager,
+    resources: &[&Resource],
+    force: bool,
+    namespace_missing: bool,
+) -> Result<Vec<Planned>, Error> {
+    let results: Vec<Result<Planned, Error>> = futures::stream::iter(
+        resources
+            .iter()
+            .map(|r| plan_one(mgr, r, force, namespace_missing)),
+    )
+    .buffered(CONCURRENCY)
+    .collect()
+    .await;
+    collect(results)
+}
+
+fn collect<T>(results: Vec<Result<T, Error>>) -> Result<Vec<T>, Error> {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ok)
+    } else {
+        Err(Error::merge(errors))
+    }
+}
+
+/// Applies the objects whose plan says they change, concurrently.
+async fn write_changed(
+    mgr: &ResourceManager,
+    items: &[(&Resource, &Planned)],
+    force: bool,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let writes = items
+        .iter()
+        .filter(|(_, p)| p.action.writes())
+        .map(|(r, p)| async move {
+            mgr.apply(r, force, false).await?;
+            progress.line(format!("{} {}", r.id(), p.action.verb(false)));
+            Ok::<(), Error>(())
+        });
+    let results: Vec<Result<(), Error>> = futures::stream::iter(writes)
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    collect(results).map(|_| ())
+}
+
+/// Applies a manifest in stages: the namespace; then a dry run of everything else; then config,
+/// datastores (waited for), the migration Job (waited for), the apps and the routes; then waits
+/// for the apps and volume claims.
+pub async fn apply_manifest(
+    mgr: &ResourceManager,
+    manifest: &Manifest,
+    opts: &ApplyOptions,
+    progress: &Progress,
+) -> Result<ApplyReport, Error> {
+    let deadline = Instant::now() + opts.timeout;
+    let mut report = ApplyReport::default();
+
+    // Stage 1: the namespace, which every later dry run needs.
+    let namespaces: Vec<&Resource> = manifest.stage(Stage::Namespace).collect();
+    let ns_plans = plan_all(mgr, &namespaces, opts.force, false).await?;
+    let namespace_missing = opts.dry_run && ns_plans.iter().any(|p| p.action == Action::Created);
+    if !opts.dry_run {
+        write_changed(
+            mgr,
+            &namespaces
+                .iter()
+                .copied()
+                .zip(&ns_plans)
+                .collect::<Vec<_>>(),
+            opts.force,
+            progress,
+        )
+        .await?;
+    }
+    for (r, p) in namespaces.iter().zip(&ns_plans) {
+        report.changes.push((r.id(), p.action));
+    }
+
+    // Every other object is checked by the server before anything else is written.
+    let rest: Vec<&Resource> = manifest
+        .resources
+        .iter()
+        .filter(|r| r.stage != Stage::Namespace)
+        .collect();
+    let plans = plan_all(mgr, &rest, opts.force, namespace_missing).await?;
+    let planned: Vec<(&Resource, &Planned)> = rest.iter().copied().zip(&plans).collect();
+    for (r, p) in &planned {
+        report.changes.push((r.id(), p.action));
+    }
+    if opts.dry_run {
+        for (id, action) in &report.changes {
+            progress.line(format!("{id} {} (server dry run)", action.verb(true)));
+        }
+        return Ok(report);
+    }
+
+    for stage in [
+        Stage::Config,
+        Stage::Datastores,
+        Stage::Migration,
+        Stage::Apps,
+        Stage::Routing,
+    ] {
+        let items: Vec<(&Resource, &Planned)> = planned
+            .iter()
+            .filter(|(r, _)| r.stage == stage)
+            .copied()
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let changed = items.iter().filter(|(_, p)| p.action.writes()).count();
+        progress.line(format!(
+            "stage {} {stage}: {} objects, {changed} to write",
+            stage.number(),
+            items.len()
+        ));
+        write_changed(mgr, &items, opts.force, progress).await?;
+        if opts.wait && matches!(stage, Stage::Datastores | Stage::Migration) {
+            let objects: Vec<&Resource> = items.iter().map(|(r, _)| *r).collect();
+            wait::wait_ready(mgr, &objects, deadline, progress).await?;
+        }
+    }
+    if opts.wait {
+        let last: Vec<&Resource> = manifest
+            .resources
+            .iter()
+            .filter(|r| r.stage == Stage::Apps || r.kind == "PersistentVolumeClaim")
+            .collect();
+        progress.line(format!(
+            "waiting for {} objects to become ready",
+            last.len()
+        ));
+        wait::wait_ready(mgr, &last, deadline, progress).await?;
+        progress.line("all objects are ready");
+    }
+    Ok(report)
+}

@@ -1,0 +1,258 @@
+//! Everything that talks to a Kubernetes API server, kept apart from rendering. One resource
+//! manager ([`manager`]) and one file per verb: [`apply`], [`wait`], plus the Traefik address
+//! lookup ([`external`]). [`readiness`] and [`kinds`] are pure helpers with no I/O.
+
+pub mod apply;
+pub mod external;
+pub mod kinds;
+pub mod manager;
+pub mod progress;
+pub mod readiness;
+pub mod wait;
+
+use kube::core::Status;
+use std::path::PathBuf;
+
+pub use manager::ResourceManager;
+
+/// The field manager difyrender applies under.
+pub const FIELD_MANAGER: &str = "difyrender";
+
+/// How to reach the cluster, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// `--kubeconfig`; otherwise `$KUBECONFIG`, then `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`, as in kubectl.
+    pub context: Option<String>,
+}
+
+impl Connection {
+    /// A client for the configured cluster.
+    pub async fn client(&self) -> Result<kube::Client, Error> {
+        use kube::config::{Config, KubeConfigOptions, Kubeconfig};
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            ..Default::default()
+        };
+        let config = match &self.kubeconfig {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    Error::Config(format!("cannot read the kubeconfig {shown}: {e}"))
+                })?;
+                Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| Error::Config(format!("cannot use the kubeconfig {shown}: {e}")))?
+            }
+            None => match Config::from_kubeconfig(&options).await {
+                Ok(config) => config,
+                // No kubeconfig at all: in a pod, use its service account, as kubectl does.
+                Err(e) if self.context.is_none() => Config::incluster().map_err(|ie| {
+                    Error::Config(format!("no kubeconfig ({e}) and not in a cluster ({ie})"))
+                })?,
+                Err(e) => {
+                    return Err(Error::Config(format!(
+                        "cannot use context {:?}: {e}",
+                        self.context.as_deref().unwrap_or_default()
+                    )));
+                }
+            },
+        };
+        kube::Client::try_from(config)
+            .map_err(|e| Error::Config(format!("cannot create a client: {e}")))
+    }
+}
+
+/// A field another manager owns, found in a 409 conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldConflict {
+    pub field: String,
+    pub manager: String,
+}
+
+/// Why a cluster operation failed. Messages name the object, the verb and the server's reason;
+/// they never include an object's contents, so no secret can appear.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot reach the API server while trying to {action}: {message}")]
+    Unreachable { action: String, message: String },
+    #[error("{object}: {verb} refused: {}", .status.message)]
+    Api {
+        object: String,
+        verb: &'static str,
+        status: Box<Status>,
+    },
+    #[error("{}", conflict_message(.0))]
+    Conflicts(Vec<(String, Vec<FieldConflict>)>),
+    #[error("{object}: {message}\n  {guidance}")]
+    Immutable {
+        object: String,
+        message: String,
+        guidance: String,
+    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<Error>),
+    #[error("{0}")]
+    LoadBalancer(String),
+    #[error("timed out after {elapsed}s waiting for:\n{}", .waiting.iter().map(|(o, r)| format!("  {o}: {r}")).collect::<Vec<_>>().join("\n"))]
+    Timeout {
+        elapsed: u64,
+        waiting: Vec<(String, String)>,
+    },
+    #[error("{object} failed: {reason}")]
+    Failed { object: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn conflict_message(conflicts: &[(String, Vec<FieldConflict>)]) -> String {
+    let mut out = String::from(
+        "apply refused: fields difyrender would set are owned by another field manager:\n",
+    );
+    for (object, fields) in conflicts {
+        for f in fields {
+            out.push_str(&format!(
+                "  {object}: {} is owned by {:?}\n",
+                f.field, f.manager
+            ));
+        }
+    }
+    out.push_str(
+        "Nothing was changed. Re-run with --force-conflicts to take these fields over (the other manager's \
+         values are replaced by difyrender's), or change the values so they agree.",
+    );
+    out
+}
+
+impl Error {
+    /// Wraps a kube error for `verb` on `object`, recognising conflicts, immutable fields and
+    /// unreachable servers.
+    pub fn from_kube(object: &str, verb: &'static str, err: kube::Error) -> Error {
+        match err {
+            kube::Error::Api(status) => {
+                if status.is_conflict() && verb.contains("apply") {
+                    let fields = conflicts_of(&status);
+                    if !fields.is_empty() {
+                        return Error::Conflicts(vec![(object.to_owned(), fields)]);
+                    }
+                }
+                if status.is_invalid()
+                    && (status.message.contains("immutable")
+                        || status.message.contains("Forbidden: updates to"))
+                {
+                    return Error::Immutable {
+                        object: object.to_owned(),
+                        message: status.message.clone(),
+                        guidance: immutable_guidance(object),
+                    };
+                }
+                Error::Api {
+                    object: object.to_owned(),
+                    verb,
+                    status,
+                }
+            }
+            other => Error::Unreachable {
+                action: format!("{verb} {object}"),
+                message: error_chain(&other),
+            },
+        }
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflicts(_))
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Error::Api { status, .. } if status.is_forbidden())
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api { status, .. } if status.is_not_found())
+    }
+
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Unreachable { .. })
+    }
+
+    /// True when waiting, not the API, failed.
+    pub fn is_wait_failure(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::Failed { .. })
+    }
+
+    /// Merges many errors into one, grouping conflicts into a single report.
+    pub fn merge(errors: Vec<Error>) -> Error {
+        let mut conflicts = Vec::new();
+        let mut others = Vec::new();
+        for e in errors {
+            match e {
+                Error::Conflicts(mut c) => conflicts.append(&mut c),
+                other => others.push(other),
+            }
+        }
+        if !conflicts.is_empty() {
+            others.insert(0, Error::Conflicts(conflicts));
+        }
+        if others.len() == 1 {
+            others.pop().unwrap()
+        } else {
+            Error::Many(others)
+        }
+    }
+}
+
+/// `conflict with "kubectl" using apps/v1` causes → (field, manager).
+fn conflicts_of(status: &Status) -> Vec<FieldConflict> {
+    let causes = status
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or_default();
+    causes
+        .iter()
+        .filter(|c| c.reason == "FieldManagerConflict" || c.message.starts_with("conflict with"))
+        .map(|c| FieldConflict {
+            field: c.field.clone(),
+            manager: c
+                .message
+                .split('"')
+                .nth(1)
+                .unwrap_or("another manager")
+                .to_owned(),
+        })
+        .collect()
+}
+
+fn immutable_guidance(object: &str) -> String {
+    let kind = object.split('/').next().unwrap_or_default();
+    let name = object.rsplit('/').next().unwrap_or_default();
+    let ns = object.split('/').nth(1).unwrap_or("default");
+    match kind {
+        "Job" => format!(
+            "A Job's pod template cannot change. Delete it (kubectl delete job -n {ns} {name}) and apply again: the migration is idempotent."
+        ),
+        "StatefulSet" => format!(
+            "Delete only the StatefulSet object, keeping its pods and volumes (kubectl delete statefulset -n {ns} {name} --cascade=orphan), then apply again."
+        ),
+        _ => format!(
+            "This field cannot change in place. Delete {object} and apply again, or keep the old value."
+        ),
+    }
+}
+
+/// The error and its causes on one line ("error trying to connect: … : Connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,106 @@
+//! Waiting until objects are ready, by the rules in [`super::readiness`], polling their live
+//! state and reporting each change of reason.
+
+use super::progress::Progress;
+use super::readiness::{Readiness, readiness};
+use super::{Error, ResourceManager};
+use crate::manifest::Resource;
+use futures::future::join_all;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Api;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Readiness of each object now. A missing object is waiting ("not found").
+pub async fn check_all(
+    mgr: &ResourceManager,
+    resources: &[&Resource],
+) -> Result<Vec<Readiness>, Error> {
+    let live = join_all(resources.iter().map(|r| mgr.get(r))).await;
+    let mut classes: HashMap<String, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(resources.len());
+    for (r, live) in resources.iter().zip(live) {
+        let Some(live) = live? else {
+            out.push(Readiness::Waiting("not found".into()));
+            continue;
+        };
+        let mut first_consumer = false;
+        if r.kind == "PersistentVolumeClaim"
+            && let Some(class) = live
+                .pointer("/spec/storageClassName")
+                .and_then(|c| c.as_str())
+        {
+            if !classes.contains_key(class) {
+                classes.insert(class.to_owned(), binds_on_first_consumer(mgr, class).await);
+            }
+            first_consumer = classes[class];
+        }
+        out.push(readiness(&r.kind, &live, first_consumer));
+    }
+    Ok(out)
+}
+
+/// Whether a StorageClass binds volumes only when a pod uses them. Unknown (not readable) is
+/// false: then the claim must bind.
+async fn binds_on_first_consumer(mgr: &ResourceManager, class: &str) -> bool {
+    let api: Api<StorageClass> = Api::all(mgr.client().clone());
+    match api.get_opt(class).await {
+        Ok(Some(sc)) => sc.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer"),
+        _ => false,
+    }
+}
+
+/// Waits until every object is ready, one fails, or the deadline passes. Each change of an
+/// object's reason is reported once.
+pub async fn wait_ready(
+    mgr: &ResourceManager,
+    resources: &[&Resource],
+    deadline: Instant,
+    progress: &Progress,
+) -> Result<(), Error> {
+    if resources.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut last: HashMap<String, String> = HashMap::new();
+    loop {
+        let states = check_all(mgr, resources).await?;
+        let mut pending = Vec::new();
+        for (r, state) in resources.iter().zip(&states) {
+            let id = r.id();
+            if last.get(&id).map(String::as_str) != Some(state.reason()) {
+                if state.is_ready() {
+                    if last.contains_key(&id) {
+                        progress.line(format!("ready: {id}"));
+                    }
+                } else {
+                    progress.line(format!("waiting for {id}: {}", state.reason()));
+                }
+                last.insert(id.clone(), state.reason().to_owned());
+            }
+            match state {
+                Readiness::Ready => {}
+                Readiness::Failed(reason) => {
+                    return Err(Error::Failed {
+                        object: id,
+                        reason: reason.clone(),
+                    });
+                }
+                Readiness::Waiting(reason) => pending.push((id, reason.clone())),
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                elapsed: started.elapsed().as_secs(),
+                waiting: pending,
+            });
+        }
+        tokio::time::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())))
+            .await;
+    }
+}
