@@ -10,7 +10,7 @@ use crate::manifest::{Manifest, Resource, Stage};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Requests sent at once within a stage.
 const CONCURRENCY: usize = 16;
@@ -179,7 +179,7 @@ pub async fn apply_manifest(
     opts: &ApplyOptions,
     progress: &Progress,
 ) -> Result<ApplyReport, Error> {
-    let deadline = Instant::now() + opts.timeout;
+    let deadline = wait::Deadline::after(opts.timeout);
     let mut report = ApplyReport::default();
 
     // Stage 1: the namespace, which every later dry run needs.

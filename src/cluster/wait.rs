@@ -52,18 +52,33 @@ async fn binds_on_first_consumer(mgr: &ResourceManager, class: &str) -> bool {
     }
 }
 
+/// When waiting must end: the `--timeout` budget of the whole command.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub at: Instant,
+    pub budget: Duration,
+}
+
+impl Deadline {
+    pub fn after(budget: Duration) -> Self {
+        Self {
+            at: Instant::now() + budget,
+            budget,
+        }
+    }
+}
+
 /// Waits until every object is ready, one fails, or the deadline passes. Each change of an
 /// object's reason is reported once.
 pub async fn wait_ready(
     mgr: &ResourceManager,
     resources: &[&Resource],
-    deadline: Instant,
+    deadline: Deadline,
     progress: &Progress,
 ) -> Result<(), Error> {
     if resources.is_empty() {
         return Ok(());
     }
-    let started = Instant::now();
     let mut last: HashMap<String, String> = HashMap::new();
     loop {
         let states = check_all(mgr, resources).await?;
@@ -94,13 +109,15 @@ pub async fn wait_ready(
         if pending.is_empty() {
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline.at {
             return Err(Error::Timeout {
-                elapsed: started.elapsed().as_secs(),
+                elapsed: deadline.budget.as_secs(),
                 waiting: pending,
             });
         }
-        tokio::time::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())))
-            .await;
+        tokio::time::sleep(
+            POLL_INTERVAL.min(deadline.at.saturating_duration_since(Instant::now())),
+        )
+        .await;
     }
 }

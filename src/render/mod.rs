@@ -127,7 +127,10 @@ pub fn render(
                         Some(path)
                             if tracker.lock().unwrap().known_missing.insert(path.clone()) =>
                         {
-                            missing.push(problem(&e));
+                            missing.push(TemplateProblem {
+                                missing: Some(path),
+                                ..problem(&e)
+                            });
                         }
                         _ => {
                             broken.push(problem(&e));

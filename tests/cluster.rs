@@ -1,0 +1,426 @@
+//! `difyrender apply` against a real kube-apiserver + etcd (+ controller-manager, scheduler
+//! and kwok's simulated node), started by scripts/testenv once for this test binary. Each test
+//! works in its own namespace, so they run concurrently.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+const MASTER: &str = "cluster-test-master-key-0123456789";
+
+/// One control plane for this test binary; it stops itself when the binary exits.
+fn testenv(name: &str) -> PathBuf {
+    let dir = root()
+        .join("target")
+        .join(format!("testenv-{name}-{}", std::process::id()));
+    let status = Command::new(root().join("scripts/testenv"))
+        .arg("start")
+        .env("TESTENV_DIR", &dir)
+        .env("TESTENV_WATCH_PID", std::process::id().to_string())
+        .status()
+        .expect("scripts/testenv runs");
+    assert!(
+        status.success(),
+        "scripts/testenv start failed; see {}/logs",
+        dir.display()
+    );
+    dir.join("kubeconfig")
+}
+
+fn kubeconfig() -> &'static PathBuf {
+    static KC: OnceLock<PathBuf> = OnceLock::new();
+    KC.get_or_init(|| testenv("cluster"))
+}
+
+fn kubectl(args: &[&str]) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(args)
+        .output()
+        .expect("kubectl runs")
+}
+
+fn kubectl_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn kubectl_json(args: &[&str]) -> Value {
+    let out = kubectl(&[args, &["-o", "json"]].concat());
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Values for a release at the root path in namespace `ns`.
+fn values(ns: &str) -> Vec<String> {
+    [
+        "-n",
+        ns,
+        "--set",
+        "expose.ingressClassName=traefik",
+        "--set",
+        "expose.path=/",
+        "--set",
+        "external.scheme=http",
+        "--set",
+        "storage.storageClassName=standard",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn apply(ns: &str, extra: &[&str]) -> Output {
+    let out = difyrender()
+        .arg("apply")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(values(ns))
+        .args(["--external-host", "10.0.0.100"])
+        .args(if extra.contains(&"--timeout") {
+            &[][..]
+        } else {
+            &["--timeout", "90s"][..]
+        })
+        .args(extra)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply output");
+    out
+}
+
+fn ok(out: &Output) -> String {
+    let text = transcript(out);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+fn rendered_ids(ns: &str) -> Vec<(String, String)> {
+    let out = difyrender()
+        .arg("render")
+        .args(values(ns))
+        .args(["--set", "external.host=10.0.0.100"])
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    let docs =
+        difyrender::yaml::from_str_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    docs.iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_owned(),
+                d["metadata"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn resource_versions(ns: &str) -> Vec<String> {
+    let items = kubectl_json(&[
+        "get",
+        "deploy,sts,job,svc,secret,cm,pvc,ingress,networkpolicy",
+        "-n",
+        ns,
+    ]);
+    let mut rv: Vec<String> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}={}",
+                o["kind"], o["metadata"]["name"], o["metadata"]["resourceVersion"]
+            )
+        })
+        .collect();
+    rv.sort();
+    rv
+}
+
+#[test]
+fn full_apply_then_a_second_apply_writes_nothing() {
+    let ns = "t-full";
+    let first = ok(&apply(ns, &[]));
+    assert!(first.contains("all objects are ready"), "{first}");
+    for (kind, name) in rendered_ids(ns) {
+        let obj = if kind == "Namespace" {
+            kubectl_json(&["get", &kind, &name, "--show-managed-fields"])
+        } else {
+            kubectl_json(&["get", &kind, &name, "-n", ns, "--show-managed-fields"])
+        };
+        let managers = obj["metadata"]["managedFields"].as_array().unwrap();
+        assert!(
+            managers
+                .iter()
+                .any(|m| m["manager"] == "difyrender" && m["operation"] == "Apply"),
+            "{kind}/{name} is not managed by difyrender with Apply: {managers:?}"
+        );
+    }
+    let before = resource_versions(ns);
+    let second = ok(&apply(ns, &[]));
+    assert!(second.contains(": wrote 0 of"), "{second}");
+    assert_eq!(
+        resource_versions(ns),
+        before,
+        "a no-op apply changed resourceVersions"
+    );
+}
+
+#[test]
+fn kubectl_accepts_the_rendered_stream_with_strict_validation() {
+    let ns = "t-kubectl";
+    let render = difyrender()
+        .arg("render")
+        .args(values(ns))
+        .args(["--set", "external.host=10.0.0.100"])
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert!(render.status.success());
+    let out = kubectl_stdin(
+        &["apply", "--server-side", "--validate=strict", "-f", "-"],
+        &String::from_utf8(render.stdout).unwrap(),
+    );
+    let text = transcript(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.matches("serverside-applied").count(),
+        rendered_ids(ns).len(),
+        "{text}"
+    );
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let ns = "t-dry";
+    let out = ok(&apply(ns, &["--dry-run=server"]));
+    assert!(out.contains("would be created"), "{out}");
+    assert!(out.contains(": would write "), "{out}");
+    assert!(
+        !kubectl(&["get", "namespace", ns]).status.success(),
+        "a dry run created the namespace"
+    );
+}
+
+#[test]
+fn traefik_address_is_found_once_metallb_assigns_it() {
+    let ns = "t-lb";
+    let traefik_ns = "t-lb-kommander";
+    ok(&kubectl(&["create", "namespace", traefik_ns]));
+    ok(&kubectl(&[
+        "create",
+        "service",
+        "loadbalancer",
+        "kommander-traefik",
+        "-n",
+        traefik_ns,
+        "--tcp=443:8443",
+    ]));
+    let mut child = difyrender()
+        .arg("apply")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(values(ns))
+        .args(["--timeout", "90s", "--no-wait"])
+        .env("DIFY_SECRET_KEY", MASTER)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give the Service its address only once apply reports that it is waiting for one.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "apply ended before waiting: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("no LoadBalancer address yet") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("a Service named kommander-traefik in any namespace"),
+        "{seen}"
+    );
+    let patch = r#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.10"}]}}}"#;
+    ok(&kubectl(&[
+        "patch",
+        "service",
+        "kommander-traefik",
+        "-n",
+        traefik_ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch,
+    ]));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{seen}{rest}");
+    assert!(
+        rest.contains(
+            "external host: 192.0.2.10 (LoadBalancer of Service t-lb-kommander/kommander-traefik)"
+        ),
+        "{rest}"
+    );
+    assert!(stdout.contains("at http://192.0.2.10:"), "{stdout}");
+    let cm = kubectl_json(&["get", "deploy", "dify-api", "-n", ns]);
+    let env = cm["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "CONSOLE_API_URL" && e["value"] == "http://192.0.2.10")
+    );
+}
+
+#[test]
+fn missing_traefik_service_times_out_with_what_was_looked_for() {
+    let out = difyrender()
+        .arg("apply")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(values("t-lb-missing"))
+        .args(["--timeout", "2s", "--traefik-service", "nowhere/traefik"])
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("Service nowhere/traefik has not found"),
+        "{text}"
+    );
+    assert!(text.contains("--external-host"), "{text}");
+}
+
+#[test]
+fn conflicts_are_refused_with_names_unless_forced() {
+    let ns = "t-conflict";
+    ok(&apply(ns, &["--no-wait"]));
+    // Another tool takes the replica count of the api Deployment.
+    let patch = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"dify-api"},"spec":{"replicas":3}}"#;
+    ok(&kubectl_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=other-tool",
+            "-n",
+            ns,
+            "-f",
+            "-",
+        ],
+        patch,
+    ));
+    let refused = apply(ns, &["--no-wait"]);
+    let text = transcript(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("Deployment/t-conflict/dify-api: .spec.replicas is owned by \"other-tool\""),
+        "{text}"
+    );
+    assert!(text.contains("--force-conflicts"), "{text}");
+    let forced = ok(&apply(ns, &["--no-wait", "--force-conflicts"]));
+    assert!(
+        forced.contains("Deployment/t-conflict/dify-api configured"),
+        "{forced}"
+    );
+    let api = kubectl_json(&["get", "deploy", "dify-api", "-n", ns]);
+    assert_eq!(api["spec"]["replicas"], 1);
+}
+
+#[test]
+fn the_restricted_user_gets_a_clear_forbidden_message() {
+    let out = apply("t-restricted", &["--context", "restricted", "--no-wait"]);
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("Namespace/t-restricted: server-side apply (dry run) refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("User \"restricted\" cannot patch resource \"namespaces\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn immutable_changes_get_guidance() {
+    let ns = "t-immutable";
+    ok(&apply(ns, &["--no-wait"]));
+    let out = apply(
+        ns,
+        &[
+            "--no-wait",
+            "--set",
+            "migration.resources.requests.cpu=300m",
+        ],
+    );
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("Job/t-immutable/dify-migration-1-11-4: "),
+        "{text}"
+    );
+    assert!(text.contains("field is immutable"), "{text}");
+    assert!(
+        text.contains("kubectl delete job -n t-immutable dify-migration-1-11-4"),
+        "{text}"
+    );
+    // Nothing was written: the api Deployment still has its first generation.
+    assert_eq!(
+        kubectl_json(&["get", "deploy", "dify-api", "-n", ns])["metadata"]["generation"],
+        1
+    );
+}
+
+#[test]
+fn waiting_times_out_naming_every_object_and_why() {
+    let ns = "t-timeout";
+    // No node has a thousand CPUs: the api pod stays Pending; everything else becomes ready.
+    let out = apply(
+        ns,
+        &[
+            "--timeout",
+            "15s",
+            "--set",
+            "api.resources.requests.cpu=1000",
+            "--set",
+            "api.resources.limits.cpu=1000",
+        ],
+    );
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(text.contains("timed out after 15s waiting for:\n  Deployment/t-timeout/dify-api: 0/1 replicas available"), "{text}");
+    let error = &text[text.find("error: timed out").unwrap()..];
+    assert!(
+        !error.contains("dify-web"),
+        "only objects that are not ready are named: {error}"
+    );
+}
