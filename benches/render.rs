@@ -45,6 +45,49 @@ fn bench(c: &mut Criterion) {
     c.bench_function("load the embedded chart", |b| {
         b.iter(|| black_box(Chart::embedded()))
     });
+    // The stages of a render, to see where time goes.
+    let chart = Chart::embedded();
+    c.bench_function("stage: compile the values schema", |b| {
+        b.iter(|| black_box(difyrender::values::ValuesSchema::compile(&chart.schema).unwrap()))
+    });
+    let rendered = render_release(&spec).unwrap();
+    let schema = difyrender::values::ValuesSchema::compile(&chart.schema).unwrap();
+    c.bench_function("stage: validate values", |b| {
+        b.iter(|| {
+            schema
+                .validate(black_box(&rendered.values), &Default::default())
+                .unwrap()
+        })
+    });
+    c.bench_function("stage: render templates", |b| {
+        b.iter(|| {
+            black_box(
+                difyrender::render::render(
+                    &chart,
+                    &rendered.values,
+                    &rendered.keys,
+                    &rendered.release,
+                )
+                .unwrap(),
+            )
+        })
+    });
+    let texts =
+        difyrender::render::render(&chart, &rendered.values, &rendered.keys, &rendered.release)
+            .unwrap();
+    c.bench_function("stage: parse and type-check manifests", |b| {
+        b.iter(|| black_box(difyrender::manifest::Manifest::from_rendered(&texts).unwrap()))
+    });
+    c.bench_function("stage: parse rendered YAML only", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(difyrender::yaml::from_str_multiple(&t.text).unwrap());
+            }
+        })
+    });
+    c.bench_function("stage: write the YAML stream", |b| {
+        b.iter(|| black_box(rendered.manifest.to_yaml_stream()))
+    });
 }
 
 criterion_group!(benches, bench);

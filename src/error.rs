@@ -30,6 +30,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Cluster(#[from] crate::cluster::Error),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::Error),
 }
 
 impl Error {
@@ -38,6 +40,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Chart(_) | Error::Release(_) => exit::INPUT,
             Error::Io { .. } => exit::INPUT,
+            Error::Catalog(_) => exit::INPUT,
             Error::Cluster(e) if e.is_wait_failure() => exit::WAIT,
             Error::Cluster(crate::cluster::Error::Usage(_)) => exit::INPUT,
             Error::Cluster(_) => exit::CLUSTER,

@@ -7,9 +7,11 @@
 //! - [`render`]: the minijinja environment, its escaping rule, `required` and `fail`.
 //! - [`manifest`]: rendered text parsed back, checked against typed Kubernetes structs, staged.
 //! - [`release`]: the pipeline tying those together for one release.
+//! - [`catalog`]: a release as an NKP application-catalog entry of plain manifests, no secrets.
 //! - [`cluster`]: server-side apply, readiness and the Traefik address, through kube-rs.
 //! - [`cli`]: command-line arguments, turned into validated configs before anything runs.
 
+pub mod catalog;
 pub mod chart;
 pub mod cli;
 pub mod cluster;

@@ -28,6 +28,13 @@ pub enum Command {
     /// Server-side apply the stack to a cluster in stages and wait until Dify is up.
     #[command(after_help = EXIT_CODES)]
     Apply(ApplyCommand),
+    /// Write an NKP application-catalog entry (plain manifests, no Helm, no secrets) into a
+    /// catalog repository.
+    #[command(after_help = EXIT_CODES)]
+    Catalog(CatalogCommand),
+    /// The keys Secret a catalog entry reads: print it, or server-side apply it.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
 }
 
 /// Flags shared by every command that renders the chart.
@@ -113,4 +120,54 @@ pub struct ApplyCommand {
     /// named kommander-traefik in any namespace).
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub traefik_service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogCommand {
+    #[command(flatten)]
+    pub render: RenderArgs,
+    /// Catalog repository to write into (created if missing). Only
+    /// applications/<app>/<version>/ is replaced; other applications and versions are untouched.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Application ID: the folder applications/<app> and the App's name in NKP.
+    #[arg(long, value_name = "NAME", default_value = "dify")]
+    pub app_name: String,
+    /// Version folder (a semantic version); default: the Dify version, images.dify.tag.
+    #[arg(long, value_name = "VERSION")]
+    pub app_version: Option<String>,
+    /// SVG icon for the catalog card (default: a built-in one).
+    #[arg(long, value_name = "FILE")]
+    pub icon: Option<PathBuf>,
+    /// Also write .bloodhound.yml at the repository root for `nkp validate catalog-repository`.
+    #[arg(long)]
+    pub bloodhound: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print the keys Secret (<release>-keys) of a release as YAML. It holds the keys: handle it
+    /// as a secret.
+    #[command(after_help = EXIT_CODES)]
+    Render(SecretsRenderCommand),
+    /// Server-side apply the keys Secret (<release>-keys) of a release, and nothing else.
+    #[command(after_help = EXIT_CODES)]
+    Apply(SecretsApplyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsRenderCommand {
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsApplyCommand {
+    #[command(flatten)]
+    pub render: RenderArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Take over fields of the Secret that another field manager owns.
+    #[arg(long)]
+    pub force_conflicts: bool,
 }

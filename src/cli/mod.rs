@@ -3,6 +3,7 @@
 
 mod apply;
 pub mod args;
+mod catalog;
 pub mod config;
 
 pub use args::{Cli, Command};
@@ -17,6 +18,8 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Render(cmd) => render(cmd),
         Command::Apply(cmd) => apply::run(cmd),
+        Command::Catalog(cmd) => catalog::run(cmd),
+        Command::Secrets(cmd) => catalog::secrets(cmd),
     }
 }
 

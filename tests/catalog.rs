@@ -1,0 +1,943 @@
+//! `difyrender catalog` (an NKP application-catalog entry of plain manifests) and
+//! `difyrender secrets` (the keys Secret that entry reads). The entry is checked with
+//! `kubectl kustomize`, against a copy of the metadata schema, after Flux's substitution by a
+//! server-side dry run with strict validation on the real control plane (scripts/testenv), and
+//! for secrets: none may be in it. The nkp CLI is not available here; see docs/nkp-catalog.md.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+const MASTER: &str = "catalog-test-master-key-0123456789";
+const VERSION_DIR: &str = "applications/dify/1.11.4";
+
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name.to_owned(), text));
+}
+
+fn nkp_values() -> String {
+    root()
+        .join("examples/nkp.values.yaml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Values for NKP at the root path with the stock images: no Middleware.
+fn root_values() -> Vec<String> {
+    [
+        "--set",
+        "expose.ingressClassName=kommander-traefik",
+        "--set",
+        "expose.path=/",
+        "--set",
+        "external.scheme=http",
+        "--set",
+        "external.host=10.0.0.100",
+        "--set",
+        "storage.storageClassName=standard",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Runs difyrender in `dir`, with the master key in the environment when given.
+fn run_in(dir: &Path, args: &[String], key: Option<&str>) -> Output {
+    let mut cmd = difyrender();
+    cmd.current_dir(dir).args(args);
+    if let Some(key) = key {
+        cmd.env("DIFY_SECRET_KEY", key);
+    }
+    let out = cmd.output().expect("the binary runs");
+    let mut secrets = secrets_of(MASTER);
+    secrets.extend(secrets_of(difyrender::catalog::PLACEHOLDER_MASTER_KEY));
+    assert_no_secrets(
+        &String::from_utf8_lossy(&out.stderr),
+        &secrets,
+        "difyrender's stderr",
+    );
+    out
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn ok(out: &Output) -> String {
+    let text = transcript(out);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// Generates the entry into `repo` (relative to `dir`).
+fn generate(dir: &Path, repo: &str, extra: &[String], key: Option<&str>) -> Output {
+    let mut a = args(&["catalog", "--out", repo]);
+    a.extend_from_slice(extra);
+    run_in(dir, &a, key)
+}
+
+/// Every file under `dir`, by relative path.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path.strip_prefix(base).unwrap().to_string_lossy().into();
+                out.insert(rel, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+/// Flux's post-build substitution of `${name}` variables: `$$` is a literal `$`, any other `$`
+/// is kept, an unknown variable fails (as with StrictPostBuildSubstitutions).
+fn envsubst(text: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').expect("a closed ${");
+            let name = &body[..end];
+            let (_, value) = vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .unwrap_or_else(|| panic!("undefined variable {name}"));
+            out.push_str(value);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The manifests folder's files in its kustomization's order.
+fn manifest_files(version_dir: &Path) -> Vec<(String, String)> {
+    let dir = version_dir.join("manifests");
+    let k = docs(&read(&dir.join("kustomization.yaml"))).remove(0);
+    k["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let name = f.as_str().unwrap().to_owned();
+            let text = read(&dir.join(&name));
+            assert!(!text.is_empty(), "{name} is listed but missing");
+            (name, text)
+        })
+        .collect()
+}
+
+/// The manifests as Flux applies them for this release.
+fn substituted(version_dir: &Path, release: &str, namespace: &str) -> String {
+    manifest_files(version_dir)
+        .iter()
+        .map(|(_, text)| {
+            envsubst(
+                text,
+                &[("releaseName", release), ("releaseNamespace", namespace)],
+            )
+        })
+        .collect()
+}
+
+fn docs(text: &str) -> Vec<Value> {
+    difyrender::yaml::from_str_multiple(text).unwrap()
+}
+
+/// The tree as one text: each file's path, then its contents; the icon is shortened.
+fn tree_text(files: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for (path, text) in files {
+        out.push_str(&format!("=== {path}\n"));
+        for line in text.lines() {
+            match line.strip_prefix("icon: ") {
+                Some(icon) => out.push_str(&format!(
+                    "icon: {}… ({} base64 characters)\n",
+                    &icon[..40.min(icon.len())],
+                    icon.len()
+                )),
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+fn kubectl_kustomize(dir: &Path) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_nkp_example_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = generate(
+        tmp.path(),
+        "repo",
+        &args(&["-f", &nkp_values(), "--bloodhound"]),
+        None,
+    );
+    snapshot("catalog-output-nkp", &ok(&out));
+    let files = tree(&tmp.path().join("repo"));
+    snapshot("catalog-tree-nkp", &tree_text(&files));
+    // Byte-identical when generated again, with or without a master key.
+    let again = tempfile::tempdir().unwrap();
+    ok(&generate(
+        again.path(),
+        "repo",
+        &args(&["-f", &nkp_values(), "--bloodhound"]),
+        Some(MASTER),
+    ));
+    assert_eq!(tree(&again.path().join("repo")), files);
+}
+
+#[test]
+fn no_secret_no_namespace_and_a_separator_after_every_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A master key in the environment, and explicit keys in values: none may reach the tree.
+    let explicit = "explicit-postgres-password-9876";
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &args(&[
+            "-f",
+            &nkp_values(),
+            "--bloodhound",
+            "--set",
+            &format!("secrets.postgresPassword={explicit}"),
+            "--set",
+            "secrets.openaiApiKey=sk-test-openai-key-abcdef",
+        ]),
+        Some(MASTER),
+    ));
+    let files = tree(&tmp.path().join("repo"));
+    assert!(files.len() > 20, "{files:?}");
+    let mut secrets = secrets_of(MASTER);
+    secrets.extend(secrets_of(difyrender::catalog::PLACEHOLDER_MASTER_KEY));
+    secrets.push(explicit.to_owned());
+    secrets.push("sk-test-openai-key-abcdef".to_owned());
+    for (path, text) in &files {
+        assert_no_secrets(text, &secrets, path);
+        assert!(!text.contains("placeholder"), "{path}");
+        assert!(!text.contains("keys-checksum"), "{path}");
+        if path.ends_with("metadata.yaml") || path == ".bloodhound.yml" {
+            continue;
+        }
+        // One document per file, closed by `---` on its own line.
+        assert!(text.ends_with("\n---\n"), "{path} does not end with ---");
+        assert_eq!(
+            text.lines().filter(|l| l.trim_end() == "---").count(),
+            1,
+            "{path}"
+        );
+        for doc in docs(text) {
+            let kind = doc["kind"].as_str().unwrap();
+            assert!(kind != "Secret" && kind != "Namespace", "{path}: {kind}");
+        }
+    }
+    // A key in a values file is refused outright rather than written anywhere.
+    let values = tmp.path().join("leak.yaml");
+    std::fs::write(
+        &values,
+        format!(
+            "dify:\n  extraEnv:\n    LEAK: {explicit}\nsecrets:\n  postgresPassword: {explicit}\n"
+        ),
+    )
+    .unwrap();
+    let leak = generate(
+        tmp.path(),
+        "leak",
+        &args(&["-f", &nkp_values(), "-f", values.to_str().unwrap()]),
+        None,
+    );
+    let text = transcript(&leak);
+    assert_eq!(leak.status.code(), Some(2), "{text}");
+    assert!(text.contains("would contain a secret value"), "{text}");
+    assert!(!text.contains(explicit), "{text}");
+    assert!(tree(&tmp.path().join("leak")).is_empty());
+}
+
+#[test]
+fn kubectl_kustomize_builds_the_version_and_the_manifests_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &args(&["-f", &nkp_values()]),
+        None,
+    ));
+    let version_dir = tmp.path().join("repo").join(VERSION_DIR);
+
+    let built = docs(&kubectl_kustomize(&version_dir));
+    assert_eq!(built.len(), 1, "{built:?}");
+    let flux = &built[0];
+    assert_eq!(flux["apiVersion"], "kustomize.toolkit.fluxcd.io/v1");
+    assert_eq!(flux["kind"], "Kustomization");
+    assert_eq!(flux["metadata"]["name"], "${releaseName}-manifests");
+    assert_eq!(flux["metadata"]["namespace"], "${releaseNamespace}");
+    assert_eq!(flux["spec"]["path"], "./manifests");
+    assert_eq!(flux["spec"]["sourceRef"]["kind"], "OCIRepository");
+    assert_eq!(flux["spec"]["sourceRef"]["name"], "${releaseName}-source");
+    assert_eq!(flux["spec"]["prune"], true);
+    assert_eq!(flux["spec"]["wait"], true);
+    assert!(flux["spec"].get("targetNamespace").is_none());
+    // The path exists in the artifact (the version folder is the artifact's root).
+    assert!(version_dir.join("manifests/kustomization.yaml").is_file());
+
+    let files = manifest_files(&version_dir);
+    let objects = docs(&kubectl_kustomize(&version_dir.join("manifests")));
+    assert_eq!(objects.len(), files.len());
+    let listed: std::collections::BTreeSet<String> = files.iter().map(|(f, _)| f.clone()).collect();
+    let on_disk: std::collections::BTreeSet<String> = tree(&version_dir.join("manifests"))
+        .into_keys()
+        .filter(|f| f != "kustomization.yaml")
+        .collect();
+    assert_eq!(listed, on_disk, "every file is listed, and only those");
+    // kustomize keeps the variables and the escapes as they are.
+    let text = kubectl_kustomize(&version_dir.join("manifests"));
+    assert!(text.contains("${releaseName}-api"), "{text}");
+    docs(&envsubst(
+        &text,
+        &[("releaseName", "dify"), ("releaseNamespace", "ws")],
+    ));
+}
+
+#[test]
+fn every_name_selector_and_namespace_is_per_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &args(&["-f", &nkp_values()]),
+        None,
+    ));
+    let version_dir = tmp.path().join("repo").join(VERSION_DIR);
+    for (file, text) in manifest_files(&version_dir) {
+        for doc in docs(&text) {
+            let meta = &doc["metadata"];
+            assert!(
+                meta["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("${releaseName}-"),
+                "{file}"
+            );
+            assert_eq!(meta["namespace"], "${releaseNamespace}", "{file}");
+            assert_eq!(
+                meta["labels"]["app.kubernetes.io/instance"], "${releaseName}",
+                "{file}"
+            );
+            let selector = match doc["kind"].as_str().unwrap() {
+                "Deployment" | "StatefulSet" => doc["spec"]["selector"]["matchLabels"].clone(),
+                "Service" => doc["spec"]["selector"].clone(),
+                "NetworkPolicy" => {
+                    let s = &doc["spec"]["podSelector"];
+                    if s["matchLabels"].is_object() {
+                        s["matchLabels"].clone()
+                    } else {
+                        assert!(s.to_string().contains("${releaseName}"), "{file}");
+                        continue;
+                    }
+                }
+                _ => continue,
+            };
+            assert_eq!(
+                selector["app.kubernetes.io/instance"], "${releaseName}",
+                "{file}: {selector}"
+            );
+        }
+    }
+}
+
+#[test]
+fn metadata_is_valid_against_the_schema() {
+    let schema: Value = serde_json::from_str(&read(
+        &root().join("tests/schemas/application-metadata.schema.json"),
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let icon = tmp.path().join("icon.svg");
+    let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 8 8\"><circle cx=\"4\" cy=\"4\" r=\"4\"/></svg>\n";
+    std::fs::write(&icon, svg).unwrap();
+    for (repo, extra) in [
+        ("default-icon", args(&["-f", &nkp_values()])),
+        (
+            "own-icon",
+            [root_values(), args(&["--icon", icon.to_str().unwrap()])].concat(),
+        ),
+    ] {
+        ok(&generate(tmp.path(), repo, &extra, None));
+        let text = read(
+            &tmp.path()
+                .join(repo)
+                .join(VERSION_DIR)
+                .join("metadata.yaml"),
+        );
+        let metadata = difyrender::yaml::from_str(&text).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&metadata)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{repo}: {errors:?}");
+        assert_eq!(
+            metadata["scope"],
+            serde_json::json!(["workspace", "project"])
+        );
+        assert_eq!(metadata["allowMultipleInstances"], false);
+        assert!(!metadata["supportLink"].as_str().unwrap().is_empty());
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(metadata["icon"].as_str().unwrap())
+            .unwrap();
+        let decoded = String::from_utf8(decoded).unwrap();
+        if repo == "own-icon" {
+            assert_eq!(decoded, svg);
+        } else {
+            assert!(decoded.starts_with("<svg"), "{decoded}");
+        }
+        // The overview lists what is fixed, and never a key.
+        let overview = metadata["overview"].as_str().unwrap();
+        for fixed in [
+            "10.0.0.100",
+            "kommander-traefik",
+            "langgenius/dify-api:1.11.4",
+        ] {
+            assert!(overview.contains(fixed), "{repo}: {fixed}");
+        }
+    }
+}
+
+#[test]
+fn the_schema_copy_rejects_what_the_catalog_rejects() {
+    let schema: Value = serde_json::from_str(&read(
+        &root().join("tests/schemas/application-metadata.schema.json"),
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let valid = serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata"});
+    assert!(validator.is_valid(&valid), "only `schema` is required");
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "extra": 1}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "scope": ["cluster"]}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "licensing": ["Enterprise"]}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "type": "partner"}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "certifications": ["fips"]}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "allowMultipleInstances": "yes"}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "k8sVersionSupport": "latest"}),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad}");
+    }
+    assert!(validator.is_valid(&serde_json::json!({
+        "schema": "catalog.nkp.nutanix.com/v1/application-metadata",
+        "k8sVersionSupport": ">=1.32.0 <1.35.0",
+        "upgradesFrom": ">=1.10.0",
+    })));
+}
+
+#[test]
+fn literal_dollars_survive_flux_substitution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let literal = "${HOME}/data $$ $(KEEP) a$b";
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &[
+            root_values(),
+            args(&["--set-string", &format!("dify.extraEnv.TEMPLATE={literal}")]),
+        ]
+        .concat(),
+        None,
+    ));
+    let version_dir = tmp.path().join("repo").join(VERSION_DIR);
+    let api = read(&version_dir.join("manifests/5-deployment-api.yaml"));
+    assert!(
+        api.contains("$${HOME}/data $$$ $(KEEP) a$b"),
+        "not escaped for Flux: {api}"
+    );
+    let applied = docs(&substituted(&version_dir, "dify", "ws"));
+    let api = applied
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "dify-api")
+        .unwrap();
+    let env = api["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let value = env.iter().find(|e| e["name"] == "TEMPLATE").unwrap();
+    assert_eq!(value["value"], literal);
+    // Kubernetes' own $(VAR) expansion is left alone.
+    assert!(env.iter().any(|e| {
+        e["value"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("redis://:$(REDIS_PASSWORD)@dify-redis:"))
+    }));
+}
+
+#[test]
+fn regenerating_changes_only_this_version_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let put = |rel: &str, text: &str| {
+        let p = repo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put("README.md", "# our catalog\n");
+    put(".bloodhound.yml", "k8s_versions:\n  - 1.31.0\n");
+    put(
+        "applications/other/2.0.0/metadata.yaml",
+        "schema: catalog.nkp.nutanix.com/v1/application-metadata\n",
+    );
+    put(
+        "applications/other/2.0.0/helmrelease/cm.yaml",
+        "kind: ConfigMap\n---\n",
+    );
+    put(
+        "applications/dify/1.10.0/metadata.yaml",
+        "schema: catalog.nkp.nutanix.com/v1/application-metadata\n",
+    );
+    put(
+        "applications/dify/1.10.0/manifests/5-deployment-api.yaml",
+        "kind: Deployment\n---\n",
+    );
+    let values = args(&["-f", &nkp_values()]);
+    ok(&generate(tmp.path(), "repo", &values, None));
+    let fresh: BTreeMap<String, String> = tree(&repo.join(VERSION_DIR));
+    // Leftovers of an older generation and a hand edit, inside this version folder.
+    put(
+        &format!("{VERSION_DIR}/manifests/5-deployment-retired.yaml"),
+        "kind: Deployment\n---\n",
+    );
+    put(
+        &format!("{VERSION_DIR}/helmrelease/helmrelease.yaml"),
+        "kind: HelmRelease\n---\n",
+    );
+    put(&format!("{VERSION_DIR}/metadata.yaml"), "edited: true\n");
+    let outside = |t: BTreeMap<String, String>| -> BTreeMap<String, String> {
+        t.into_iter()
+            .filter(|(p, _)| !p.starts_with(VERSION_DIR))
+            .collect()
+    };
+    let before = outside(tree(&repo));
+    assert_eq!(before.len(), 6);
+
+    let out = ok(&generate(tmp.path(), "repo", &values, None));
+    snapshot("catalog-output-regenerate", &out);
+    assert_eq!(
+        outside(tree(&repo)),
+        before,
+        "files outside {VERSION_DIR} changed"
+    );
+    assert_eq!(tree(&repo.join(VERSION_DIR)), fresh);
+    assert!(!repo.join(VERSION_DIR).join("helmrelease").exists());
+
+    // --bloodhound replaces the repository's .bloodhound.yml, and nothing else outside.
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &[values.clone(), args(&["--bloodhound"])].concat(),
+        None,
+    ));
+    let after = outside(tree(&repo));
+    assert_ne!(after[".bloodhound.yml"], before[".bloodhound.yml"]);
+    for (path, text) in &before {
+        if path != ".bloodhound.yml" {
+            assert_eq!(&after[path], text, "{path}");
+        }
+    }
+
+    // Another version is another folder; this one stays.
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &[values, args(&["--app-version", "1.11.4-nkp.1"])].concat(),
+        None,
+    ));
+    assert_eq!(tree(&repo.join(VERSION_DIR)), fresh);
+    assert!(
+        repo.join("applications/dify/1.11.4-nkp.1/manifests.yaml")
+            .is_file()
+    );
+}
+
+#[test]
+fn catalog_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("icon.png"), [0x89, b'P', b'N', b'G', 0xff]).unwrap();
+    let mut text = String::new();
+    for (name, a) in [
+        ("no values", args(&["catalog", "--out", "repo"])),
+        (
+            "release name given",
+            [
+                args(&["catalog", "--out", "repo", "--release", "team-a"]),
+                root_values(),
+            ]
+            .concat(),
+        ),
+        (
+            "bad version",
+            [
+                args(&["catalog", "--out", "repo", "--app-version", "1.11"]),
+                root_values(),
+            ]
+            .concat(),
+        ),
+        (
+            "bad app name",
+            [
+                args(&["catalog", "--out", "repo", "--app-name", "Dify/x"]),
+                root_values(),
+            ]
+            .concat(),
+        ),
+        (
+            "icon not SVG",
+            [
+                args(&["catalog", "--out", "repo", "--icon", "icon.png"]),
+                root_values(),
+            ]
+            .concat(),
+        ),
+        (
+            "icon missing",
+            [
+                args(&["catalog", "--out", "repo", "--icon", "missing.svg"]),
+                root_values(),
+            ]
+            .concat(),
+        ),
+    ] {
+        let out = run_in(tmp.path(), &a, None);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", transcript(&out));
+        assert!(out.stdout.is_empty());
+        text.push_str(&format!("### {name}\n{}\n", transcript(&out)));
+    }
+    assert!(tree(&tmp.path().join("repo")).is_empty(), "nothing written");
+    snapshot("catalog-errors", &text);
+}
+
+#[test]
+fn secrets_render_prints_only_the_keys_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_in(
+        tmp.path(),
+        &args(&[
+            "secrets",
+            "render",
+            "-n",
+            "kommander-default-workspace",
+            "--release",
+            "dify",
+        ]),
+        Some(MASTER),
+    );
+    let text = ok(&out);
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let secret = docs(&stdout);
+    assert_eq!(secret.len(), 1);
+    assert_eq!(secret[0]["kind"], "Secret");
+    assert_eq!(secret[0]["metadata"]["name"], "dify-keys");
+    assert_eq!(
+        secret[0]["metadata"]["namespace"],
+        "kommander-default-workspace"
+    );
+    use base64::Engine;
+    assert_eq!(
+        secret[0]["data"]["SECRET_KEY"],
+        base64::engine::general_purpose::STANDARD.encode(MASTER)
+    );
+    let redacted = redact(&text);
+    assert_no_secrets(&redacted, &secrets_of(MASTER), "redacted secrets render");
+    snapshot("catalog-secrets-render", &redacted);
+
+    let missing = run_in(tmp.path(), &args(&["secrets", "render"]), None);
+    assert_eq!(missing.status.code(), Some(2));
+    snapshot("catalog-secrets-render-no-key", &transcript(&missing));
+}
+
+#[test]
+fn the_secret_holds_every_key_the_manifests_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &args(&["-f", &nkp_values()]),
+        None,
+    ));
+    let version_dir = tmp.path().join("repo").join(VERSION_DIR);
+    let secret = run_in(
+        tmp.path(),
+        &[
+            args(&["secrets", "render", "-n", "ws", "--release", "team-a"]),
+            args(&["-f", &nkp_values()]),
+        ]
+        .concat(),
+        Some(MASTER),
+    );
+    let secret = &docs(&String::from_utf8(secret.stdout).unwrap())[0];
+    let keys = secret["data"].as_object().unwrap();
+    let manifests = substituted(&version_dir, "team-a", "ws");
+    let mut refs = 0;
+    for doc in docs(&manifests) {
+        let text = doc.to_string();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("\"secretKeyRef\":") {
+            let r: Value = serde_json::Deserializer::from_str(&rest[i + 15..])
+                .into_iter::<Value>()
+                .next()
+                .unwrap()
+                .unwrap();
+            assert_eq!(r["name"], secret["metadata"]["name"]);
+            assert!(keys.contains_key(r["key"].as_str().unwrap()), "{r}");
+            refs += 1;
+            rest = &rest[i + 15..];
+        }
+    }
+    assert!(refs > 20, "{refs} secret references");
+}
+
+// ---------------------------------------------------------------------------
+// On the real control plane
+
+/// One control plane for this test binary; it stops itself when the binary exits.
+fn kubeconfig() -> &'static PathBuf {
+    static KC: OnceLock<PathBuf> = OnceLock::new();
+    KC.get_or_init(|| {
+        let dir = root()
+            .join("target")
+            .join(format!("testenv-catalog-{}", std::process::id()));
+        let status = Command::new(root().join("scripts/testenv"))
+            .arg("start")
+            .env("TESTENV_DIR", &dir)
+            .env("TESTENV_WATCH_PID", std::process::id().to_string())
+            .status()
+            .expect("scripts/testenv runs");
+        assert!(
+            status.success(),
+            "scripts/testenv start failed; see {}/logs",
+            dir.display()
+        );
+        let kc = dir.join("kubeconfig");
+        // NKP's Traefik serves traefik.io/v1alpha1 Middlewares; a minimal stand-in for it.
+        ok(&kubectl_stdin(&["apply", "-f", "-"], MIDDLEWARE_CRD, &kc));
+        ok(&kubectl(
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/middlewares.traefik.io",
+            ],
+            &kc,
+        ));
+        kc
+    })
+}
+
+const MIDDLEWARE_CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: middlewares.traefik.io
+spec:
+  group: traefik.io
+  scope: Namespaced
+  names: {kind: Middleware, listKind: MiddlewareList, plural: middlewares, singular: middleware}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+fn kubectl(a: &[&str], kc: &Path) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kc)
+        .args(a)
+        .output()
+        .expect("kubectl runs")
+}
+
+fn kubectl_stdin(a: &[&str], input: &str, kc: &Path) -> Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kc)
+        .args(a)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_api_server_accepts_the_substituted_entry_with_strict_validation() {
+    let kc = kubeconfig();
+    for (profile, namespace, values) in [
+        ("nkp at /dify", "t-cat-nkp", args(&["-f", &nkp_values()])),
+        ("root path", "t-cat-root", root_values()),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        ok(&generate(tmp.path(), "repo", &values, None));
+        let version_dir = tmp.path().join("repo").join(VERSION_DIR);
+        ok(&kubectl(&["create", "namespace", namespace], kc));
+        let manifests = substituted(&version_dir, "team-a", namespace);
+        let objects = docs(&manifests).len();
+        let out = kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--validate=strict",
+                "--field-manager=kustomize-controller",
+                "-f",
+                "-",
+            ],
+            &manifests,
+            kc,
+        );
+        let text = transcript(&out);
+        assert!(out.status.success(), "{profile}: {text}");
+        assert_eq!(
+            text.matches("serverside-applied (server dry run)").count(),
+            objects,
+            "{profile}: {text}"
+        );
+        assert!(
+            !text.to_lowercase().contains("warning"),
+            "{profile}: {text}"
+        );
+        if profile == "nkp at /dify" {
+            assert!(
+                text.contains("middleware.traefik.io/team-a-stripprefix"),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn secrets_apply_creates_the_secret_the_applied_entry_reads() {
+    let kc = kubeconfig();
+    let ns = "t-cat-secret";
+    ok(&kubectl(&["create", "namespace", ns], kc));
+    let tmp = tempfile::tempdir().unwrap();
+    let apply_secret = |key: &str| {
+        let out = run_in(
+            tmp.path(),
+            &args(&[
+                "secrets",
+                "apply",
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "-n",
+                ns,
+                "--release",
+                "team-a",
+            ]),
+            Some(key),
+        );
+        let text = transcript(&out);
+        assert_no_secrets(&text, &secrets_of(key), "secrets apply");
+        text
+    };
+    let mut text = String::new();
+    text.push_str(&format!("### first\n{}", apply_secret(MASTER)));
+    text.push_str(&format!("### again\n{}", apply_secret(MASTER)));
+    let secret = kubectl_json_ok(&["get", "secret", "team-a-keys", "-n", ns], kc);
+    let managers = secret["metadata"]["managedFields"].as_array().unwrap();
+    assert!(
+        managers
+            .iter()
+            .all(|m| m["manager"] == "difyrender" && m["operation"] == "Apply"),
+        "{managers:?}"
+    );
+    use base64::Engine;
+    assert_eq!(
+        secret["data"]["SECRET_KEY"],
+        base64::engine::general_purpose::STANDARD.encode(MASTER)
+    );
+
+    // The entry, as Flux applies it, in the same namespace under the same release name.
+    ok(&generate(tmp.path(), "repo", &root_values(), None));
+    let version_dir = tmp.path().join("repo").join(VERSION_DIR);
+    let manifests = substituted(&version_dir, "team-a", ns);
+    ok(&kubectl_stdin(
+        &["apply", "--server-side", "--validate=strict", "-f", "-"],
+        &manifests,
+        kc,
+    ));
+    let live = kubectl_json_ok(&["get", "deploy,sts,job", "-n", ns], kc);
+    let keys = secret["data"].as_object().unwrap();
+    let mut refs = 0;
+    for item in live["items"].as_array().unwrap() {
+        let spec = &item["spec"]["template"]["spec"];
+        for c in spec["containers"].as_array().unwrap() {
+            for e in c["env"].as_array().into_iter().flatten() {
+                if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
+                    assert_eq!(r["name"], "team-a-keys");
+                    assert!(keys.contains_key(r["key"].as_str().unwrap()), "{r}");
+                    refs += 1;
+                }
+            }
+        }
+    }
+    assert!(refs > 20, "{refs}");
+
+    // Another master key: the Secret is updated, and the operator is warned.
+    text.push_str(&format!(
+        "### another master key\n{}",
+        apply_secret("another-master-key-000000000")
+    ));
+    snapshot("catalog-secrets-apply", &text);
+}
+
+fn kubectl_json_ok(a: &[&str], kc: &Path) -> Value {
+    let out = kubectl(&[a, &["-o", "json", "--show-managed-fields"]].concat(), kc);
+    assert!(out.status.success(), "{}", transcript(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
