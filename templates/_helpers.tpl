@@ -29,8 +29,12 @@
 } %}
 {% set web_repository = i.web.repository or i.dify.repository ~ "-web" %}
 {% set api_url = "http://" ~ svc.api ~ ":5001" %}
-{# Job names are immutable per spec, so each Dify version gets its own migration Job. #}
-{% set migration_job = prefix ~ "migration-" ~ (version | dns_label(40)) %}
+{# The bundled PostgreSQL, or an external one (postgresql.enabled=false), e.g. Nutanix NDB. #}
+{% set pg = Values.postgresql %}
+{% set db_host = svc.postgresql if pg.enabled else required("postgresql.external.host") %}
+{% set db_port = "5432" if pg.enabled else (pg.external.port | string) %}
+{# Start of the migration Job's name; migration.yaml appends a hash of its pod template. #}
+{% set migration_job = prefix ~ "migration-" ~ (version | dns_label(12)) %}
 
 {# name / namespace / labels of an object. #}
 {% macro meta(component, name) %}
@@ -110,7 +114,7 @@ spec:
 {% if claims %}
   volumeClaimTemplates:
 {% for name, size in claims | items %}
-    - metadata: {name: {{ name }}}
+    - metadata: {name: {{ name }}, labels: {{ labels(component) }}}
       spec:
         accessModes: [ReadWriteOnce]
         storageClassName: {{ storage_class }}
@@ -147,8 +151,8 @@ spec:
 - {name: DIFY_BIND_ADDRESS, value: 0.0.0.0}
 - {name: DIFY_PORT, value: "5001"}
 - {name: DB_TYPE, value: postgresql}
-- {name: DB_HOST, value: {{ svc.postgresql }}}
-- {name: DB_PORT, value: "5432"}
+- {name: DB_HOST, value: {{ db_host }}}
+- {name: DB_PORT, value: {{ db_port }}}
 - {name: DB_USERNAME, value: {{ Values.postgresql.username }}}
 {{ key_env("DB_PASSWORD", "DB_PASSWORD") }}
 - {name: DB_DATABASE, value: {{ Values.postgresql.database }}}

@@ -6,12 +6,12 @@
 
 mod common;
 
+use common::cluster::{kubectl, kubectl_json, kubectl_stdin, ok};
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Output};
 
 const MASTER: &str = "catalog-test-master-key-0123456789";
 const VERSION_DIR: &str = "applications/dify/1.11.4";
@@ -70,12 +70,6 @@ fn run_in(dir: &Path, args: &[String], key: Option<&str>) -> Output {
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
-}
-
-fn ok(out: &Output) -> String {
-    let text = transcript(out);
-    assert!(out.status.success(), "{text}");
-    text
 }
 
 /// Generates the entry into `repo` (relative to `dir`).
@@ -738,80 +732,8 @@ fn the_secret_holds_every_key_the_manifests_read() {
 // ---------------------------------------------------------------------------
 // On the real control plane
 
-/// One control plane for this test binary; it stops itself when the binary exits.
 fn kubeconfig() -> &'static PathBuf {
-    static KC: OnceLock<PathBuf> = OnceLock::new();
-    KC.get_or_init(|| {
-        let dir = root()
-            .join("target")
-            .join(format!("testenv-catalog-{}", std::process::id()));
-        let status = Command::new(root().join("scripts/testenv"))
-            .arg("start")
-            .env("TESTENV_DIR", &dir)
-            .env("TESTENV_WATCH_PID", std::process::id().to_string())
-            .status()
-            .expect("scripts/testenv runs");
-        assert!(
-            status.success(),
-            "scripts/testenv start failed; see {}/logs",
-            dir.display()
-        );
-        let kc = dir.join("kubeconfig");
-        // NKP's Traefik serves traefik.io/v1alpha1 Middlewares; a minimal stand-in for it.
-        ok(&kubectl_stdin(&["apply", "-f", "-"], MIDDLEWARE_CRD, &kc));
-        ok(&kubectl(
-            &[
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/middlewares.traefik.io",
-            ],
-            &kc,
-        ));
-        kc
-    })
-}
-
-const MIDDLEWARE_CRD: &str = "\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: middlewares.traefik.io
-spec:
-  group: traefik.io
-  scope: Namespaced
-  names: {kind: Middleware, listKind: MiddlewareList, plural: middlewares, singular: middleware}
-  versions:
-  - name: v1alpha1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-";
-
-fn kubectl(a: &[&str], kc: &Path) -> Output {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kc)
-        .args(a)
-        .output()
-        .expect("kubectl runs")
-}
-
-fn kubectl_stdin(a: &[&str], input: &str, kc: &Path) -> Output {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kc)
-        .args(a)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    common::cluster::shared("catalog")
 }
 
 #[test]
@@ -888,7 +810,7 @@ fn secrets_apply_creates_the_secret_the_applied_entry_reads() {
     let mut text = String::new();
     text.push_str(&format!("### first\n{}", apply_secret(MASTER)));
     text.push_str(&format!("### again\n{}", apply_secret(MASTER)));
-    let secret = kubectl_json_ok(&["get", "secret", "team-a-keys", "-n", ns], kc);
+    let secret = kubectl_json(&["get", "secret", "team-a-keys", "-n", ns], kc);
     let managers = secret["metadata"]["managedFields"].as_array().unwrap();
     assert!(
         managers
@@ -911,7 +833,7 @@ fn secrets_apply_creates_the_secret_the_applied_entry_reads() {
         &manifests,
         kc,
     ));
-    let live = kubectl_json_ok(&["get", "deploy,sts,job", "-n", ns], kc);
+    let live = kubectl_json(&["get", "deploy,sts,job", "-n", ns], kc);
     let keys = secret["data"].as_object().unwrap();
     let mut refs = 0;
     for item in live["items"].as_array().unwrap() {
@@ -934,10 +856,4 @@ fn secrets_apply_creates_the_secret_the_applied_entry_reads() {
         apply_secret("another-master-key-000000000")
     ));
     snapshot("catalog-secrets-apply", &text);
-}
-
-fn kubectl_json_ok(a: &[&str], kc: &Path) -> Value {
-    let out = kubectl(&[a, &["-o", "json", "--show-managed-fields"]].concat(), kc);
-    assert!(out.status.success(), "{}", transcript(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
 }

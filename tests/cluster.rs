@@ -4,70 +4,29 @@
 
 mod common;
 
+use common::cluster::{self, ok};
 use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 const MASTER: &str = "cluster-test-master-key-0123456789";
 
-/// One control plane for this test binary; it stops itself when the binary exits.
-fn testenv(name: &str) -> PathBuf {
-    let dir = root()
-        .join("target")
-        .join(format!("testenv-{name}-{}", std::process::id()));
-    let status = Command::new(root().join("scripts/testenv"))
-        .arg("start")
-        .env("TESTENV_DIR", &dir)
-        .env("TESTENV_WATCH_PID", std::process::id().to_string())
-        .status()
-        .expect("scripts/testenv runs");
-    assert!(
-        status.success(),
-        "scripts/testenv start failed; see {}/logs",
-        dir.display()
-    );
-    dir.join("kubeconfig")
-}
-
 fn kubeconfig() -> &'static PathBuf {
-    static KC: OnceLock<PathBuf> = OnceLock::new();
-    KC.get_or_init(|| testenv("cluster"))
+    cluster::shared("cluster")
 }
 
 fn kubectl(args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(args)
-        .output()
-        .expect("kubectl runs")
+    cluster::kubectl(args, kubeconfig())
 }
 
 fn kubectl_stdin(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    cluster::kubectl_stdin(args, input, kubeconfig())
 }
 
 fn kubectl_json(args: &[&str]) -> Value {
-    let out = kubectl(&[args, &["-o", "json"]].concat());
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    cluster::kubectl_json(args, kubeconfig())
 }
 
 /// Values for a release at the root path in namespace `ns`.
@@ -107,12 +66,6 @@ fn apply(ns: &str, extra: &[&str]) -> Output {
         .unwrap();
     assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply output");
     out
-}
-
-fn ok(out: &Output) -> String {
-    let text = transcript(out);
-    assert!(out.status.success(), "{text}");
-    text
 }
 
 fn rendered_ids(ns: &str) -> Vec<(String, String)> {
@@ -164,9 +117,9 @@ fn full_apply_then_a_second_apply_writes_nothing() {
     assert!(first.contains("all objects are ready"), "{first}");
     for (kind, name) in rendered_ids(ns) {
         let obj = if kind == "Namespace" {
-            kubectl_json(&["get", &kind, &name, "--show-managed-fields"])
+            kubectl_json(&["get", &kind, &name])
         } else {
-            kubectl_json(&["get", &kind, &name, "-n", ns, "--show-managed-fields"])
+            kubectl_json(&["get", &kind, &name, "-n", ns])
         };
         let managers = obj["metadata"]["managedFields"].as_array().unwrap();
         assert!(
@@ -374,24 +327,23 @@ fn the_restricted_user_gets_a_clear_forbidden_message() {
 fn immutable_changes_get_guidance() {
     let ns = "t-immutable";
     ok(&apply(ns, &["--no-wait"]));
-    let out = apply(
-        ns,
-        &[
-            "--no-wait",
-            "--set",
-            "migration.resources.requests.cpu=300m",
-        ],
-    );
+    // A StatefulSet's volume claim templates cannot change in place.
+    let out = apply(ns, &["--no-wait", "--set", "postgresql.storageSize=20Gi"]);
     let text = transcript(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
-        text.contains("Job/t-immutable/dify-migration-1-11-4: "),
+        text.contains(
+            "StatefulSet/t-immutable/dify-postgresql: spec: Forbidden: updates to statefulset spec"
+        ),
         "{text}"
     );
-    assert!(text.contains("field is immutable"), "{text}");
     assert!(
-        text.contains("kubectl delete job -n t-immutable dify-migration-1-11-4"),
+        text.contains("kubectl delete statefulset -n t-immutable dify-postgresql --cascade=orphan"),
         "{text}"
+    );
+    assert!(
+        !text.contains("Invalid value: {"),
+        "the rejected object is not dumped: {text}"
     );
     // Nothing was written: the api Deployment still has its first generation.
     assert_eq!(
@@ -423,4 +375,59 @@ fn waiting_times_out_naming_every_object_and_why() {
         !error.contains("dify-web"),
         "only objects that are not ready are named: {error}"
     );
+}
+
+#[test]
+fn a_crashed_api_server_fails_the_apply_cleanly_and_a_rerun_converges() {
+    // Its own control plane: this test stops the API server.
+    let kc = cluster::start("crash");
+    let instance = cluster::instance_dir(&kc).to_owned();
+    let testenv = |verb: &str| {
+        let status = Command::new(root().join("scripts/testenv"))
+            .args([verb, "kube-apiserver"])
+            .env("TESTENV_DIR", &instance)
+            .status()
+            .unwrap();
+        assert!(status.success(), "testenv {verb}");
+    };
+    let run = || {
+        difyrender()
+            .arg("apply")
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(values("t-crash"))
+            .args(["--external-host", "10.0.0.100", "--timeout", "90s"])
+            .env("DIFY_SECRET_KEY", MASTER)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = run();
+    // Kill the API server once the apply is past the datastores.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "apply ended early: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("stage 4 migration") {
+            break;
+        }
+    }
+    testenv("stop-component");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{seen}{rest}");
+    assert!(rest.contains("cannot reach the API server"), "{rest}");
+    assert!(out.stdout.is_empty());
+    testenv("start-component");
+    let again = run().wait_with_output().unwrap();
+    let text = transcript(&again);
+    assert!(again.status.success(), "{text}");
+    assert!(text.contains("all objects are ready"), "{text}");
 }

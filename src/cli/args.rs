@@ -28,6 +28,15 @@ pub enum Command {
     /// Server-side apply the stack to a cluster in stages and wait until Dify is up.
     #[command(after_help = EXIT_CODES)]
     Apply(ApplyCommand),
+    /// Show what apply would change: a server dry run compared with the live objects.
+    #[command(after_help = EXIT_CODES)]
+    Diff(DiffCommand),
+    /// Show every object of a release from its inventory, ready or not and why.
+    #[command(after_help = EXIT_CODES)]
+    Status(StatusCommand),
+    /// Delete a release in reverse order; volumes and the keys Secret are kept by default.
+    #[command(after_help = EXIT_CODES)]
+    Uninstall(UninstallCommand),
     /// Write an NKP application-catalog entry (plain manifests, no Helm, no secrets) into a
     /// catalog repository.
     #[command(after_help = EXIT_CODES)]
@@ -113,13 +122,14 @@ pub struct ApplyCommand {
     /// How long to wait, overall (e.g. 90s, 10m, 1h).
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub timeout: String,
-    /// External host or IP browsers use; skips the Traefik LoadBalancer lookup.
-    #[arg(long, value_name = "HOST")]
-    pub external_host: Option<String>,
-    /// Traefik Service whose LoadBalancer address is the external host (default: a Service
-    /// named kommander-traefik in any namespace).
-    #[arg(long, value_name = "NAMESPACE/NAME")]
-    pub traefik_service: Option<String>,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Keep objects of the previous apply that this render no longer has.
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Let prune delete volume claims and the keys Secret too.
+    #[arg(long)]
+    pub delete_data: bool,
 }
 
 #[derive(Debug, Args)]
@@ -170,4 +180,88 @@ pub struct SecretsApplyCommand {
     /// Take over fields of the Secret that another field manager owns.
     #[arg(long)]
     pub force_conflicts: bool,
+}
+
+/// Finding the external host, shared by apply and diff.
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    /// External host or IP browsers use; skips the Traefik LoadBalancer lookup.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Traefik Service whose LoadBalancer address is the external host (default: a Service
+    /// named kommander-traefik in any namespace).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub traefik_service: Option<String>,
+}
+
+/// Output format of diff and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffCommand {
+    #[command(flatten)]
+    pub render: RenderArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Compare as if applying with --force-conflicts.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Colour the text diff: auto (when stdout is a terminal), always, never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+    /// How long to wait for the Traefik LoadBalancer address.
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub timeout: String,
+}
+
+/// The release a lifecycle command works on.
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// Namespace of the release.
+    #[arg(short = 'n', long, default_value = "dify")]
+    pub namespace: String,
+    /// Release name.
+    #[arg(long, default_value = "dify")]
+    pub release: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusCommand {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallCommand {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Also delete the volumes (PostgreSQL, Redis, Weaviate, file storage) and the keys Secret.
+    #[arg(long)]
+    pub delete_data: bool,
+    /// Do not ask for confirmation before deleting data.
+    #[arg(long)]
+    pub yes: bool,
+    /// Return without waiting until everything is gone.
+    #[arg(long = "no-wait")]
+    pub no_wait: bool,
+    /// Wait until everything is gone (default).
+    #[arg(long, overrides_with = "no_wait")]
+    pub wait: bool,
+    /// How long to wait.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
 }

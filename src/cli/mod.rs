@@ -1,9 +1,9 @@
 //! The command line: raw arguments ([`args`]), their validation ([`config`]), and one function
 //! per command.
 
-mod apply;
 pub mod args;
 mod catalog;
+mod cluster;
 pub mod config;
 
 pub use args::{Cli, Command};
@@ -17,7 +17,10 @@ use std::io::Write;
 pub fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Render(cmd) => render(cmd),
-        Command::Apply(cmd) => apply::run(cmd),
+        Command::Apply(cmd) => cluster::apply(cmd),
+        Command::Diff(cmd) => cluster::diff(cmd),
+        Command::Status(cmd) => cluster::status(cmd),
+        Command::Uninstall(cmd) => cluster::uninstall_cmd(cmd),
         Command::Catalog(cmd) => catalog::run(cmd),
         Command::Secrets(cmd) => catalog::secrets(cmd),
     }

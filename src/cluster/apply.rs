@@ -3,10 +3,13 @@
 //! before the first write past the namespace, so a conflict, a forbidden verb or an immutable
 //! field stops the apply with nothing half-applied.
 
+use super::delete::{DeleteReport, delete_entries, keep_reason};
+use super::inventory::{self, Inventory, State};
 use super::manager::{is_applied_by, normalized};
 use super::progress::Progress;
 use super::{Error, ResourceManager, wait};
-use crate::manifest::{Manifest, Resource, Stage};
+use crate::manifest::{Resource, Stage};
+use crate::release::RenderedRelease;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
@@ -24,6 +27,10 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     pub wait: bool,
     pub timeout: Duration,
+    /// Delete objects of the previous apply that the render no longer has.
+    pub prune: bool,
+    /// Let prune delete volume claims and the keys Secret too.
+    pub delete_data: bool,
 }
 
 /// What applying an object does or did.
@@ -70,6 +77,8 @@ pub struct Planned {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ApplyReport {
     pub changes: Vec<(String, Action)>,
+    /// What pruning deleted and kept (or, in a dry run, would delete).
+    pub pruned: DeleteReport,
 }
 
 impl ApplyReport {
@@ -170,22 +179,27 @@ async fn write_changed(
     collect(results).map(|_| ())
 }
 
-/// Applies a manifest in stages: the namespace; then a dry run of everything else; then config,
-/// datastores (waited for), the migration Job (waited for), the apps and the routes; then waits
-/// for the apps and volume claims.
-pub async fn apply_manifest(
+/// Applies a release in stages: the namespace; the pending inventory; a server dry run of
+/// everything else; then config, datastores (waited for), the migration Job (waited for), the
+/// apps and the routes; a wait for the apps and volume claims; then the prune of objects the
+/// previous apply owned and this render no longer has, and the final inventory.
+pub async fn apply_release(
     mgr: &ResourceManager,
-    manifest: &Manifest,
+    rendered: &RenderedRelease,
     opts: &ApplyOptions,
     progress: &Progress,
 ) -> Result<ApplyReport, Error> {
     let deadline = wait::Deadline::after(opts.timeout);
+    let (release, namespace) = (&rendered.release.name, &rendered.release.namespace);
+    let mut manifest = rendered.manifest.clone();
+    inventory::stamp(&mut manifest, release, namespace);
     let mut report = ApplyReport::default();
 
-    // Stage 1: the namespace, which every later dry run needs.
+    // Stage 1: the namespace, which holds the inventory and which every later dry run needs.
     let namespaces: Vec<&Resource> = manifest.stage(Stage::Namespace).collect();
     let ns_plans = plan_all(mgr, &namespaces, opts.force, false).await?;
-    let namespace_missing = opts.dry_run && ns_plans.iter().any(|p| p.action == Action::Created);
+    let created_namespace = ns_plans.iter().any(|p| p.action == Action::Created);
+    let namespace_missing = opts.dry_run && created_namespace;
     if !opts.dry_run {
         write_changed(
             mgr,
@@ -203,6 +217,28 @@ pub async fn apply_manifest(
         report.changes.push((r.id(), p.action));
     }
 
+    // The inventory is written before anything else: the union of what the last apply owned
+    // and what this one will, so a failure from here on leaves a complete record.
+    let old = inventory::read(mgr, release, namespace).await?;
+    let mut next = Inventory::of(
+        rendered,
+        created_namespace || old.as_ref().is_some_and(|o| o.namespace_created),
+    );
+    let stale: Vec<_> = old
+        .as_ref()
+        .map(|o| o.entries.difference(&next.entries).cloned().collect())
+        .unwrap_or_default();
+    // A record that already lists every object needs no pending write (a re-apply writes nothing).
+    let recorded = old
+        .as_ref()
+        .is_some_and(|o| next.entries.is_subset(&o.entries));
+    if !opts.dry_run && !recorded {
+        let mut pending = next.clone();
+        pending.entries.extend(stale.iter().cloned());
+        pending.state = State::Pending;
+        inventory::write(mgr, &pending).await?;
+    }
+
     // Every other object is checked by the server before anything else is written.
     let rest: Vec<&Resource> = manifest
         .resources
@@ -217,6 +253,19 @@ pub async fn apply_manifest(
     if opts.dry_run {
         for (id, action) in &report.changes {
             progress.line(format!("{id} {} (server dry run)", action.verb(true)));
+        }
+        for e in stale.iter().filter(|_| opts.prune) {
+            if e.is_data() && !opts.delete_data {
+                progress.line(format!(
+                    "{} would be kept: {} (server dry run)",
+                    e.id(),
+                    keep_reason(e)
+                ));
+                report.pruned.kept.push((e.id(), keep_reason(e).to_owned()));
+            } else {
+                progress.line(format!("{} would be pruned (server dry run)", e.id()));
+                report.pruned.deleted.push(e.id());
+            }
         }
         return Ok(report);
     }
@@ -260,6 +309,28 @@ pub async fn apply_manifest(
         ));
         wait::wait_ready(mgr, &last, deadline, progress).await?;
         progress.line("all objects are ready");
+    }
+
+    // Prune, then record what remains owned: the new objects and any stale object kept.
+    if opts.prune && !stale.is_empty() {
+        progress.line(format!(
+            "pruning {} objects the release no longer renders",
+            stale.len()
+        ));
+        report.pruned = delete_entries(
+            mgr,
+            &stale,
+            opts.delete_data,
+            opts.wait.then_some(deadline),
+            progress,
+        )
+        .await?;
+    }
+    let deleted: std::collections::BTreeSet<&String> = report.pruned.deleted.iter().collect();
+    next.entries
+        .extend(stale.into_iter().filter(|e| !deleted.contains(&e.id())));
+    if report.writes() > 0 || !old.as_ref().is_some_and(|o| o.same_as(&next)) {
+        inventory::write(mgr, &next).await?;
     }
     Ok(report)
 }

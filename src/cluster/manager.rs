@@ -43,15 +43,69 @@ impl ResourceManager {
     }
 
     fn api(&self, r: &Resource) -> Api<DynamicObject> {
-        let (ar, namespaced) = kinds::api_resource(r);
-        self.api_for(&ar, namespaced, r.namespace.as_deref())
+        self.api_of(&r.api_version, &r.kind, r.namespace.as_deref())
+    }
+
+    /// The dynamic API for a kind by apiVersion, in a namespace.
+    pub fn api_of(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Api<DynamicObject> {
+        let (ar, namespaced) = kinds::api_resource_of(api_version, kind);
+        self.api_for(&ar, namespaced, namespace)
     }
 
     /// The live object, or `None` when it does not exist.
     pub async fn get(&self, r: &Resource) -> Result<Option<Value>, Error> {
-        match self.api(r).get_opt(&r.name).await {
+        self.get_object(&r.api_version, &r.kind, r.namespace.as_deref(), &r.name)
+            .await
+    }
+
+    /// The live object by identity, or `None`.
+    pub async fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, Error> {
+        match self
+            .api_of(api_version, kind, namespace)
+            .get_opt(name)
+            .await
+        {
             Ok(obj) => Ok(obj.map(to_value)),
-            Err(e) => Err(Error::from_kube(&r.id(), "get", e)),
+            Err(e) => Err(Error::from_kube(
+                &display_id(kind, namespace, name),
+                "get",
+                e,
+            )),
+        }
+    }
+
+    /// Deletes an object (background propagation). `Ok(false)` when it was already gone.
+    pub async fn delete_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool, Error> {
+        let params = kube::api::DeleteParams::background();
+        match self
+            .api_of(api_version, kind, namespace)
+            .delete(name, &params)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+            Err(e) => Err(Error::from_kube(
+                &display_id(kind, namespace, name),
+                "delete",
+                e,
+            )),
         }
     }
 
@@ -74,6 +128,14 @@ impl ResourceManager {
             .await
             .map(to_value)
             .map_err(|e| Error::from_kube(&r.id(), verb, e))
+    }
+}
+
+/// `Kind/namespace/name`, or `Kind/name` for cluster-scoped objects.
+pub fn display_id(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{kind}/{ns}/{name}"),
+        None => format!("{kind}/{name}"),
     }
 }
 

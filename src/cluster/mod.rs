@@ -3,11 +3,15 @@
 //! lookup ([`external`]). [`readiness`] and [`kinds`] are pure helpers with no I/O.
 
 pub mod apply;
+pub mod delete;
+pub mod diff;
 pub mod external;
+pub mod inventory;
 pub mod kinds;
 pub mod manager;
 pub mod progress;
 pub mod readiness;
+pub mod status;
 pub mod wait;
 
 use kube::core::Status;
@@ -59,6 +63,12 @@ impl Connection {
                 }
             },
         };
+        // kube 4+ sets no read timeout; without one, an API server that stops answering would
+        // hang the command instead of failing it.
+        let mut config = config;
+        config.connect_timeout = Some(std::time::Duration::from_secs(10));
+        config.read_timeout = Some(std::time::Duration::from_secs(60));
+        config.write_timeout = Some(std::time::Duration::from_secs(60));
         kube::Client::try_from(config)
             .map_err(|e| Error::Config(format!("cannot create a client: {e}")))
     }
@@ -79,7 +89,7 @@ pub enum Error {
     Config(String),
     #[error("cannot reach the API server while trying to {action}: {message}")]
     Unreachable { action: String, message: String },
-    #[error("{object}: {verb} refused: {}", .status.message)]
+    #[error("{object}: {verb} refused: {}", reason_of(.status))]
     Api {
         object: String,
         verb: &'static str,
@@ -145,7 +155,7 @@ impl Error {
                 {
                     return Error::Immutable {
                         object: object.to_owned(),
-                        message: status.message.clone(),
+                        message: reason_of(&status),
                         guidance: immutable_guidance(object),
                     };
                 }
@@ -172,6 +182,10 @@ impl Error {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Api { status, .. } if status.is_not_found())
+    }
+
+    pub fn is_immutable(&self) -> bool {
+        matches!(self, Error::Immutable { .. })
     }
 
     pub fn is_unreachable(&self) -> bool {
@@ -202,6 +216,41 @@ impl Error {
             Error::Many(others)
         }
     }
+}
+
+/// The server's reason, from its structured causes where it gave them. An "Invalid value" cause
+/// quotes the rejected value, which may be a whole pod template or a Secret's data, so only
+/// the field and the verdict after the value are kept.
+fn reason_of(status: &Status) -> String {
+    let causes = status
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or_default();
+    if causes.is_empty() {
+        let m = &status.message;
+        return if m.len() > 400 {
+            format!("{}…", m.chars().take(400).collect::<String>())
+        } else {
+            m.clone()
+        };
+    }
+    causes
+        .iter()
+        .map(|c| {
+            let verdict = if c.message.starts_with("Invalid value:") {
+                c.message.rsplit(": ").next().unwrap_or(&c.message)
+            } else {
+                &c.message
+            };
+            if c.field.is_empty() {
+                verdict.to_owned()
+            } else {
+                format!("{}: {verdict}", c.field)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `conflict with "kubectl" using apps/v1` causes → (field, manager).

@@ -8,36 +8,47 @@ use crate::manifest::Resource;
 use futures::future::join_all;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Readiness of each object now. A missing object is waiting ("not found").
+/// Readiness of one object from its live state (`None`: not found). `classes` caches whether
+/// each StorageClass binds on first consumer, so a PVC's class is fetched once per run.
+pub async fn object_readiness(
+    mgr: &ResourceManager,
+    kind: &str,
+    live: Option<Value>,
+    classes: &mut HashMap<String, bool>,
+) -> Readiness {
+    let Some(live) = live else {
+        return Readiness::Waiting("not found".into());
+    };
+    let mut first_consumer = false;
+    if kind == "PersistentVolumeClaim"
+        && let Some(class) = live
+            .pointer("/spec/storageClassName")
+            .and_then(Value::as_str)
+    {
+        if !classes.contains_key(class) {
+            classes.insert(class.to_owned(), binds_on_first_consumer(mgr, class).await);
+        }
+        first_consumer = classes[class];
+    }
+    readiness(kind, &live, first_consumer)
+}
+
+/// Readiness of each object now.
 pub async fn check_all(
     mgr: &ResourceManager,
     resources: &[&Resource],
 ) -> Result<Vec<Readiness>, Error> {
     let live = join_all(resources.iter().map(|r| mgr.get(r))).await;
-    let mut classes: HashMap<String, bool> = HashMap::new();
+    let mut classes = HashMap::new();
     let mut out = Vec::with_capacity(resources.len());
     for (r, live) in resources.iter().zip(live) {
-        let Some(live) = live? else {
-            out.push(Readiness::Waiting("not found".into()));
-            continue;
-        };
-        let mut first_consumer = false;
-        if r.kind == "PersistentVolumeClaim"
-            && let Some(class) = live
-                .pointer("/spec/storageClassName")
-                .and_then(|c| c.as_str())
-        {
-            if !classes.contains_key(class) {
-                classes.insert(class.to_owned(), binds_on_first_consumer(mgr, class).await);
-            }
-            first_consumer = classes[class];
-        }
-        out.push(readiness(&r.kind, &live, first_consumer));
+        out.push(object_readiness(mgr, &r.kind, live?, &mut classes).await);
     }
     Ok(out)
 }

@@ -62,7 +62,7 @@ impl Stage {
         Stage::Routing,
     ];
 
-    fn of(kind: &str) -> Stage {
+    pub fn of(kind: &str) -> Stage {
         match kind {
             "Namespace" => Stage::Namespace,
             "StatefulSet" => Stage::Datastores,
@@ -170,24 +170,9 @@ impl Manifest {
     pub fn from_rendered(templates: &[RenderedTemplate]) -> Result<Manifest, Error> {
         let mut problems = Vec::new();
         let mut resources = Vec::new();
-        for t in templates {
-            let docs = match yaml::from_str_multiple(&t.text) {
-                Ok(docs) => docs,
-                Err(e) => {
-                    problems.push(Problem {
-                        template: t.name.clone(),
-                        object: None,
-                        message: format!("rendered YAML is invalid: {e}"),
-                    });
-                    continue;
-                }
-            };
-            for body in docs {
-                match check(&t.name, body) {
-                    Ok(r) => resources.push(r),
-                    Err(mut p) => problems.append(&mut p),
-                }
-            }
+        for (mut ok, mut bad) in parse_in_parallel(templates) {
+            resources.append(&mut ok);
+            problems.append(&mut bad);
         }
         let mut seen = BTreeSet::new();
         for r in &resources {
@@ -257,6 +242,78 @@ impl Manifest {
             r.name
         )
     }
+}
+
+/// Parses and checks one template's output.
+fn parse_template(t: &RenderedTemplate) -> (Vec<Resource>, Vec<Problem>) {
+    let docs = match yaml::from_str_multiple(&t.text) {
+        Ok(docs) => docs,
+        Err(e) => {
+            let message = format!("rendered YAML is invalid: {e}");
+            return (
+                Vec::new(),
+                vec![Problem {
+                    template: t.name.clone(),
+                    object: None,
+                    message,
+                }],
+            );
+        }
+    };
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for body in docs {
+        match check(&t.name, body) {
+            Ok(r) => ok.push(r),
+            Err(mut p) => bad.append(&mut p),
+        }
+    }
+    (ok, bad)
+}
+
+/// [`parse_template`] for every template, spread over the CPU cores: YAML parsing is most of a
+/// render's time. Results keep the templates' order.
+fn parse_in_parallel(templates: &[RenderedTemplate]) -> Vec<(Vec<Resource>, Vec<Problem>)> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(templates.len());
+    if workers <= 1 {
+        return templates.iter().map(parse_template).collect();
+    }
+    // Largest first, each to the least loaded worker.
+    let mut order: Vec<usize> = (0..templates.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(templates[i].text.len()));
+    let mut bins: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); workers];
+    for i in order {
+        let bin = bins
+            .iter_mut()
+            .min_by_key(|(load, _)| *load)
+            .expect("at least one worker");
+        bin.0 += templates[i].text.len();
+        bin.1.push(i);
+    }
+    let mut results: Vec<Option<(Vec<Resource>, Vec<Problem>)>> = vec![None; templates.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = bins
+            .iter()
+            .map(|(_, indices)| {
+                scope.spawn(move || {
+                    indices
+                        .iter()
+                        .map(|&i| (i, parse_template(&templates[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            for (i, result) in handle.join().expect("a parser thread does not panic") {
+                results[i] = Some(result);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every template was parsed"))
+        .collect()
 }
 
 fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {

@@ -1,0 +1,261 @@
+//! The commands that talk to a cluster: apply, diff, status, uninstall. Each validates its
+//! input completely before its first API call.
+
+use super::args::{
+    ApplyCommand, DiffCommand, HostArgs, OutputFormat, StatusCommand, UninstallCommand,
+};
+use super::config::{check_dns_label, parse_duration};
+use crate::cluster::apply::{ApplyOptions, apply_release};
+use crate::cluster::delete::uninstall;
+use crate::cluster::diff::{diff_release, render_text};
+use crate::cluster::external::{DEFAULT_SERVICE, ServiceRef, traefik_address};
+use crate::cluster::progress::Progress;
+use crate::cluster::status::release_status;
+use crate::cluster::wait::Deadline;
+use crate::cluster::{self, Connection, ResourceManager};
+use crate::error::{Error, exit};
+use crate::release::{self, ReleaseSpec, RenderedRelease, render_release};
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// Stands in for a host still to be detected, so everything else is validated first.
+const PENDING_HOST: &str = "external-host.pending.invalid";
+
+fn with_host(spec: &ReleaseSpec, host: &str) -> ReleaseSpec {
+    let mut spec = spec.clone();
+    if let Value::Object(extra) = json!({"external": {"host": host}}) {
+        crate::values::merge_maps(&mut spec.injected, extra);
+    }
+    spec
+}
+
+/// A release rendered before any API call; the external host may still be missing.
+struct Prepared {
+    spec: ReleaseSpec,
+    rendered: Option<RenderedRelease>,
+    target: ServiceRef,
+}
+
+/// Renders once offline. When only the external host is missing, everything else is validated
+/// with a placeholder and the host is looked up later, in [`Prepared::finish`].
+fn prepare(mut spec: ReleaseSpec, host: &HostArgs) -> Result<Prepared, Error> {
+    if let Some(h) = &host.external_host {
+        spec = with_host(&spec, h);
+    }
+    let target = match &host.traefik_service {
+        Some(s) => ServiceRef::parse(s)?,
+        None => ServiceRef::AnyNamespace(DEFAULT_SERVICE.to_owned()),
+    };
+    let rendered = match render_release(&spec) {
+        Ok(r) => Some(r),
+        Err(release::Error::Render(e)) if e.missing_paths() == ["external.host"] => {
+            render_release(&with_host(&spec, PENDING_HOST))?;
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Prepared {
+        spec,
+        rendered,
+        target,
+    })
+}
+
+impl Prepared {
+    async fn finish(
+        self,
+        mgr: &ResourceManager,
+        timeout: Duration,
+        progress: &Progress,
+    ) -> Result<RenderedRelease, Error> {
+        match self.rendered {
+            Some(r) => Ok(r),
+            None => {
+                let host = traefik_address(mgr, &self.target, timeout, progress).await?;
+                Ok(render_release(&with_host(&self.spec, &host))?)
+            }
+        }
+    }
+}
+
+/// Runs a command's async body on a single-threaded runtime: the work is I/O-bound.
+fn block_on<F: std::future::Future<Output = Result<u8, Error>>>(f: F) -> Result<u8, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::io("starting the runtime"))?
+        .block_on(f)
+}
+
+async fn manager(connection: Connection) -> Result<ResourceManager, Error> {
+    Ok(ResourceManager::new(connection.client().await?))
+}
+
+pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
+    let timeout = parse_duration(&cmd.timeout)?;
+    let prepared = prepare(cmd.render.to_spec()?, &cmd.host)?;
+    let options = ApplyOptions {
+        force: cmd.force_conflicts,
+        dry_run: cmd.dry_run == "server",
+        wait: !cmd.no_wait,
+        timeout,
+        prune: !cmd.no_prune,
+        delete_data: cmd.delete_data,
+    };
+    let connection = cmd.cluster.connection();
+    block_on(async move {
+        let progress = Progress::new(false);
+        let mgr = manager(connection).await?;
+        let rendered = prepared.finish(&mgr, timeout, &progress).await?;
+        let report = apply_release(&mgr, &rendered, &options, &progress).await?;
+        let verb = if options.dry_run {
+            "would write"
+        } else {
+            "wrote"
+        };
+        let pruned = if options.dry_run {
+            "would prune"
+        } else {
+            "pruned"
+        };
+        println!(
+            "Dify {} at {}: {verb} {} of {} objects, {pruned} {}, kept {}{}",
+            rendered.dify_version(),
+            rendered.external_url(),
+            report.writes(),
+            report.changes.len(),
+            report.pruned.deleted.len(),
+            report.pruned.kept.len(),
+            if options.wait && !options.dry_run {
+                ", all ready"
+            } else {
+                ""
+            }
+        );
+        Ok(exit::OK)
+    })
+}
+
+pub fn diff(cmd: DiffCommand) -> Result<u8, Error> {
+    let timeout = parse_duration(&cmd.timeout)?;
+    let prepared = prepare(cmd.render.to_spec()?, &cmd.host)?;
+    let color = match cmd.color.as_str() {
+        "always" => true,
+        "never" => false,
+        _ => std::io::stdout().is_terminal(),
+    };
+    let connection = cmd.cluster.connection();
+    block_on(async move {
+        let progress = Progress::new(true);
+        let mgr = manager(connection).await?;
+        let rendered = prepared.finish(&mgr, timeout, &progress).await?;
+        let diffs = diff_release(&mgr, &rendered, cmd.force_conflicts).await?;
+        let text = match cmd.output {
+            OutputFormat::Json => {
+                serde_json::to_string_pretty(&json!({ "differences": diffs })).expect("serialises")
+                    + "\n"
+            }
+            OutputFormat::Text => render_text(&diffs, color),
+        };
+        print(&text)?;
+        Ok(if diffs.is_empty() {
+            exit::OK
+        } else {
+            exit::DIFFERENT
+        })
+    })
+}
+
+fn release_args(release: &super::args::ReleaseArgs) -> Result<(), Error> {
+    check_dns_label("namespace", &release.namespace, 63)?;
+    check_dns_label("release name", &release.release, 30)
+}
+
+fn no_release(release: &str, namespace: &str) -> Error {
+    Error::Cluster(cluster::Error::Usage(format!(
+        "no release {release} in namespace {namespace}: its inventory ConfigMap {} does not exist",
+        cluster::inventory::name_of(release)
+    )))
+}
+
+pub fn status(cmd: StatusCommand) -> Result<u8, Error> {
+    release_args(&cmd.release)?;
+    let connection = cmd.cluster.connection();
+    block_on(async move {
+        let mgr = manager(connection).await?;
+        let (release, namespace) = (&cmd.release.release, &cmd.release.namespace);
+        let Some(status) = release_status(&mgr, release, namespace).await? else {
+            return Err(no_release(release, namespace));
+        };
+        let text = match cmd.output {
+            OutputFormat::Json => serde_json::to_string_pretty(&status).expect("serialises") + "\n",
+            OutputFormat::Text => status.to_table(),
+        };
+        print(&text)?;
+        Ok(if status.all_ready() {
+            exit::OK
+        } else {
+            exit::DIFFERENT
+        })
+    })
+}
+
+pub fn uninstall_cmd(cmd: UninstallCommand) -> Result<u8, Error> {
+    release_args(&cmd.release)?;
+    let timeout = parse_duration(&cmd.timeout)?;
+    let (release, namespace) = (cmd.release.release.clone(), cmd.release.namespace.clone());
+    if cmd.delete_data && !cmd.yes {
+        confirm_data_deletion(&release, &namespace)?;
+    }
+    let connection = cmd.cluster.connection();
+    block_on(async move {
+        let progress = Progress::new(false);
+        let mgr = manager(connection).await?;
+        let wait = (!cmd.no_wait).then(|| Deadline::after(timeout));
+        let Some(report) =
+            uninstall(&mgr, &release, &namespace, cmd.delete_data, wait, &progress).await?
+        else {
+            return Err(no_release(&release, &namespace));
+        };
+        println!(
+            "release {release} uninstalled: deleted {}, kept {}",
+            report.deleted.len(),
+            report.kept.len()
+        );
+        for (object, why) in &report.kept {
+            println!("  kept {object}: {why}");
+        }
+        Ok(exit::OK)
+    })
+}
+
+/// `--delete-data` without `--yes` asks on the terminal; with no terminal it refuses.
+fn confirm_data_deletion(release: &str, namespace: &str) -> Result<(), Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "--delete-data deletes the release's volumes and keys; confirm with --yes (stdin is not a terminal to ask on)".into(),
+        ));
+    }
+    eprint!(
+        "This deletes the volumes (PostgreSQL, Redis, Weaviate, file storage) and the keys Secret of release {release} \
+         in namespace {namespace}; they cannot be recovered. Type the release name to confirm: "
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(Error::io("reading the confirmation"))?;
+    if answer.trim() == release {
+        Ok(())
+    } else {
+        Err(Error::Usage("not confirmed; nothing was deleted".into()))
+    }
+}
+
+fn print(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(Error::io("writing to stdout"))
+}

@@ -1,0 +1,115 @@
+//! The real control plane for tests that need one (scripts/testenv), and kubectl helpers.
+
+use super::{root, transcript};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// NKP's Traefik serves traefik.io/v1alpha1 Middlewares; a minimal stand-in for its CRD.
+const MIDDLEWARE_CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: middlewares.traefik.io
+spec:
+  group: traefik.io
+  scope: Namespaced
+  names: {kind: Middleware, listKind: MiddlewareList, plural: middlewares, singular: middleware}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+/// Starts a control plane in `target/testenv-<name>-<pid>`, which stops itself when this test
+/// process exits, with the Middleware CRD installed. Returns its kubeconfig.
+pub fn start(name: &str) -> PathBuf {
+    let dir = root()
+        .join("target")
+        .join(format!("testenv-{name}-{}", std::process::id()));
+    let status = Command::new(root().join("scripts/testenv"))
+        .arg("start")
+        .env("TESTENV_DIR", &dir)
+        .env("TESTENV_WATCH_PID", std::process::id().to_string())
+        .status()
+        .expect("scripts/testenv runs");
+    assert!(
+        status.success(),
+        "scripts/testenv start failed; see {}/logs",
+        dir.display()
+    );
+    let kc = dir.join("kubeconfig");
+    ok(&kubectl_stdin(&["apply", "-f", "-"], MIDDLEWARE_CRD, &kc));
+    ok(&kubectl(
+        &[
+            "wait",
+            "--for=condition=established",
+            "--timeout=60s",
+            "crd/middlewares.traefik.io",
+        ],
+        &kc,
+    ));
+    kc
+}
+
+/// One control plane shared by every test of this test binary.
+pub fn shared(name: &str) -> &'static PathBuf {
+    static KC: OnceLock<PathBuf> = OnceLock::new();
+    KC.get_or_init(|| start(name))
+}
+
+/// The instance directory of a kubeconfig from [`start`], for `scripts/testenv` subcommands.
+pub fn instance_dir(kubeconfig: &Path) -> &Path {
+    kubeconfig
+        .parent()
+        .expect("the kubeconfig is inside its instance directory")
+}
+
+pub fn kubectl(args: &[&str], kc: &Path) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kc)
+        .args(args)
+        .output()
+        .expect("kubectl runs")
+}
+
+pub fn kubectl_stdin(args: &[&str], input: &str, kc: &Path) -> Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kc)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `kubectl … -o json --show-managed-fields`, which must succeed.
+pub fn kubectl_json(args: &[&str], kc: &Path) -> Value {
+    let out = kubectl(
+        &[args, &["-o", "json", "--show-managed-fields"]].concat(),
+        kc,
+    );
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        transcript(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A command's transcript, which must show success.
+pub fn ok(out: &Output) -> String {
+    let text = transcript(out);
+    assert!(out.status.success(), "{text}");
+    text
+}
