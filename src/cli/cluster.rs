@@ -173,7 +173,7 @@ fn release_args(release: &super::args::ReleaseArgs) -> Result<(), Error> {
 }
 
 fn no_release(release: &str, namespace: &str) -> Error {
-    Error::Cluster(cluster::Error::Usage(format!(
+    Error::Cluster(cluster::Error::NotFound(format!(
         "no release {release} in namespace {namespace}: its inventory ConfigMap {} does not exist",
         cluster::inventory::name_of(release)
     )))

@@ -116,6 +116,9 @@ pub enum Error {
     Failed { object: String, reason: String },
     #[error("{0}")]
     Usage(String),
+    /// The release or object asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 fn conflict_message(conflicts: &[(String, Vec<FieldConflict>)]) -> String {
