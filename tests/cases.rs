@@ -79,3 +79,14 @@ fn cases() {
         insta::assert_snapshot!(format!("case-{name}"), run_case(&dir));
     }
 }
+
+/// A snapshot whose case folder is gone would never be checked again: refuse it.
+#[test]
+fn every_case_snapshot_has_its_case() {
+    for entry in std::fs::read_dir(root().join("snapshots")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(case) = name.strip_prefix("case-").and_then(|n| n.strip_suffix(".snap")) {
+            assert!(root().join("tests/cases").join(case).is_dir(), "snapshots/{name} has no tests/cases/{case}");
+        }
+    }
+}

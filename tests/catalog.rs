@@ -41,7 +41,7 @@ fn root_values() -> Vec<String> {
         "--set",
         "external.scheme=http",
         "--set",
-        "external.host=10.0.0.100",
+        "external.host=192.0.2.10",
         "--set",
         "storage.storageClassName=standard",
     ]
@@ -430,7 +430,7 @@ fn metadata_is_valid_against_the_schema() {
         // The overview lists what is fixed, and never a key.
         let overview = metadata["overview"].as_str().unwrap();
         for fixed in [
-            "10.0.0.100",
+            "192.0.2.10",
             "kommander-traefik",
             "langgenius/dify-api:1.11.4",
         ] {

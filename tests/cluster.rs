@@ -54,7 +54,7 @@ fn apply(ns: &str, extra: &[&str]) -> Output {
         .arg("--kubeconfig")
         .arg(kubeconfig())
         .args(values(ns))
-        .args(["--external-host", "10.0.0.100"])
+        .args(["--external-host", "192.0.2.10"])
         .args(if extra.contains(&"--timeout") {
             &[][..]
         } else {
@@ -72,7 +72,7 @@ fn rendered_ids(ns: &str) -> Vec<(String, String)> {
     let out = difyrender()
         .arg("render")
         .args(values(ns))
-        .args(["--set", "external.host=10.0.0.100"])
+        .args(["--set", "external.host=192.0.2.10"])
         .env("DIFY_SECRET_KEY", MASTER)
         .output()
         .unwrap();
@@ -145,7 +145,7 @@ fn kubectl_accepts_the_rendered_stream_with_strict_validation() {
     let render = difyrender()
         .arg("render")
         .args(values(ns))
-        .args(["--set", "external.host=10.0.0.100"])
+        .args(["--set", "external.host=192.0.2.10"])
         .env("DIFY_SECRET_KEY", MASTER)
         .output()
         .unwrap();
@@ -396,7 +396,7 @@ fn a_crashed_api_server_fails_the_apply_cleanly_and_a_rerun_converges() {
             .arg("--kubeconfig")
             .arg(&kc)
             .args(values("t-crash"))
-            .args(["--external-host", "10.0.0.100", "--timeout", "90s"])
+            .args(["--external-host", "192.0.2.10", "--timeout", "90s"])
             .env("DIFY_SECRET_KEY", MASTER)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -60,7 +60,7 @@ fn release_args(ns: &str, extra: &[&str]) -> Vec<String> {
         "--set",
         "external.scheme=http",
         "--set",
-        "external.host=10.0.0.100",
+        "external.host=192.0.2.10",
         "--set",
         "storage.storageClassName=standard",
     ]
@@ -267,7 +267,7 @@ fn status_reports_ready_not_ready_and_a_missing_release() {
     let text = transcript(&ready);
     assert_eq!(ready.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("dify      1.11.4\nurl       http://10.0.0.100\n"),
+        text.contains("dify      1.11.4\nurl       http://192.0.2.10\n"),
         "{text}"
     );
     assert!(

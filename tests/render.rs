@@ -22,7 +22,7 @@ fn spec(set: &[&str]) -> ReleaseSpec {
     let mut base = vec![
         "expose.ingressClassName=kommander-traefik",
         "external.scheme=https",
-        "external.host=10.0.0.100",
+        "external.host=192.0.2.10",
         "storage.storageClassName=nutanix-volume",
         "expose.path=/dify",
         "images.web.repository=registry.example.com/dify-web-dify",
@@ -220,7 +220,7 @@ fn shared_keys_match_at_both_ends() {
         ] {
             assert_eq!(
                 env_value(m, c, url_var),
-                "https://10.0.0.100/dify",
+                "https://192.0.2.10/dify",
                 "{name} {url_var}"
             );
         }
@@ -262,7 +262,7 @@ fn shared_keys_match_at_both_ends() {
     let web = pod(m, "Deployment", "dify-web");
     assert_eq!(
         env_value(m, container(&web, "web"), "CONSOLE_API_URL"),
-        "https://10.0.0.100/dify"
+        "https://192.0.2.10/dify"
     );
     assert_eq!(
         env_value(m, container(&web, "web"), "NEXT_PUBLIC_BASE_PATH"),

@@ -106,7 +106,7 @@ fn with_host_hint(e: release::Error) -> Error {
         return Error::Usage(format!(
             "{e}\nA catalog entry's URL is fixed when it is generated: give external.host, the \
              address browsers use (the Traefik LoadBalancer IP or a DNS name), e.g. \
-             --set external.host=10.0.0.100"
+             --set external.host=192.0.2.10"
         ));
     }
     e.into()
