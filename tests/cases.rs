@@ -85,8 +85,14 @@ fn cases() {
 fn every_case_snapshot_has_its_case() {
     for entry in std::fs::read_dir(root().join("snapshots")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if let Some(case) = name.strip_prefix("case-").and_then(|n| n.strip_suffix(".snap")) {
-            assert!(root().join("tests/cases").join(case).is_dir(), "snapshots/{name} has no tests/cases/{case}");
+        if let Some(case) = name
+            .strip_prefix("case-")
+            .and_then(|n| n.strip_suffix(".snap"))
+        {
+            assert!(
+                root().join("tests/cases").join(case).is_dir(),
+                "snapshots/{name} has no tests/cases/{case}"
+            );
         }
     }
 }

@@ -33,21 +33,7 @@ fn nkp_values() -> String {
 
 /// Values for NKP at the root path with the stock images: no Middleware.
 fn root_values() -> Vec<String> {
-    [
-        "--set",
-        "expose.ingressClassName=kommander-traefik",
-        "--set",
-        "expose.path=/",
-        "--set",
-        "external.scheme=http",
-        "--set",
-        "external.host=192.0.2.10",
-        "--set",
-        "storage.storageClassName=standard",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    [root_profile(), args(&["--set", "external.host=192.0.2.10"])].concat()
 }
 
 /// Runs difyrender in `dir`, with the master key in the environment when given.
@@ -99,33 +85,9 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// Flux's post-build substitution of `${name}` variables: `$$` is a literal `$`, any other `$`
-/// is kept, an unknown variable fails (as with StrictPostBuildSubstitutions).
+/// Flux's post-build substitution; an unknown variable fails the test.
 fn envsubst(text: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let end = body.find('}').expect("a closed ${");
-            let name = &body[..end];
-            let (_, value) = vars
-                .iter()
-                .find(|(k, _)| *k == name)
-                .unwrap_or_else(|| panic!("undefined variable {name}"));
-            out.push_str(value);
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
+    difyrender::catalog::substitute_like_flux(text, vars).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The manifests folder's files in its kustomization's order.

@@ -7,7 +7,7 @@ mod common;
 use common::cluster::{self, ok};
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -31,21 +31,7 @@ fn kubectl_json(args: &[&str]) -> Value {
 
 /// Values for a release at the root path in namespace `ns`.
 fn values(ns: &str) -> Vec<String> {
-    [
-        "-n",
-        ns,
-        "--set",
-        "expose.ingressClassName=traefik",
-        "--set",
-        "expose.path=/",
-        "--set",
-        "external.scheme=http",
-        "--set",
-        "storage.storageClassName=standard",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    [vec!["-n".to_owned(), ns.to_owned()], root_profile()].concat()
 }
 
 fn apply(ns: &str, extra: &[&str]) -> Output {
@@ -202,18 +188,7 @@ fn traefik_address_is_found_once_metallb_assigns_it() {
         .unwrap();
     // Give the Service its address only once apply reports that it is waiting for one.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "apply ended before waiting: {seen}"
-        );
-        seen.push_str(&line);
-        if line.contains("no LoadBalancer address yet") {
-            break;
-        }
-    }
+    let seen = read_until(&mut stderr, "no LoadBalancer address yet");
     assert!(
         seen.contains("a Service named kommander-traefik in any namespace"),
         "{seen}"
@@ -406,18 +381,7 @@ fn a_crashed_api_server_fails_the_apply_cleanly_and_a_rerun_converges() {
     let mut child = run();
     // Kill the API server once the apply is past the datastores.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "apply ended early: {seen}"
-        );
-        seen.push_str(&line);
-        if line.contains("stage 4 migration") {
-            break;
-        }
-    }
+    let seen = read_until(&mut stderr, "stage 4 migration");
     testenv("stop-component");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();

@@ -6,7 +6,7 @@ mod common;
 use common::cluster::{self, ok};
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 
@@ -50,25 +50,15 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn release_args(ns: &str, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "-n",
-        ns,
-        "--set",
-        "expose.ingressClassName=traefik",
-        "--set",
-        "expose.path=/",
-        "--set",
-        "external.scheme=http",
-        "--set",
-        "external.host=192.0.2.10",
-        "--set",
-        "storage.storageClassName=standard",
+    let head = ["-n", ns, "--set", "external.host=192.0.2.10"]
+        .map(str::to_owned)
+        .to_vec();
+    [
+        head,
+        root_profile(),
+        extra.iter().map(|s| s.to_string()).collect(),
     ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
+    .concat()
 }
 
 fn verb(verb: &str, ns: &str, extra: &[&str]) -> Output {
@@ -382,17 +372,10 @@ fn an_interrupted_apply_then_uninstall_leaves_nothing_behind() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "apply ended before stage 3"
-        );
-        if line.contains("stage 3 datastores") {
-            break;
-        }
-    }
+    read_until(
+        &mut BufReader::new(child.stderr.take().unwrap()),
+        "stage 3 datastores",
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(

@@ -241,33 +241,39 @@ pub fn flux_kustomization() -> String {
     format!("{}---\n", yaml::to_string(&doc))
 }
 
+/// Flux's post-build substitution of `${name}` variables, as kustomize-controller applies it:
+/// `$$` is a literal `$`, any other `$` is kept, and an unknown variable is an error (as with
+/// strict post-build substitution). Lets tests check that an escaped entry comes back intact.
+pub fn substitute_like_flux(text: &str, vars: &[(&str, &str)]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or("an unclosed ${")?;
+            let name = &body[..end];
+            let (_, value) = vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .ok_or(format!("undefined variable {name}"))?;
+            out.push_str(value);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Flux's envsubst for plain `${name}` variables: `$$` is one `$`.
-    fn envsubst(text: &str, vars: &[(&str, &str)]) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(i) = rest.find('$') {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            if let Some(tail) = after.strip_prefix('$') {
-                out.push('$');
-                rest = tail;
-            } else if let Some(body) = after.strip_prefix('{') {
-                let end = body.find('}').unwrap();
-                let (_, value) = vars.iter().find(|(k, _)| *k == &body[..end]).unwrap();
-                out.push_str(value);
-                rest = &body[end + 1..];
-            } else {
-                out.push('$');
-                rest = after;
-            }
-        }
-        out.push_str(rest);
-        out
-    }
 
     #[test]
     fn escaping_round_trips_through_flux() {
@@ -285,7 +291,11 @@ mod tests {
             "{hook_id}",
         ] {
             let escaped = escape_for_flux(text);
-            assert_eq!(envsubst(&escaped, &[]), text, "{text:?} -> {escaped:?}");
+            assert_eq!(
+                substitute_like_flux(&escaped, &[]).unwrap(),
+                text,
+                "{text:?} -> {escaped:?}"
+            );
         }
         assert_eq!(escape_for_flux("${HOME}"), "$${HOME}");
         assert_eq!(escape_for_flux("$$"), "$$$");
@@ -298,7 +308,8 @@ mod tests {
         let out = to_catalog_text(&text);
         assert_eq!(out, "${releaseNamespace}-${releaseName}-x $${y}");
         assert_eq!(
-            envsubst(&out, &[("releaseNamespace", "ns"), ("releaseName", "r")]),
+            substitute_like_flux(&out, &[("releaseNamespace", "ns"), ("releaseName", "r")])
+                .unwrap(),
             "ns-r-x ${y}"
         );
     }

@@ -27,7 +27,7 @@
 mod manifests;
 mod metadata;
 
-pub use manifests::escape_for_flux;
+pub use manifests::{escape_for_flux, substitute_like_flux};
 
 use crate::release::RenderedRelease;
 use crate::render::Release;
@@ -164,14 +164,7 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 
 /// A DNS-1123 label, as App IDs and folder names must be.
 fn check_app_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
+    if crate::manifest::is_dns_label(name, 63) {
         Ok(())
     } else {
         Err(Error::AppName(name.to_owned()))

@@ -13,14 +13,7 @@ use serde_json::Map;
 
 /// A Kubernetes DNS-1123 label: what namespaces and name prefixes must be.
 pub fn check_dns_label(what: &str, name: &str, max: usize) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= max
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
+    if crate::manifest::is_dns_label(name, max) {
         Ok(())
     } else {
         Err(Error::Usage(format!(

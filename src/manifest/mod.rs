@@ -20,6 +20,18 @@ pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_VERSION: &str = "app.kubernetes.io/version";
 pub const MANAGED_BY: &str = "difyrender";
 
+/// A DNS-1123 label of at most `max` characters: lowercase letters, digits and `-`, starting
+/// and ending with a letter or digit. What namespaces, name prefixes and App IDs must be.
+pub fn is_dns_label(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
 /// Components a user can select with `--show-only`.
 pub const COMPONENTS: &[&str] = &[
     "namespace",

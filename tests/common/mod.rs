@@ -100,3 +100,34 @@ pub fn secrets_of(master: &str) -> Vec<String> {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+/// The `/` profile every cluster test deploys: stock images at the root path, http, the test
+/// cluster's StorageClass. Without namespace and host, which tests choose.
+pub fn root_profile() -> Vec<String> {
+    [
+        "expose.ingressClassName=kommander-traefik",
+        "expose.path=/",
+        "external.scheme=http",
+        "storage.storageClassName=standard",
+    ]
+    .iter()
+    .flat_map(|v| ["--set".to_owned(), v.to_string()])
+    .collect()
+}
+
+/// Reads lines until one contains `needle` and returns all it read; fails if the stream ends
+/// first. How tests wait for a command to reach a point, without sleeping.
+pub fn read_until(reader: &mut impl std::io::BufRead, needle: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the output ended before {needle:?}: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains(needle) {
+            return seen;
+        }
+    }
+}
