@@ -63,11 +63,6 @@ fn run_case(dir: &Path) -> String {
 
 #[test]
 fn cases() {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(root().join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    let _guard = settings.bind_to_scope();
     let mut dirs: Vec<_> = std::fs::read_dir(root().join("tests/cases"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -76,7 +71,7 @@ fn cases() {
     assert!(dirs.len() >= 20, "the corpus lost cases");
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        insta::assert_snapshot!(format!("case-{name}"), run_case(&dir));
+        snapshot(&format!("case-{name}"), &run_case(&dir));
     }
 }
 

@@ -16,14 +16,6 @@ use std::process::{Command, Output};
 const MASTER: &str = "catalog-test-master-key-0123456789";
 const VERSION_DIR: &str = "applications/dify/1.11.4";
 
-fn snapshot(name: &str, text: &str) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(root().join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| insta::assert_snapshot!(name.to_owned(), text));
-}
-
 fn nkp_values() -> String {
     root()
         .join("examples/nkp.values.yaml")

@@ -611,11 +611,6 @@ fn render_edited(template: &str, from: &str, to: &str) -> std::process::Output {
 
 #[test]
 fn template_mistakes_are_caught_before_output() {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(root().join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    let _guard = settings.bind_to_scope();
     let cases = [
         (
             "template-unknown-field",
@@ -658,17 +653,12 @@ fn template_mistakes_are_caught_before_output() {
         let out = render_edited(template, from, to);
         assert_eq!(out.status.code(), Some(2), "{name}");
         assert!(out.stdout.is_empty(), "{name} printed a partial stream");
-        insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stderr));
+        snapshot(name, &String::from_utf8_lossy(&out.stderr));
     }
 }
 
 #[test]
 fn unreadable_values_files_are_refused() {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(root().join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    let _guard = settings.bind_to_scope();
     let dir = tempfile::tempdir().unwrap();
     let huge = "a: ".to_owned() + &"x".repeat(difyrender::yaml::MAX_INPUT_BYTES) + "\n";
     let files: [(&str, Vec<u8>); 3] = [
@@ -686,9 +676,9 @@ fn unreadable_values_files_are_refused() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}");
         assert!(out.stdout.is_empty(), "{name}");
-        insta::assert_snapshot!(
-            format!("values-file-{name}"),
-            String::from_utf8_lossy(&out.stderr)
+        snapshot(
+            &format!("values-file-{name}"),
+            &String::from_utf8_lossy(&out.stderr),
         );
     }
 }

@@ -131,3 +131,12 @@ pub fn read_until(reader: &mut impl std::io::BufRead, needle: &str) -> String {
         }
     }
 }
+
+/// Snapshots `text` as `snapshots/<name>.snap`, the project's one snapshot layout.
+pub fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name.to_owned(), text));
+}
