@@ -46,7 +46,7 @@ pub enum Command {
     Secrets(SecretsCommand),
 }
 
-/// Flags shared by every command that renders the chart.
+/// Value and chart flags shared by every command that renders the chart.
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
     /// Values file, merged over the chart defaults in order (repeatable).
@@ -67,12 +67,6 @@ pub struct RenderArgs {
     /// Read the Dify master secret key from this file (else secrets.difySecretKey, else $DIFY_SECRET_KEY).
     #[arg(long, value_name = "FILE")]
     pub secret_key_file: Option<PathBuf>,
-    /// Namespace of the release.
-    #[arg(short = 'n', long, default_value = "dify")]
-    pub namespace: String,
-    /// Release name: prefixes object names and sets app.kubernetes.io/instance.
-    #[arg(long, default_value = "dify")]
-    pub release: String,
     /// Render a customised copy of the chart (templates/, values.yaml, values.schema.json).
     #[arg(long, value_name = "DIR")]
     pub chart: Option<PathBuf>,
@@ -82,6 +76,8 @@ pub struct RenderArgs {
 pub struct RenderCommand {
     #[command(flatten)]
     pub render: RenderArgs,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
     /// Write one file per object into DIR instead of printing a stream.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -105,6 +101,8 @@ pub struct ClusterArgs {
 pub struct ApplyCommand {
     #[command(flatten)]
     pub render: RenderArgs,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// `server`: send every object with dryRun=All and change nothing.
@@ -169,12 +167,16 @@ pub enum SecretsCommand {
 pub struct SecretsRenderCommand {
     #[command(flatten)]
     pub render: RenderArgs,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SecretsApplyCommand {
     #[command(flatten)]
     pub render: RenderArgs,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Take over fields of the Secret that another field manager owns.
@@ -206,6 +208,8 @@ pub struct DiffCommand {
     #[command(flatten)]
     pub render: RenderArgs,
     #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub host: HostArgs,
@@ -222,13 +226,13 @@ pub struct DiffCommand {
     pub timeout: String,
 }
 
-/// The release a lifecycle command works on.
+/// Which release a command works on.
 #[derive(Debug, Clone, Args)]
 pub struct ReleaseArgs {
     /// Namespace of the release.
     #[arg(short = 'n', long, default_value = "dify")]
     pub namespace: String,
-    /// Release name.
+    /// Release name: prefixes object names and sets app.kubernetes.io/instance.
     #[arg(long, default_value = "dify")]
     pub release: String,
 }

@@ -1,7 +1,7 @@
 //! `difyrender catalog`: an NKP application-catalog entry, and `difyrender secrets`: the keys
 //! Secret that entry reads, which the operator creates once per release.
 
-use super::args::{CatalogCommand, RenderArgs, SecretsApplyCommand, SecretsCommand};
+use super::args::{CatalogCommand, ReleaseArgs, RenderArgs, SecretsApplyCommand, SecretsCommand};
 use crate::catalog::{self as entry, EntryOptions, Icon, PLACEHOLDER_MASTER_KEY};
 use crate::cluster::{FIELD_MANAGER, ResourceManager};
 use crate::error::{Error, exit};
@@ -12,15 +12,9 @@ use serde_json::{Map, Value};
 use std::io::Write;
 
 pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
-    if cmd.render.namespace != "dify" || cmd.render.release != "dify" {
-        return Err(Error::Usage(
-            "catalog takes no -n/--namespace or --release: Kommander chooses them when the \
-             application is enabled, and the entry uses ${releaseNamespace} and ${releaseName}"
-                .into(),
-        ));
-    }
-    let mut spec = cmd.render.to_spec()?;
-    spec.release = entry::placeholder_release();
+    // Kommander chooses the namespace and release name when the application is enabled; the
+    // entry is rendered with placeholders that become ${releaseNamespace} and ${releaseName}.
+    let mut spec = cmd.render.to_spec(entry::placeholder_release())?;
     if spec.secret_key_file.is_none() && spec.master_key_env.is_none() {
         spec.master_key_env = Some(PLACEHOLDER_MASTER_KEY.to_owned());
     }
@@ -122,7 +116,7 @@ fn print(text: &str) -> Result<(), Error> {
 pub fn secrets(cmd: SecretsCommand) -> Result<u8, Error> {
     match cmd {
         SecretsCommand::Render(cmd) => {
-            let (secret, _) = keys_secret(&cmd.render)?;
+            let (secret, _) = keys_secret(&cmd.render, &cmd.release)?;
             print(&format!(
                 "---\n# Source: {}\n{}",
                 secret.template,
@@ -145,8 +139,11 @@ const NOT_NEEDED: &[(&str, &str)] = &[
 ];
 
 /// The release's keys Secret, rendered by the chart like every other object.
-fn keys_secret(args: &RenderArgs) -> Result<(Resource, RenderedRelease), Error> {
-    let spec = args.to_spec()?;
+fn keys_secret(
+    args: &RenderArgs,
+    release: &ReleaseArgs,
+) -> Result<(Resource, RenderedRelease), Error> {
+    let spec = args.to_spec(release.to_release()?)?;
     let rendered = match render_release(&spec) {
         Ok(r) => r,
         Err(release::Error::Render(e)) => {
@@ -194,7 +191,7 @@ fn source_text(source: MasterKeySource) -> &'static str {
 }
 
 fn apply(cmd: SecretsApplyCommand) -> Result<u8, Error> {
-    let (secret, rendered) = keys_secret(&cmd.render)?;
+    let (secret, rendered) = keys_secret(&cmd.render, &cmd.release)?;
     let connection = cmd.cluster.connection();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

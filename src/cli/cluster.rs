@@ -4,7 +4,7 @@
 use super::args::{
     ApplyCommand, DiffCommand, HostArgs, OutputFormat, StatusCommand, UninstallCommand,
 };
-use super::config::{check_dns_label, parse_duration};
+use super::config::parse_duration;
 use crate::cluster::apply::{ApplyOptions, apply_release};
 use crate::cluster::delete::uninstall;
 use crate::cluster::diff::{diff_release, render_text};
@@ -94,7 +94,7 @@ async fn manager(connection: Connection) -> Result<ResourceManager, Error> {
 
 pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
     let timeout = parse_duration(&cmd.timeout)?;
-    let prepared = prepare(cmd.render.to_spec()?, &cmd.host)?;
+    let prepared = prepare(cmd.render.to_spec(cmd.release.to_release()?)?, &cmd.host)?;
     let options = ApplyOptions {
         force: cmd.force_conflicts,
         dry_run: cmd.dry_run == "server",
@@ -139,7 +139,7 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
 
 pub fn diff(cmd: DiffCommand) -> Result<u8, Error> {
     let timeout = parse_duration(&cmd.timeout)?;
-    let prepared = prepare(cmd.render.to_spec()?, &cmd.host)?;
+    let prepared = prepare(cmd.render.to_spec(cmd.release.to_release()?)?, &cmd.host)?;
     let color = match cmd.color.as_str() {
         "always" => true,
         "never" => false,
@@ -167,11 +167,6 @@ pub fn diff(cmd: DiffCommand) -> Result<u8, Error> {
     })
 }
 
-fn release_args(release: &super::args::ReleaseArgs) -> Result<(), Error> {
-    check_dns_label("namespace", &release.namespace, 63)?;
-    check_dns_label("release name", &release.release, 30)
-}
-
 fn no_release(release: &str, namespace: &str) -> Error {
     Error::Cluster(cluster::Error::NotFound(format!(
         "no release {release} in namespace {namespace}: its inventory ConfigMap {} does not exist",
@@ -180,7 +175,7 @@ fn no_release(release: &str, namespace: &str) -> Error {
 }
 
 pub fn status(cmd: StatusCommand) -> Result<u8, Error> {
-    release_args(&cmd.release)?;
+    cmd.release.to_release()?;
     let connection = cmd.cluster.connection();
     block_on(async move {
         let mgr = manager(connection).await?;
@@ -202,7 +197,7 @@ pub fn status(cmd: StatusCommand) -> Result<u8, Error> {
 }
 
 pub fn uninstall_cmd(cmd: UninstallCommand) -> Result<u8, Error> {
-    release_args(&cmd.release)?;
+    cmd.release.to_release()?;
     let timeout = parse_duration(&cmd.timeout)?;
     let (release, namespace) = (cmd.release.release.clone(), cmd.release.namespace.clone());
     if cmd.delete_data && !cmd.yes {

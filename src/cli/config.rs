@@ -1,7 +1,7 @@
 //! Raw arguments become validated configurations before anything runs: names checked, the
 //! chart loaded, the environment read once.
 
-use super::args::RenderArgs;
+use super::args::{ReleaseArgs, RenderArgs};
 use crate::chart::Chart;
 use crate::error::Error;
 use crate::manifest::COMPONENTS;
@@ -22,12 +22,22 @@ pub fn check_dns_label(what: &str, name: &str, max: usize) -> Result<(), Error> 
     }
 }
 
-impl RenderArgs {
-    /// The release to render, with the chart loaded and the environment read.
-    pub fn to_spec(&self) -> Result<ReleaseSpec, Error> {
+impl ReleaseArgs {
+    /// The release, its names checked.
+    pub fn to_release(&self) -> Result<Release, Error> {
         check_dns_label("namespace", &self.namespace, 63)?;
         // Object names are `<release>-<component>` plus suffixes; 30 leaves room for them.
         check_dns_label("release name", &self.release, 30)?;
+        Ok(Release {
+            name: self.release.clone(),
+            namespace: self.namespace.clone(),
+        })
+    }
+}
+
+impl RenderArgs {
+    /// What renders `release`, with the chart loaded and the environment read.
+    pub fn to_spec(&self, release: Release) -> Result<ReleaseSpec, Error> {
         let chart = match &self.chart {
             Some(dir) => Chart::from_dir(dir)?,
             None => Chart::embedded(),
@@ -43,10 +53,7 @@ impl RenderArgs {
             },
             secret_key_file: self.secret_key_file.clone(),
             master_key_env: std::env::var(MASTER_KEY_ENV).ok(),
-            release: Release {
-                name: self.release.clone(),
-                namespace: self.namespace.clone(),
-            },
+            release,
             injected: Map::new(),
         })
     }

@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
 
 fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
     config::check_components(&cmd.show_only)?;
-    let spec = cmd.render.to_spec()?;
+    let spec = cmd.render.to_spec(cmd.release.to_release()?)?;
     let rendered = render_release(&spec)?;
     let manifest = if cmd.show_only.is_empty() {
         rendered.manifest
