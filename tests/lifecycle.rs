@@ -276,15 +276,22 @@ fn status_reports_ready_not_ready_and_a_missing_release() {
             "api.resources.limits.cpu=1000",
         ],
     ));
-    // Once the new ReplicaSet has its (unschedulable) pod, the old one is still running.
-    ok(&kubectl(&[
-        "wait",
-        "--for=jsonpath={.status.updatedReplicas}=1",
-        "deployment/dify-api",
-        "-n",
-        ns,
-        "--timeout=60s",
-    ]));
+    // Once the controller has seen the new spec and the new ReplicaSet has its (unschedulable)
+    // pod, the old pod is still running. (updatedReplicas alone is 1 from the first rollout.)
+    for condition in [
+        "{.status.observedGeneration}=2",
+        "{.status.updatedReplicas}=1",
+    ] {
+        let wait = format!("--for=jsonpath={condition}");
+        ok(&kubectl(&[
+            "wait",
+            &wait,
+            "deployment/dify-api",
+            "-n",
+            ns,
+            "--timeout=60s",
+        ]));
+    }
     let not_ready = run(&["status", "-n", ns]);
     let text = transcript(&not_ready);
     assert_eq!(not_ready.status.code(), Some(1), "{text}");

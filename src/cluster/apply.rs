@@ -95,17 +95,28 @@ pub async fn plan_one(
     force: bool,
     namespace_missing: bool,
 ) -> Result<Planned, Error> {
-    let live = mgr.get(r).await?;
-    let merged = match mgr.apply(r, force, true).await {
-        Ok(m) => m,
-        Err(e) if namespace_missing && r.namespace.is_some() && e.is_not_found() => {
-            return Ok(Planned {
-                action: Action::NotValidated,
-                live,
-                merged: None,
-            });
+    // A controller may change the object between the GET and the dry run (a Deployment's
+    // revision annotation, a claim's binding). The dry run answers with the resourceVersion it
+    // was computed from, so a mismatch shows that and the pair is fetched again.
+    let mut attempts = 0;
+    let (live, merged) = loop {
+        let live = mgr.get(r).await?;
+        let merged = match mgr.apply(r, force, true).await {
+            Ok(m) => m,
+            Err(e) if namespace_missing && r.namespace.is_some() && e.is_not_found() => {
+                return Ok(Planned {
+                    action: Action::NotValidated,
+                    live,
+                    merged: None,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        attempts += 1;
+        let version = |v: &Value| v.pointer("/metadata/resourceVersion").cloned();
+        if attempts == 3 || live.as_ref().is_none_or(|l| version(l) == version(&merged)) {
+            break (live, merged);
         }
-        Err(e) => return Err(e),
     };
     let action = match &live {
         None => Action::Created,
