@@ -54,14 +54,19 @@ fn apply(ns: &str, extra: &[&str]) -> Output {
     out
 }
 
-fn rendered_ids(ns: &str) -> Vec<(String, String)> {
-    let out = difyrender()
+/// `difyrender render` of the release in `ns`.
+fn render(ns: &str) -> Output {
+    difyrender()
         .arg("render")
         .args(values(ns))
         .args(["--set", "external.host=192.0.2.10"])
         .env("DIFY_SECRET_KEY", MASTER)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn rendered_ids(ns: &str) -> Vec<(String, String)> {
+    let out = render(ns);
     let docs =
         difyrender::yaml::from_str_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
     docs.iter()
@@ -128,13 +133,7 @@ fn full_apply_then_a_second_apply_writes_nothing() {
 #[test]
 fn kubectl_accepts_the_rendered_stream_with_strict_validation() {
     let ns = "t-kubectl";
-    let render = difyrender()
-        .arg("render")
-        .args(values(ns))
-        .args(["--set", "external.host=192.0.2.10"])
-        .env("DIFY_SECRET_KEY", MASTER)
-        .output()
-        .unwrap();
+    let render = render(ns);
     assert!(render.status.success());
     let out = kubectl_stdin(
         &["apply", "--server-side", "--validate=strict", "-f", "-"],
