@@ -140,10 +140,6 @@ impl Chart {
     }
 
     /// `api.yaml` → `templates/api.yaml`, the form users see in messages.
-    pub fn display_name(&self, name: &str) -> String {
-        Self::display_name_of(name)
-    }
-
     pub fn display_name_of(name: &str) -> String {
         format!("templates/{name}")
     }

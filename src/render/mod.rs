@@ -116,7 +116,7 @@ pub fn render(
             match template.render(()) {
                 Ok(text) => {
                     out.push(RenderedTemplate {
-                        name: chart.display_name(name),
+                        name: Chart::display_name_of(name),
                         text,
                     });
                     break;

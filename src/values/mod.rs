@@ -96,7 +96,8 @@ pub fn parse_values(bytes: &[u8], path: &str) -> Result<Map<String, Value>, Erro
 #[derive(Debug, Clone)]
 pub struct Layer {
     pub origin: String,
-    pub values: Map<String, Value>,
+    /// What this source set, as a mapping value (so JSON pointers resolve in it).
+    pub values: Value,
 }
 
 /// The user's values, merged as Helm merges them, before the chart defaults are applied.
@@ -124,7 +125,7 @@ impl UserValues {
             merge_maps(&mut out.merged, layer.clone());
             out.layers.push(Layer {
                 origin: shown,
-                values: layer,
+                values: Value::Object(layer),
             });
         }
         let flag_file_reader = |p: &str| {
@@ -169,7 +170,7 @@ impl UserValues {
                 }
                 out.layers.push(Layer {
                     origin: format!("{flag} argument {}", i + 1),
-                    values: layer,
+                    values: Value::Object(layer),
                 });
             }
         }
@@ -181,7 +182,7 @@ impl UserValues {
         self.layers
             .iter()
             .rev()
-            .find(|l| Value::Object(l.values.clone()).pointer(pointer).is_some())
+            .find(|l| l.values.pointer(pointer).is_some())
             .map(|l| l.origin.as_str())
     }
 }
