@@ -120,6 +120,18 @@ fn full_apply_then_a_second_apply_writes_nothing() {
             "{kind}/{name} is not managed by difyrender with Apply: {managers:?}"
         );
     }
+    // Controllers may still record a finished rollout after the pods are ready; wait for that
+    // settled state, so that only a write by difyrender could change a resourceVersion.
+    let settled = "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=NewReplicaSetAvailable";
+    ok(&kubectl(&[
+        "wait",
+        "deployment",
+        "--all",
+        "-n",
+        ns,
+        settled,
+        "--timeout=60s",
+    ]));
     let before = resource_versions(ns);
     let second = ok(&apply(ns, &[]));
     assert!(second.contains(": wrote 0 of"), "{second}");
