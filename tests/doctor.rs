@@ -885,8 +885,16 @@ fn failed_checks_are_reported_and_the_job_is_removed() {
     }
 
     // A container that dies without results: the exit code is the reason.
-    let child = start_test(ns, &[]);
+    let child = start_test(ns, &["--through-ingress"]);
     let pod = test_pod(ns);
+    let env = pod["spec"]["containers"][0]["env"].as_array().unwrap();
+    let var = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(var("DIFYTEST_THROUGH_INGRESS"), Some("1".into()));
+    assert_eq!(var("CONSOLE_API_URL"), Some("http://192.0.2.10".into()));
     finish(ns, &pod, 137, "");
     let out = child.wait_with_output().unwrap();
     let text = transcript(&out);

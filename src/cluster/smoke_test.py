@@ -110,6 +110,8 @@ def http(method, url, headers=None, body=None, proxy=None, verify=True):
             return r.status, r.headers, r.read(65536).decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read(65536).decode("utf-8", "replace")
+    except urllib.error.URLError as e:
+        raise ConnectionError(f"{method} {url}{' via ' + proxy if proxy else ''}: {e.reason}") from None
 
 
 def api_health():
@@ -175,7 +177,10 @@ def weaviate():
 
 def postgresql():
     host, port, user, password, db = need("DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_DATABASE")
-    import psycopg2  # in the api image
+    try:
+        import psycopg2  # in the api image
+    except ImportError:
+        return False, "the python module psycopg2 is missing (the api image has it)"
 
     extras = dict(p.split("=", 1) for p in ENV.get("DB_EXTRAS", "").split("&") if "=" in p)
     conn = psycopg2.connect(
@@ -206,7 +211,10 @@ def resp(sock, command):
 
 def redis():
     host, port, password = need("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")
-    sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    except OSError as e:
+        raise ConnectionError(f"{host}:{port}: {e}") from None
     if ENV.get("REDIS_USE_SSL", "false").lower() == "true":
         sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
     try:
@@ -219,12 +227,13 @@ def redis():
     return ok, f"AUTH with the api's password: {auth}, PING: {pong}; without: {unauthenticated[:30]}"
 
 
-def proxy_error(e):
+def proxy_error(url, e):
     text = str(getattr(e, "reason", e))
     if "403" in text:
-        return "refused by the proxy (403)"
-    if any(code in text for code in ("502", "503", "504")) or isinstance(e, (socket.timeout, TimeoutError)):
-        return f"the proxy could not reach it ({text}): does the cluster have internet egress (or a proxy squid must use)?"
+        return f"{url}: refused by the proxy (403)"
+    if any(code in text for code in ("500", "502", "503", "504")) or "timed out" in text or isinstance(e, (socket.timeout, TimeoutError)):
+        reason = text.rsplit(": ", 1)[-1][:40]
+        return f"{url}: the proxy could not reach it ({reason}): no internet egress, or squid needs a parent proxy"
     return text
 
 
@@ -234,7 +243,7 @@ def egress_allowed():
     try:
         status, _, _ = http("GET", url, proxy=proxy)
     except Exception as e:
-        return False, f"{url}: {proxy_error(e)}"
+        return False, proxy_error(url, e)
     return True, f"{url} through the proxy: HTTP {status}"
 
 
@@ -244,8 +253,8 @@ def egress_private_refused():
     try:
         status, headers, _ = http("GET", url, proxy=proxy)
     except Exception as e:
-        text = proxy_error(e)
-        return text.startswith("refused"), f"{url}: {text}"
+        text = proxy_error(url, e)
+        return "refused by the proxy" in text, text
     squid = headers.get("X-Squid-Error", "")
     if status == 403 and "ERR_ACCESS_DENIED" in squid:
         return True, f"{url}: refused by the proxy (403 {squid})"
