@@ -168,6 +168,21 @@ fn a_ready_cluster_passes_every_check() {
     let (out, c) = json_doctor(ns, &["--external-host", "192.0.2.99"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(verdict(&c, "traefik"), "warn", "{:?}", c["traefik"]);
+    // A namespace nobody creates.
+    let (out, c) = json_doctor(ns, &["--set", "namespace.create=false"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        verdict(&c, "pod-security"),
+        "fail",
+        "{:?}",
+        c["pod-security"]
+    );
+    assert!(
+        c["pod-security"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("namespace t-pass does not exist")
+    );
 }
 
 #[test]

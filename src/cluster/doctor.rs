@@ -693,6 +693,18 @@ async fn pod_security(mgr: &ResourceManager, rendered: &RenderedRelease) -> Resu
             );
         }
     };
+    let rendered_ns = rendered
+        .manifest
+        .resources
+        .iter()
+        .any(|r| r.kind == "Namespace");
+    if live.is_none() && !rendered_ns {
+        return Ok(Check::fail(
+            NAME,
+            format!("namespace {ns} does not exist, and the render does not create it (namespace.create=false)"),
+        )
+        .fix(format!("create it (kubectl create namespace {ns}) or set namespace.create=true")));
+    }
     let labels: BTreeMap<String, String> = match &live {
         Some(n) => n.metadata.labels.clone().unwrap_or_default(),
         None => rendered
@@ -733,7 +745,7 @@ async fn pod_security(mgr: &ResourceManager, rendered: &RenderedRelease) -> Resu
     let Some(enforce) = level_of(ENFORCE) else {
         return Ok(Check::pass(
             NAME,
-            format!("{whose} has no {ENFORCE} label; the pods need {works} or looser"),
+            format!("{whose} has no {ENFORCE} label; every pod of this render passes {works}"),
         ));
     };
     let rejected = judge(enforce);
