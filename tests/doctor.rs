@@ -639,7 +639,12 @@ fn start_test(ns: &str, extra: &[&str]) -> Child {
         .arg("test")
         .arg("--kubeconfig")
         .arg(kubeconfig())
-        .args(["-n", ns, "--timeout", "60s"])
+        .args(["-n", ns])
+        .args(if extra.contains(&"--timeout") {
+            &[][..]
+        } else {
+            &["--timeout", "60s"][..]
+        })
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -918,6 +923,20 @@ fn failed_checks_are_reported_and_the_job_is_removed() {
         text.contains("reported no results: its container ended with exit code 137 (Error)"),
         "{text}"
     );
+}
+
+#[test]
+fn a_test_pod_that_never_finishes_is_ended_by_the_job_deadline() {
+    let ns = "t-smoke-deadline";
+    install(ns);
+    // The pod runs (kwok) and never ends: the Job's activeDeadlineSeconds fails it.
+    let child = start_test(ns, &["--timeout", "3s"]);
+    let out = child.wait_with_output().unwrap();
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("is Failed (DeadlineExceeded"), "{text}");
+    assert!(text.contains("reported no results"), "{text}");
+    assert!(text.contains("was last seen: pod Running"), "{text}");
 }
 
 #[test]

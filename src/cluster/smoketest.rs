@@ -117,7 +117,9 @@ impl TestReport {
             .max()
             .unwrap_or(0)
             .max("CHECK".len());
-        out.push_str(&format!("{:w$}  RESULT  DETAIL\n", "CHECK"));
+        if !self.results.is_empty() {
+            out.push_str(&format!("{:w$}  RESULT  DETAIL\n", "CHECK"));
+        }
         for r in &self.results {
             let line = format!(
                 "{:w$}  {:6}  {}",
@@ -278,10 +280,22 @@ fn run_name(release: &str) -> String {
 }
 
 fn condition(job: &Job, kind: &str) -> bool {
+    condition_reason(job, kind).is_some()
+}
+
+/// A true condition's reason and message, e.g. `DeadlineExceeded: Job was active longer…`.
+fn condition_reason(job: &Job, kind: &str) -> Option<String> {
     job.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == kind && c.status == "True"))
+        .and_then(|cs| cs.iter().find(|c| c.type_ == kind && c.status == "True"))
+        .map(|c| {
+            let reason = c.reason.clone().unwrap_or_default();
+            match &c.message {
+                Some(m) if !m.is_empty() => format!("{reason}: {m}"),
+                _ => reason,
+            }
+        })
 }
 
 /// Runs the test Job for a release and reads its results back.
@@ -369,6 +383,8 @@ async fn wait_and_read(
     // The Job's own deadline ends it; this one covers a Job controller that never reports.
     let deadline = Instant::now() + opts.timeout + Duration::from_secs(30);
     let mut last = String::new();
+    let mut last_pod = String::new();
+    let mut why = String::new();
     let outcome = loop {
         let job = jobs
             .get(name)
@@ -377,18 +393,22 @@ async fn wait_and_read(
         if condition(&job, "Complete") {
             break "Complete";
         }
-        if condition(&job, "Failed") {
+        if let Some(reason) = condition_reason(&job, "Failed") {
+            why = reason;
             break "Failed";
         }
         let pod_list = pods
             .list(&select)
             .await
             .map_err(|e| Error::from_kube(&id, "list pods of", e))?;
-        let state = pod_list
-            .items
-            .first()
-            .map(pod_state)
-            .unwrap_or_else(|| "no pod yet".into());
+        let state = match pod_list.items.first() {
+            Some(pod) => {
+                last_pod = pod_state(pod);
+                last_pod.clone()
+            }
+            None if last_pod.is_empty() => "no pod yet".into(),
+            None => "its pod was deleted".into(),
+        };
         if state != last {
             progress.line(format!("waiting for {id}: {state}"));
             last = state.clone();
@@ -409,7 +429,14 @@ async fn wait_and_read(
         return Ok((
             outcome.into(),
             Vec::new(),
-            Some(format!("{id} is {outcome} but its pod is gone")),
+            Some(format!(
+                "{id} is {outcome} ({why}) and reported no results; its pod, deleted since, was last seen: {}",
+                if last_pod.is_empty() {
+                    "never"
+                } else {
+                    &last_pod
+                }
+            )),
         ));
     };
     let terminated = pod
@@ -446,9 +473,14 @@ async fn wait_and_read(
                     .unwrap_or_default()
             ),
             None => format!(
-                "its pod never ran the checks: {}",
+                "its pod never ran the checks ({}; last seen: {last_pod})",
                 job_failure(pod, outcome)
             ),
+        };
+        let outcome = if why.is_empty() {
+            outcome.to_owned()
+        } else {
+            format!("{outcome} ({why})")
         };
         format!("{id} is {outcome} and reported no results: {how}")
     });
