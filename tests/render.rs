@@ -1313,3 +1313,267 @@ fn plugin_endpoints_go_through_the_hook_proxy() {
     );
     assert_service_url(m, "http://dify-plugin-daemon:5080");
 }
+
+/// With secrets.existingSecret, nothing rendered holds or hashes a key, and no master key is
+/// needed: every secretKeyRef names the operator's Secret and its key names.
+#[test]
+fn existing_secret_replaces_the_keys_secret() {
+    let mut s = spec(&[
+        "secrets.existingSecret=ops-keys",
+        "secrets.existingSecretKeys.SECRET_KEY=dify-secret-key",
+    ]);
+    s.master_key_env = None;
+    let r = render_release(&s).expect("renders without a master key");
+    let m = &r.manifest;
+    assert!(m.resources.iter().all(|r| r.kind != "Secret"));
+    fn secret_refs<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "secretKeyRef" {
+                        out.push(v);
+                    }
+                    secret_refs(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| secret_refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    for res in &m.resources {
+        assert!(
+            !serde_json::to_string(&res.body)
+                .unwrap()
+                .contains("keys-checksum"),
+            "{}",
+            res.id()
+        );
+        secret_refs(&res.body, &mut refs);
+    }
+    assert!(refs.iter().all(|r| r["name"] == "ops-keys"), "{refs:?}");
+    let refs = refs.len();
+    assert!(refs > 20);
+    let api = pod(m, "Deployment", "dify-api");
+    let secret_key = container(&api, "api")
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "SECRET_KEY")
+        .unwrap();
+    let sel = secret_key
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (sel.name.as_str(), sel.key.as_str()),
+        ("ops-keys", "dify-secret-key")
+    );
+    // A key set here would be ignored: refused instead.
+    let mut both = spec(&[
+        "secrets.existingSecret=ops-keys",
+        "secrets.postgresPassword=pw-123456",
+    ]);
+    both.master_key_env = None;
+    let err = render_release(&both).unwrap_err().to_string();
+    assert!(
+        err.contains("secrets.postgresPassword has no effect with secrets.existingSecret"),
+        "{err}"
+    );
+    assert!(!err.contains("pw-123456"));
+}
+
+/// Every pod runs as the release's ServiceAccount without an API token.
+#[test]
+fn pods_run_as_the_release_service_account_without_a_token() {
+    let r = render(&[]);
+    let m = &r.manifest;
+    let sa = find(m, "ServiceAccount", "dify-pods");
+    assert_eq!(sa.body["automountServiceAccountToken"], false);
+    let mut pods = 0;
+    for res in m
+        .resources
+        .iter()
+        .filter(|r| ["Deployment", "StatefulSet", "Job"].contains(&r.kind.as_str()))
+    {
+        let p = pod(m, &res.kind, &res.name);
+        assert_eq!(
+            p.service_account_name.as_deref(),
+            Some("dify-pods"),
+            "{}",
+            res.id()
+        );
+        assert_eq!(
+            p.automount_service_account_token,
+            Some(false),
+            "{}",
+            res.id()
+        );
+        pods += 1;
+    }
+    assert_eq!(pods, 11);
+}
+
+/// Scheduling, metadata and extras of a component's pods reach exactly that component.
+#[test]
+fn pod_settings_reach_their_component() {
+    let r = render(&[
+        "storage.accessMode=ReadWriteMany",
+        "storage.storageClassName=nutanix-files",
+        "api.pod.nodeSelector.pool=dify",
+        "api.pod.priorityClassName=dify-high",
+        "api.pod.labels.team=ai",
+        "api.pod.annotations.example\\.com/owner=ai",
+        "api.pod.tolerations[0].key=dedicated",
+        "api.pod.tolerations[0].operator=Exists",
+        "api.pod.volumes[0].name=ca",
+        "api.pod.volumes[0].configMap.name=corporate-ca",
+        "api.pod.volumeMounts[0].name=ca",
+        "api.pod.volumeMounts[0].mountPath=/etc/ssl/corporate",
+        "api.pod.env[0].name=FROM_SECRET",
+        "api.pod.env[0].valueFrom.secretKeyRef.name=s",
+        "api.pod.env[0].valueFrom.secretKeyRef.key=k",
+        "dify.extraEnv.PROXY_URL.valueFrom.secretKeyRef.name=proxy",
+        "dify.extraEnv.PROXY_URL.valueFrom.secretKeyRef.key=url",
+    ]);
+    let m = &r.manifest;
+    let api = pod(m, "Deployment", "dify-api");
+    assert_eq!(api.node_selector.as_ref().unwrap()["pool"], "dify");
+    assert_eq!(api.priority_class_name.as_deref(), Some("dify-high"));
+    assert_eq!(
+        api.tolerations.as_ref().unwrap()[0].key.as_deref(),
+        Some("dedicated")
+    );
+    let volumes: Vec<&str> = api
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(volumes, ["storage", "ca"]);
+    let c = container(&api, "api");
+    let mounts: Vec<&str> = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|v| v.mount_path.as_str())
+        .collect();
+    assert_eq!(mounts, ["/app/api/storage", "/etc/ssl/corporate"]);
+    for name in ["FROM_SECRET", "PROXY_URL"] {
+        let e = c.env.iter().flatten().find(|e| e.name == name).unwrap();
+        assert!(
+            e.value_from.as_ref().unwrap().secret_key_ref.is_some(),
+            "{name}"
+        );
+    }
+    let meta = &find(m, "Deployment", "dify-api").body["spec"]["template"]["metadata"];
+    assert_eq!(meta["labels"]["team"], "ai");
+    assert_eq!(meta["annotations"]["example.com/owner"], "ai");
+    assert!(meta["annotations"]["difyrender.io/keys-checksum"].is_string());
+    // The worker shares dify.extraEnv but not the api's pod settings.
+    let worker = pod(m, "Deployment", "dify-worker");
+    assert!(worker.node_selector.is_none());
+    assert!(
+        container(&worker, "worker")
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "PROXY_URL")
+    );
+    assert!(
+        !container(&worker, "worker")
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "FROM_SECRET")
+    );
+    // The chart's own labels are not the operator's to replace.
+    let err = render_release(&spec(&["api.pod.labels.app\\.kubernetes\\.io/component=x"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("api.pod.labels.app.kubernetes.io/component: labels under app.kubernetes.io/"),
+        "{err}"
+    );
+    // With ReadWriteOnce storage the chart's podAffinity keeps api and worker together.
+    let err = render_release(&spec(&["worker.pod.affinity.podAffinity.x=1"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("worker.pod.affinity.podAffinity cannot be set here"),
+        "{err}"
+    );
+    let rwo = render(&[
+        "api.pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
+        "api.pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+    ]);
+    let affinity = pod(&rwo.manifest, "Deployment", "dify-api")
+        .affinity
+        .unwrap();
+    assert!(
+        affinity.pod_affinity.is_some() && affinity.node_affinity.is_some(),
+        "both kept"
+    );
+}
+
+/// More than one pod gets a PodDisruptionBudget; autoscaling hands replicas to an HPA, and is
+/// refused where the pods must share one node.
+#[test]
+fn disruption_budgets_and_autoscalers() {
+    let single = render(&[]);
+    assert!(
+        single
+            .manifest
+            .resources
+            .iter()
+            .all(|r| r.kind != "PodDisruptionBudget" && r.kind != "HorizontalPodAutoscaler")
+    );
+    let r = render(&[
+        "storage.accessMode=ReadWriteMany",
+        "storage.storageClassName=nutanix-files",
+        "api.autoscaling.enabled=true",
+        "web.replicas=2",
+        "sandbox.autoscaling.enabled=true",
+        "sandbox.autoscaling.maxReplicas=1",
+        "sandbox.autoscaling.minReplicas=1",
+    ]);
+    let m = &r.manifest;
+    let hpa = find(m, "HorizontalPodAutoscaler", "dify-api");
+    assert_eq!(hpa.body["spec"]["scaleTargetRef"]["name"], "dify-api");
+    assert_eq!(hpa.body["spec"]["minReplicas"], 2);
+    assert!(
+        find(m, "Deployment", "dify-api").body["spec"]
+            .get("replicas")
+            .is_none(),
+        "the HPA owns replicas"
+    );
+    for name in ["dify-api", "dify-web"] {
+        let pdb = find(m, "PodDisruptionBudget", name);
+        let deployment = find(m, "Deployment", name);
+        for (k, v) in pdb.body["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .unwrap()
+        {
+            assert_eq!(
+                &deployment.body["spec"]["template"]["metadata"]["labels"][k], v,
+                "{name} selects its pods"
+            );
+        }
+    }
+    assert!(
+        m.resources
+            .iter()
+            .all(|r| !(r.kind == "PodDisruptionBudget" && r.name == "dify-sandbox")),
+        "one pod at most: no budget"
+    );
+    let err = render_release(&spec(&["worker.autoscaling.enabled=true"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("worker.autoscaling.enabled needs storage.accessMode=ReadWriteMany"),
+        "{err}"
+    );
+}

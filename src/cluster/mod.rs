@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod manager;
 pub mod progress;
 pub mod readiness;
+pub mod refs;
 pub mod status;
 pub mod wait;
 

@@ -2,7 +2,7 @@
 //! Traefik's Middleware, a local one) with no field left over. A misspelt field in a template
 //! is caught here, named by its path, before anything is printed or sent to a cluster.
 
-use k8s_openapi::api::{apps, batch, core, networking, policy};
+use k8s_openapi::api::{apps, autoscaling, batch, core, networking, policy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -21,6 +21,7 @@ const KINDS: &[(&str, &str)] = &[
     ("apps/v1", "StatefulSet"),
     ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("traefik.io/v1alpha1", "Middleware"),
     ("networking.k8s.io/v1", "Ingress"),
 ];
@@ -49,6 +50,9 @@ pub fn check(api_version: &str, kind: &str, body: &Value) -> Vec<String> {
         ("networking.k8s.io/v1", "Ingress") => strict::<networking::v1::Ingress>(body),
         ("networking.k8s.io/v1", "NetworkPolicy") => strict::<networking::v1::NetworkPolicy>(body),
         ("policy/v1", "PodDisruptionBudget") => strict::<policy::v1::PodDisruptionBudget>(body),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+            strict::<autoscaling::v2::HorizontalPodAutoscaler>(body)
+        }
         ("traefik.io/v1alpha1", "Middleware") => strict::<Middleware>(body),
         _ => {
             let known: Vec<String> = KINDS.iter().map(|(a, k)| format!("{a} {k}")).collect();
