@@ -27,6 +27,23 @@
 #}
 {% set origin = required("external.scheme") ~ "://" ~ required("external.host") %}
 {% set external_url = origin ~ base_path %}
+{#
+  Routes, the same for Ingress and HTTPRoute: the api's paths (Dify's own nginx), the plugin
+  daemon's hook route, and the files the web requests at the host's root whatever its base
+  path. A host name (not an address) also becomes the routes' host.
+#}
+{% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] %}
+{% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
+{% set route_host = none if Values.external.host is ip_address else Values.external.host %}
+{% set tls = Values.expose.tls %}
+{% macro check_tls() %}
+{% if tls.secretName and not route_host %}
+{{ fail("expose.tls.secretName needs external.host to be a DNS name, not an address: a certificate names a host") }}
+{% endif %}
+{% if tls.secretName and Values.external.scheme != "https" %}
+{{ fail("expose.tls.secretName needs external.scheme=https") }}
+{% endif %}
+{% endmacro %}
 {% set storage_class = required("storage.storageClassName") %}
 {% set version = Values.images.dify.tag %}
 {#

@@ -750,6 +750,91 @@ fn output_dir_writes_one_file_per_object_in_apply_order() {
     assert!(names.last().unwrap().starts_with("6-"), "{names:?}");
 }
 
+/// Where a request goes, by the rendered Ingresses (or HTTPRoutes, when the release has them).
+fn route(m: &Manifest, url: &str) -> Option<Route> {
+    if m.resources.iter().any(|r| r.kind == "HTTPRoute") {
+        gateway_route(m, url)
+    } else {
+        ingress_route(m, url)
+    }
+}
+
+/// Gateway API's rules: an `Exact` match beats any prefix, then the longest `PathPrefix`
+/// (matched element by element: `/e` matches `/e` and `/e/...`, not `/explore`); then the
+/// rule's filters rewrite the path and set headers. Backends are named by Service port name.
+fn gateway_route(m: &Manifest, url: &str) -> Option<Route> {
+    let path_and_query = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_owned(), format!("?{q}")),
+        None => (path_and_query.clone(), String::new()),
+    };
+    let mut best: Option<((u8, usize), &Value, &str)> = None;
+    for r in m.resources.iter().filter(|r| r.kind == "HTTPRoute") {
+        for rule in r.body["spec"]["rules"].as_array().unwrap() {
+            for matched in rule["matches"].as_array().unwrap() {
+                let value = matched["path"]["value"].as_str().unwrap();
+                let rank = match matched["path"]["type"].as_str().unwrap() {
+                    "Exact" if path == value => (1, value.len()),
+                    "PathPrefix"
+                        if value == "/"
+                            || path == value
+                            || path.starts_with(&format!("{}/", value.trim_end_matches('/'))) =>
+                    {
+                        (0, value.len())
+                    }
+                    _ => continue,
+                };
+                if best.as_ref().is_none_or(|(b, ..)| rank > *b) {
+                    best = Some((rank, rule, value));
+                }
+            }
+        }
+    }
+    let (_, rule, matched) = best?;
+    let mut route = Route {
+        backend: String::new(),
+        path: path.clone(),
+        forwarded_prefix: None,
+    };
+    for filter in rule["filters"].as_array().into_iter().flatten() {
+        let rewrite = &filter["urlRewrite"]["path"];
+        if let Some(full) = rewrite["replaceFullPath"].as_str() {
+            route.path = full.to_owned();
+        }
+        if let Some(prefix) = rewrite["replacePrefixMatch"].as_str() {
+            route.path = format!("{prefix}{}", &path[matched.len()..]);
+        }
+        for header in filter["requestHeaderModifier"]["set"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if header["name"] == "X-Forwarded-Prefix" {
+                route.forwarded_prefix = header["value"].as_str().map(str::to_owned);
+            }
+        }
+    }
+    route.path.push_str(&query);
+    let backend = &rule["backendRefs"][0];
+    let service: Service = find(m, "Service", backend["name"].as_str().unwrap())
+        .to_typed()
+        .unwrap();
+    let port = service
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .into_iter()
+        .find(|p| Value::from(p.port) == backend["port"])
+        .unwrap();
+    route.backend = format!(
+        "{}:{}",
+        backend["name"].as_str().unwrap(),
+        port.name.unwrap()
+    );
+    Some(route)
+}
+
 /// Where Traefik sends a request, by the rendered Ingresses and Middlewares.
 #[derive(Debug, PartialEq)]
 struct Route {
@@ -763,7 +848,7 @@ struct Route {
 /// Traefik's Kubernetes Ingress provider turns `Prefix` into `PathPrefix` (a plain string
 /// prefix) and `Exact` into `Path`; among matching routers the longest rule wins. Then the
 /// Ingress's middlewares (`<namespace>-<name>@kubernetescrd`) rewrite the path in order.
-fn route(m: &Manifest, url: &str) -> Option<Route> {
+fn ingress_route(m: &Manifest, url: &str) -> Option<Route> {
     let path_and_query = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
     let path = path_and_query.split('?').next().unwrap();
     let mut best: Option<(usize, &Resource, String)> = None;
@@ -830,6 +915,45 @@ fn route(m: &Manifest, url: &str) -> Option<Route> {
 /// the path, and the web appends its base path).
 #[test]
 fn links_users_see_reach_the_right_backend() {
+    snapshot("links-users-see", &links_report(&[]));
+}
+
+/// The Gateway API routes serve every link exactly as the Ingresses do.
+#[test]
+fn http_routes_serve_the_same_links() {
+    let gateway = [
+        "expose.kind=HTTPRoute",
+        "expose.gateway.parentRefs[0].name=traefik-gateway",
+        "expose.gateway.parentRefs[0].namespace=kommander",
+    ];
+    let report = links_report(&gateway);
+    assert_eq!(report, links_report(&[]));
+    let r = render(&gateway);
+    assert!(
+        r.manifest
+            .resources
+            .iter()
+            .all(|r| r.kind != "Ingress" && r.kind != "Middleware")
+    );
+    assert_eq!(
+        r.manifest
+            .resources
+            .iter()
+            .filter(|r| r.kind == "HTTPRoute")
+            .count(),
+        3
+    );
+    let err = render_release(&spec(&["expose.kind=HTTPRoute"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expose.kind=HTTPRoute needs expose.gateway.parentRefs"),
+        "{err}"
+    );
+}
+
+/// Every link of both profiles, rendered with `extra` values, followed to its backend.
+fn links_report(extra: &[&str]) -> String {
     let mut report = String::new();
     for (profile, set, base) in [
         ("/dify", vec![], "/dify"),
@@ -843,7 +967,7 @@ fn links_users_see_reach_the_right_backend() {
             "",
         ),
     ] {
-        let r = render(&set);
+        let r = render(&[&set[..], extra].concat());
         let m = &r.manifest;
         let api = pod(m, "Deployment", "dify-api");
         let web = pod(m, "Deployment", "dify-web");
@@ -989,7 +1113,7 @@ fn links_users_see_reach_the_right_backend() {
             }
         }
     }
-    snapshot("links-users-see", &report);
+    report
 }
 
 fn names(c: &Container) -> Vec<&str> {
@@ -1576,4 +1700,52 @@ fn disruption_budgets_and_autoscalers() {
         err.contains("worker.autoscaling.enabled needs storage.accessMode=ReadWriteMany"),
         "{err}"
     );
+}
+
+/// A certificate names a host: TLS needs a DNS name, and then every Ingress serves that name;
+/// cert-manager is asked once, on the web Ingress.
+#[test]
+fn tls_with_a_certificate_for_the_host() {
+    let r = render(&[
+        "external.host=dify.example.com",
+        "expose.tls.secretName=dify-tls",
+        "expose.tls.clusterIssuer=corporate-ca",
+    ]);
+    let m = &r.manifest;
+    let mut issuers = 0;
+    for res in m.resources.iter().filter(|r| r.kind == "Ingress") {
+        let ingress: Ingress = res.to_typed().unwrap();
+        let spec = ingress.spec.unwrap();
+        let tls = &spec.tls.unwrap()[0];
+        assert_eq!(
+            tls.hosts.as_deref(),
+            Some(&["dify.example.com".to_owned()][..])
+        );
+        assert_eq!(tls.secret_name.as_deref(), Some("dify-tls"));
+        assert_eq!(
+            spec.rules.unwrap()[0].host.as_deref(),
+            Some("dify.example.com"),
+            "{}",
+            res.name
+        );
+        issuers += ingress
+            .metadata
+            .annotations
+            .unwrap()
+            .contains_key("cert-manager.io/cluster-issuer") as usize;
+    }
+    assert_eq!(issuers, 1, "one Certificate, not one per Ingress");
+    let err = render_release(&spec(&["expose.tls.secretName=dify-tls"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expose.tls.secretName needs external.host to be a DNS name"),
+        "{err}"
+    );
+    // Without TLS the routes serve any host, addresses included.
+    let plain = render(&["external.host=dify.example.com"]);
+    let ingress: Ingress = find(&plain.manifest, "Ingress", "dify-web")
+        .to_typed()
+        .unwrap();
+    assert!(ingress.spec.unwrap().rules.unwrap()[0].host.is_none());
 }

@@ -207,3 +207,102 @@ fn autoscalers_and_budgets_are_accepted_and_select_their_pods() {
         "system-cluster-critical"
     );
 }
+
+/// The Gateway API CRDs of the release pinned in hack/testenv/gateway-api (downloaded by
+/// scripts/test), installed once.
+fn gateway_api_crds() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let out = std::process::Command::new("go")
+            .args(["mod", "download", "-json", "sigs.k8s.io/gateway-api"])
+            .current_dir(root().join("hack/testenv/gateway-api"))
+            .env("GOFLAGS", "-mod=mod")
+            .output()
+            .expect("go runs");
+        assert!(out.status.success(), "{}", transcript(&out));
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let crds = PathBuf::from(info["Dir"].as_str().unwrap()).join("config/crd/standard");
+        ok(&kubectl(&[
+            "apply",
+            "--server-side",
+            "-f",
+            crds.to_str().unwrap(),
+        ]));
+        ok(&kubectl(&[
+            "wait",
+            "--for=condition=established",
+            "--timeout=60s",
+            "crd/httproutes.gateway.networking.k8s.io",
+        ]));
+    });
+}
+
+/// HTTPRoutes (with the sub-path rewrites) and TLS Ingresses are accepted by the API server
+/// with strict validation, applied by difyrender's field manager.
+#[test]
+fn gateway_routes_and_tls_ingresses_are_accepted() {
+    gateway_api_crds();
+    let sub_path = [
+        "--set",
+        "expose.path=/dify",
+        "--set",
+        "images.web.repository=registry.example.com/dify-web-dify",
+        "--set",
+        "images.web.basePath=/dify",
+        "--no-wait",
+    ];
+    let gateway = [
+        &sub_path[..],
+        &[
+            "--set",
+            "expose.kind=HTTPRoute",
+            "--set",
+            "expose.gateway.parentRefs[0].name=traefik-gateway",
+            "--set",
+            "expose.gateway.parentRefs[0].namespace=kommander",
+        ],
+    ]
+    .concat();
+    for (ns, args) in [
+        ("t-gateway", gateway),
+        (
+            "t-tls",
+            [
+                &sub_path[..],
+                &[
+                    "--set",
+                    "external.scheme=https",
+                    "--set",
+                    "expose.tls.secretName=dify-tls",
+                    "--set",
+                    "expose.tls.clusterIssuer=corporate-ca",
+                ],
+            ]
+            .concat(),
+        ),
+    ] {
+        let mut cmd = difyrender();
+        cmd.arg("apply")
+            .arg("--kubeconfig")
+            .arg(kubeconfig())
+            .args(["-n", ns])
+            .args(root_profile())
+            .args(["--set", "external.host=dify.example.com"])
+            .args(&args)
+            .env("DIFY_SECRET_KEY", MASTER);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{ns}: {}", transcript(&out));
+    }
+    let routes = cluster::kubectl_json(&["get", "httproutes", "-n", "t-gateway"], kubeconfig());
+    let items = routes["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{routes}");
+    for route in items {
+        assert_eq!(
+            route["metadata"]["managedFields"][0]["manager"],
+            "difyrender"
+        );
+    }
+    let ingress =
+        cluster::kubectl_json(&["get", "ingress", "-n", "t-tls", "dify-api"], kubeconfig());
+    assert_eq!(ingress["spec"]["tls"][0]["secretName"], "dify-tls");
+}

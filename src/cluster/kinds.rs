@@ -21,6 +21,7 @@ fn plural_and_scope(kind: &str) -> Option<(&'static str, bool)> {
         "PodDisruptionBudget" => ("poddisruptionbudgets", true),
         "HorizontalPodAutoscaler" => ("horizontalpodautoscalers", true),
         "Middleware" => ("middlewares", true),
+        "HTTPRoute" => ("httproutes", true),
         _ => return None,
     })
 }

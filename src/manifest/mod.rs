@@ -82,7 +82,7 @@ impl Stage {
             "StatefulSet" => Stage::Datastores,
             "Job" => Stage::Migration,
             "Deployment" | "HorizontalPodAutoscaler" => Stage::Apps,
-            "Ingress" | "Middleware" => Stage::Routing,
+            "Ingress" | "Middleware" | "HTTPRoute" => Stage::Routing,
             _ => Stage::Config,
         }
     }

@@ -24,6 +24,7 @@ const KINDS: &[(&str, &str)] = &[
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("traefik.io/v1alpha1", "Middleware"),
     ("networking.k8s.io/v1", "Ingress"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
 ];
 
 /// Position of a kind in [`KINDS`], for ordering within a stage.
@@ -54,6 +55,7 @@ pub fn check(api_version: &str, kind: &str, body: &Value) -> Vec<String> {
             strict::<autoscaling::v2::HorizontalPodAutoscaler>(body)
         }
         ("traefik.io/v1alpha1", "Middleware") => strict::<Middleware>(body),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute") => strict::<HttpRoute>(body),
         _ => {
             let known: Vec<String> = KINDS.iter().map(|(a, k)| format!("{a} {k}")).collect();
             vec![format!(
@@ -132,6 +134,117 @@ struct AddPrefix {
 struct StripPrefix {
     prefixes: Vec<String>,
     force_slash: Option<bool>,
+}
+
+/// Gateway API's `HTTPRoute` (`gateway.networking.k8s.io/v1`), limited to what the chart uses.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRoute {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: HttpRouteSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteSpec {
+    parent_refs: Vec<ParentRef>,
+    hostnames: Option<Vec<String>>,
+    rules: Vec<HttpRouteRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ParentRef {
+    group: Option<String>,
+    kind: Option<String>,
+    namespace: Option<String>,
+    name: String,
+    section_name: Option<String>,
+    port: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteRule {
+    matches: Vec<HttpRouteMatch>,
+    filters: Option<Vec<HttpRouteFilter>>,
+    backend_refs: Vec<BackendRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteMatch {
+    path: TypedValue,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct TypedValue {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteFilter {
+    #[serde(rename = "type")]
+    kind: String,
+    url_rewrite: Option<UrlRewrite>,
+    request_header_modifier: Option<HeaderModifier>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct UrlRewrite {
+    hostname: Option<String>,
+    path: Option<PathModifier>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct PathModifier {
+    #[serde(rename = "type")]
+    kind: String,
+    replace_prefix_match: Option<String>,
+    replace_full_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct HeaderModifier {
+    set: Option<Vec<HeaderValue>>,
+    add: Option<Vec<HeaderValue>>,
+    remove: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct HeaderValue {
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct BackendRef {
+    group: Option<String>,
+    kind: Option<String>,
+    namespace: Option<String>,
+    name: String,
+    port: i32,
+    weight: Option<i32>,
 }
 
 #[cfg(test)]
