@@ -825,7 +825,7 @@ fn gateway_route(m: &Manifest, url: &str) -> Option<Route> {
         .ports
         .unwrap()
         .into_iter()
-        .find(|p| Value::from(p.port) == backend["port"])
+        .find(|p| backend["port"] == p.port)
         .unwrap();
     route.backend = format!(
         "{}:{}",
