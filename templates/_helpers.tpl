@@ -9,24 +9,16 @@
 {% set base_path = "" if path == "/" else path %}
 {% set external_url = required("external.scheme") ~ "://" ~ required("external.host") ~ base_path %}
 {% set storage_class = required("storage.storageClassName") %}
-{% set version = Values.images.dify.tag %}
+{% set version = Dify.version %}
 {% set keys_secret = prefix ~ "keys" %}
 {% set svc = {
   "api": prefix ~ "api", "worker": prefix ~ "worker", "beat": prefix ~ "beat", "web": prefix ~ "web",
   "plugin-daemon": prefix ~ "plugin-daemon", "sandbox": prefix ~ "sandbox", "ssrf-proxy": prefix ~ "ssrf-proxy",
   "postgresql": prefix ~ "postgresql", "redis": prefix ~ "redis", "weaviate": prefix ~ "weaviate",
 } %}
+{# Every image, resolved from the release table (versions.yaml) and images.registry. #}
+{% set images = Dify.images %}
 {% set i = Values.images %}
-{% set images = {
-  "api": (i.api.repository or i.dify.repository ~ "-api") ~ ":" ~ (i.api.tag or i.dify.tag),
-  "web": (i.web.repository or i.dify.repository ~ "-web") ~ ":" ~ (i.web.tag or i.dify.tag),
-  "plugin-daemon": i.pluginDaemon.repository ~ ":" ~ i.pluginDaemon.tag,
-  "sandbox": i.sandbox.repository ~ ":" ~ i.sandbox.tag,
-  "ssrf-proxy": i.ssrfProxy.repository ~ ":" ~ i.ssrfProxy.tag,
-  "postgresql": i.postgresql.repository ~ ":" ~ i.postgresql.tag,
-  "redis": i.redis.repository ~ ":" ~ i.redis.tag,
-  "weaviate": i.weaviate.repository ~ ":" ~ i.weaviate.tag,
-} %}
 {% set web_repository = i.web.repository or i.dify.repository ~ "-web" %}
 {% set api_url = "http://" ~ svc.api ~ ":5001" %}
 {# The bundled PostgreSQL, or an external one (postgresql.enabled=false), e.g. Nutanix NDB. #}
@@ -114,7 +106,7 @@ spec:
 {% if claims %}
   volumeClaimTemplates:
 {% for name, size in claims | items %}
-    - metadata: {name: {{ name }}, labels: {{ labels(component) }}}
+    - metadata: {name: {{ name }}, labels: {{ stable_labels(component) }}}
       spec:
         accessModes: [ReadWriteOnce]
         storageClassName: {{ storage_class }}
