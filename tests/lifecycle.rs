@@ -257,7 +257,7 @@ fn status_reports_ready_not_ready_and_a_missing_release() {
     let text = transcript(&ready);
     assert_eq!(ready.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("dify      1.11.4\nurl       http://192.0.2.10\n"),
+        text.contains("dify      1.11.4 (Alembic 905527cc8fd3)\nurl       http://192.0.2.10\n"),
         "{text}"
     );
     assert!(

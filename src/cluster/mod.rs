@@ -12,6 +12,7 @@ pub mod manager;
 pub mod progress;
 pub mod readiness;
 pub mod status;
+pub mod upgrade;
 pub mod wait;
 
 use kube::core::Status;
