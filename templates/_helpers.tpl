@@ -12,7 +12,7 @@
 {% set version = Dify.version %}
 {% set keys_secret = prefix ~ "keys" %}
 {% set svc = {
-  "api": prefix ~ "api", "worker": prefix ~ "worker", "beat": prefix ~ "beat", "web": prefix ~ "web",
+  "api": prefix ~ "api", "api-websocket": prefix ~ "api-websocket", "worker": prefix ~ "worker", "beat": prefix ~ "beat", "web": prefix ~ "web",
   "plugin-daemon": prefix ~ "plugin-daemon", "sandbox": prefix ~ "sandbox", "ssrf-proxy": prefix ~ "ssrf-proxy",
   "postgresql": prefix ~ "postgresql", "redis": prefix ~ "redis", "weaviate": prefix ~ "weaviate",
 } %}
@@ -20,6 +20,9 @@
 {% set images = Dify.images %}
 {% set i = Values.images %}
 {% set web_repository = i.web.repository or i.dify.repository ~ "-web" %}
+{# The release's switches (versions.yaml); templates read these, never version strings. #}
+{% set switches = Dify.switches %}
+{% set websocket_worker = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker" %}
 {% set api_url = "http://" ~ svc.api ~ ":5001" %}
 {# The bundled PostgreSQL, or an external one (postgresql.enabled=false), e.g. Nutanix NDB. #}
 {% set pg = Values.postgresql %}
@@ -127,7 +130,7 @@ spec:
   with_urls=false leaves out the public URLs, so the migration Job's spec does not change
   when only the address changes.
 #}
-{% macro api_env(mode, migrate=false, with_urls=true) %}
+{% macro api_env(mode, migrate=false, with_urls=true, websocket=false) %}
 - {name: MODE, value: {{ mode }}}
 - {name: MIGRATION_ENABLED, value: {{ "true" if migrate else "false" }}}
 - {name: DEPLOY_ENV, value: PRODUCTION}
@@ -160,7 +163,9 @@ spec:
 - {name: OPENDAL_FS_ROOT, value: storage}
 - {name: VECTOR_STORE, value: weaviate}
 - {name: WEAVIATE_ENDPOINT, value: {{ "http://" ~ svc.weaviate ~ ":8080" }}}
+{% if switches.weaviateGrpcEndpoint %}
 - {name: WEAVIATE_GRPC_ENDPOINT, value: {{ "grpc://" ~ svc.weaviate ~ ":50051" }}}
+{% endif %}
 {{ key_env("WEAVIATE_API_KEY", "WEAVIATE_API_KEY") }}
 - {name: CODE_EXECUTION_ENDPOINT, value: {{ "http://" ~ svc.sandbox ~ ":8194" }}}
 {{ key_env("CODE_EXECUTION_API_KEY", "SANDBOX_API_KEY") }}
@@ -175,6 +180,17 @@ spec:
 - {name: MARKETPLACE_API_URL, value: https://marketplace.dify.ai}
 {% if mode == "worker" %}
 - {name: CELERY_WORKER_AMOUNT, value: {{ Values.worker.concurrency | string }}}
+{# The release's default queues, stated: the worker consumes every queue its api sends to. #}
+- {name: CELERY_QUEUES, value: {{ Dify.celeryQueues | join(",") }}}
+{% endif %}
+{% if websocket %}
+- {name: SERVER_WORKER_CLASS, value: {{ websocket_worker }}}
+- {name: SERVER_WORKER_AMOUNT, value: "1"}
+{% elif mode == "api" and switches.socketIo == "api" %}
+- {name: SERVER_WORKER_CLASS, value: {{ websocket_worker }}}
+{% endif %}
+{% if switches.socketIo == "api-websocket" %}
+- {name: ENABLE_COLLABORATION_MODE, value: "true"}
 {% endif %}
 {% for name, value in Values.dify.extraEnv | items %}
 - {name: {{ name }}, value: {{ value }}}
