@@ -138,8 +138,8 @@ impl VersionKey {
     }
 }
 
-/// Components whose image a release decides, in the order `images` lists them, with their
-/// values key.
+/// Components with an image, with their values key: the release decides api, web, the plugin
+/// daemon, sandbox and Weaviate; the others come from values.yaml.
 pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
     ("api", "api"),
     ("web", "web"),
@@ -149,6 +149,7 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
     ("postgresql", "postgresql"),
     ("redis", "redis"),
     ("weaviate", "weaviate"),
+    ("hook-proxy", "hookProxy"),
 ];
 
 impl ReleaseTable {
