@@ -214,8 +214,10 @@ pub async fn apply_release(
     let old = inventory::read(mgr, release, namespace).await?;
     let transition = upgrade::transition(rendered, old.as_ref())?;
     // An upgrade's migration Job must complete before any pod of the new release starts, so it
-    // is waited for even with --no-wait; the old pods keep serving meanwhile.
-    let upgrading = matches!(transition, Transition::Upgrade { .. });
+    // is waited for even with --no-wait; the old pods keep serving meanwhile. The same holds
+    // when the last apply did not finish (a pending record): its migration may not have run.
+    let upgrading = matches!(transition, Transition::Upgrade { .. })
+        || old.as_ref().is_some_and(|o| o.state == State::Pending);
     if let Transition::Upgrade {
         from,
         to,
