@@ -499,30 +499,28 @@ pub enum Transition {
     },
 }
 
-/// Decides whether the release recorded in the inventory (`from`, its Alembic head) may move to
-/// `to`. A release whose Alembic head is older than the recorded one is refused, with what to
-/// do instead: Dify's migrations never run backwards.
+/// Decides whether the release recorded in the inventory (`from`: version and Alembic head) may
+/// move to `to` (the same). A release whose Alembic head is older than the recorded one is
+/// refused, with what to do instead: Dify's migrations never run backwards.
 pub fn check_upgrade(
     table: &ReleaseTable,
     from: Option<(&str, &str)>,
-    to: &Resolved,
+    to: (&str, &str),
     place: &str,
 ) -> Result<Transition, Error> {
+    let (to_version, to_head) = to;
     let Some((from_version, from_head)) = from.filter(|(v, _)| !v.is_empty()) else {
         return Ok(Transition::Install);
     };
-    if from_version == to.version {
+    if from_version == to_version {
         return Ok(Transition::Same);
     }
-    let older = match (
-        table.head_position(from_head),
-        table.head_position(&to.alembic_head),
-    ) {
+    let older = match (table.head_position(from_head), table.head_position(to_head)) {
         (Some(f), Some(t)) => t < f,
         // A release outside the table: its place among the others is its version number.
         _ => match (
             VersionKey::parse(from_version),
-            VersionKey::parse(&to.version),
+            VersionKey::parse(to_version),
         ) {
             (Some(f), Some(t)) => t.cmp(&f) == Ordering::Less,
             _ => false,
@@ -552,24 +550,24 @@ pub fn check_upgrade(
              schema can corrupt data. Nothing was changed.\n\
              Instead: stay on {from_version} or move forward (possible: {}); or, to really go back, restore the \
              database backup taken before the upgrade into a new namespace and install {} there.",
-            to.version,
+            to_version,
             head_text(from_head),
-            to.version,
-            head_text(&to.alembic_head),
+            to_version,
+            head_text(to_head),
             if newer.is_empty() {
                 from_version.to_owned()
             } else {
                 newer.join(", ")
             },
-            to.version
+            to_version
         )));
     }
     Ok(Transition::Upgrade {
         from: from_version.to_owned(),
-        to: to.version.clone(),
+        to: to_version.to_owned(),
         from_head: from_head.to_owned(),
-        to_head: to.alembic_head.clone(),
-        migrates: from_head != to.alembic_head || to.alembic_head.is_empty(),
+        to_head: to_head.to_owned(),
+        migrates: from_head != to_head || to_head.is_empty(),
     })
 }
 
@@ -680,12 +678,12 @@ mod tests {
     #[test]
     fn downgrades_are_refused_by_head_order() {
         let t = table();
-        let to = |tag: &str| resolve(&t, &values(tag), &defaults(), false).unwrap();
+        let to = |v: &'static str| (v, t.find(v).unwrap().1.alembic_head.as_str());
         let from = Some(("1.14.1", "a4f2d8c9b731"));
-        let e = check_upgrade(&t, from, &to("1.13.3"), "dify/dify").unwrap_err();
+        let e = check_upgrade(&t, from, to("1.13.3"), "dify/dify").unwrap_err();
         assert!(e.to_string().contains("refusing to downgrade"), "{e}");
         // Same head, older images: allowed (nothing runs backwards).
-        let same_head = check_upgrade(&t, Some(("1.13.3", "6b5f9f8b1a2c")), &to("1.13.2"), "x");
+        let same_head = check_upgrade(&t, Some(("1.13.3", "6b5f9f8b1a2c")), to("1.13.2"), "x");
         assert!(matches!(
             same_head,
             Ok(Transition::Upgrade {
@@ -693,11 +691,15 @@ mod tests {
                 ..
             })
         ));
-        let up = check_upgrade(&t, Some(("1.11.4", "905527cc8fd3")), &to("1.13.3"), "x").unwrap();
+        let up = check_upgrade(&t, Some(("1.11.4", "905527cc8fd3")), to("1.13.3"), "x").unwrap();
         assert!(matches!(up, Transition::Upgrade { migrates: true, .. }));
         assert_eq!(
-            check_upgrade(&t, None, &to("1.13.3"), "x").unwrap(),
+            check_upgrade(&t, None, to("1.13.3"), "x").unwrap(),
             Transition::Install
         );
+        // Outside the table, the version number decides.
+        let e = check_upgrade(&t, Some(("1.14.2", "")), to("1.14.1"), "x");
+        assert!(e.is_err());
+        assert!(check_upgrade(&t, Some(("1.14.1", "a4f2d8c9b731")), ("1.14.2", ""), "x").is_ok());
     }
 }

@@ -96,20 +96,10 @@ fn live_of(table: &ReleaseTable, inv: &inventory::Inventory) -> Live {
     let mut upgrades = Vec::new();
     let mut refused = Vec::new();
     for r in &table.releases {
-        let target = Resolved {
-            version: r.version.clone(),
-            known: true,
-            alembic_head: r.alembic_head.clone(),
-            switches_from: None,
-            switches: r.switches.clone(),
-            celery_queues: r.celery_queues.clone(),
-            images: Default::default(),
-            image_list: Vec::new(),
-        };
         match check_upgrade(
             table,
             Some((&inv.dify_version, &inv.alembic_head)),
-            &target,
+            (&r.version, &r.alembic_head),
             "",
         ) {
             Ok(Transition::Upgrade { migrates, .. }) => {

@@ -19,7 +19,11 @@ pub fn transition(
         "release {} in namespace {}",
         rendered.release.name, rendered.release.namespace
     );
-    versions::check_upgrade(&rendered.versions, from, &rendered.dify, &place)
+    let to = (
+        rendered.dify.version.as_str(),
+        rendered.dify.alembic_head.as_str(),
+    );
+    versions::check_upgrade(&rendered.versions, from, to, &place)
         .map_err(|e| Error::Usage(e.to_string()))
 }
 
