@@ -539,14 +539,40 @@ fn immutable_fields(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// Every optional part on: a sub-path with a base-path web build, ReadWriteMany storage, an
+/// external PostgreSQL with TLS, remote plugin debugging, sandbox packages, private networks.
+const OPTIONS: &[&str] = &[
+    "expose.path=/dify",
+    "images.web.repository=registry.example.com/dify-web-dify",
+    "images.web.basePath=/dify",
+    "storage.accessMode=ReadWriteMany",
+    "storage.storageClassName=nutanix-files",
+    "postgresql.enabled=false",
+    "postgresql.external.host=ndb.example.com",
+    "postgresql.external.sslMode=require",
+    "pluginDaemon.remoteDebugging.enabled=true",
+    "pluginDaemon.remoteDebugging.host=192.0.2.31",
+    "sandbox.pythonPackages={numpy==2.1.3}",
+    "ssrfProxy.allowedPrivateNetworks={10.20.0.0/16}",
+];
+
 #[test]
 fn nothing_immutable_changes_between_any_two_releases() {
+    for options in [&[][..], OPTIONS] {
+        immutable_fields_hold(options);
+    }
+}
+
+fn immutable_fields_hold(options: &[&str]) {
     let table = table();
-    // Both the root profile and one with every optional part on differ in what they render.
     let renders: Vec<(String, Manifest)> = table
         .releases
         .iter()
-        .map(|r| (r.version.clone(), render(&r.version).manifest))
+        .map(|r| {
+            let rendered = render_release(&spec(&r.version, options))
+                .unwrap_or_else(|e| panic!("{} {options:?}: {e}", r.version));
+            (r.version.clone(), rendered.manifest)
+        })
         .collect();
     for r in &renders[0].1.resources {
         immutable_fields(&r.kind);
