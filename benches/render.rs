@@ -23,6 +23,7 @@ fn spec() -> ReleaseSpec {
             namespace: "dify".into(),
         },
         injected: Default::default(),
+        allow_unknown_release: false,
     }
 }
 
@@ -67,14 +68,20 @@ fn bench(c: &mut Criterion) {
                     &rendered.values,
                     &rendered.keys,
                     &rendered.release,
+                    &rendered.dify,
                 )
                 .unwrap(),
             )
         })
     });
-    let texts =
-        difyrender::render::render(&chart, &rendered.values, &rendered.keys, &rendered.release)
-            .unwrap();
+    let texts = difyrender::render::render(
+        &chart,
+        &rendered.values,
+        &rendered.keys,
+        &rendered.release,
+        &rendered.dify,
+    )
+    .unwrap();
     c.bench_function("stage: parse and type-check manifests", |b| {
         b.iter(|| black_box(difyrender::manifest::Manifest::from_rendered(&texts).unwrap()))
     });

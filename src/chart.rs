@@ -1,6 +1,8 @@
-//! The chart: `templates/`, `values.yaml` and `values.schema.json`. The copy in this
-//! repository is embedded in the binary; `--chart DIR` reads a user's copy with the same layout.
+//! The chart: `templates/`, `values.yaml`, `values.schema.json` and `versions.yaml` (the release
+//! table). The copy in this repository is embedded in the binary; `--chart DIR` reads a user's
+//! copy with the same layout.
 
+use crate::versions::ReleaseTable;
 use include_dir::{Dir, include_dir};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 static EMBEDDED_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 const EMBEDDED_VALUES: &str = include_str!("../values.yaml");
 const EMBEDDED_SCHEMA: &str = include_str!("../values.schema.json");
+const EMBEDDED_VERSIONS: &str = include_str!("../versions.yaml");
 
 /// Why a chart could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,8 @@ pub enum Error {
     SchemaJson { path: String, message: String },
     #[error("{path} is not a valid JSON schema: {message}")]
     Schema { path: String, message: String },
+    #[error(transparent)]
+    Versions(#[from] crate::versions::Error),
 }
 
 /// Where a chart came from.
@@ -44,6 +49,8 @@ pub struct Chart {
     templates: BTreeMap<String, String>,
     pub default_values: Map<String, Value>,
     pub schema: Value,
+    /// The supported Dify releases (`versions.yaml`).
+    pub versions: ReleaseTable,
 }
 
 impl Chart {
@@ -58,6 +65,7 @@ impl Chart {
             templates,
             EMBEDDED_VALUES.as_bytes(),
             EMBEDDED_SCHEMA.as_bytes(),
+            EMBEDDED_VERSIONS.as_bytes(),
         )
         .expect("the embedded chart is checked by the test suite")
     }
@@ -99,11 +107,13 @@ impl Chart {
         }
         let values = read(dir.join("values.yaml"))?;
         let schema = read(dir.join("values.schema.json"))?;
+        let versions = read(dir.join("versions.yaml"))?;
         Chart::assemble(
             ChartOrigin::Directory(dir.to_owned()),
             templates,
             &values,
             &schema,
+            &versions,
         )
     }
 
@@ -112,17 +122,20 @@ impl Chart {
         templates: BTreeMap<String, String>,
         values: &[u8],
         schema: &[u8],
+        versions: &[u8],
     ) -> Result<Chart, Error> {
         let default_values = crate::values::parse_values(values, "values.yaml")?;
         let schema: Value = serde_json::from_slice(schema).map_err(|e| Error::SchemaJson {
             path: "values.schema.json".into(),
             message: e.to_string(),
         })?;
+        let versions = ReleaseTable::parse(versions)?;
         Ok(Chart {
             origin,
             templates,
             default_values,
             schema,
+            versions,
         })
     }
 

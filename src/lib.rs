@@ -6,6 +6,8 @@
 //!   keys, and `values.schema.json` validation. No I/O beyond reading the named files.
 //! - [`render`]: the minijinja environment, its escaping rule, `required` and `fail`.
 //! - [`manifest`]: rendered text parsed back, checked against typed Kubernetes structs, staged.
+//! - [`versions`]: the release table (`versions.yaml`): each Dify release's images, Alembic
+//!   head and template switches, refusals, and which upgrades are allowed.
 //! - [`release`]: the pipeline tying those together for one release.
 //! - [`catalog`]: a release as an NKP application-catalog entry of plain manifests, no secrets.
 //! - [`cluster`]: server-side apply, readiness and the Traefik address, through kube-rs.
@@ -20,6 +22,7 @@ pub mod manifest;
 pub mod release;
 pub mod render;
 pub mod values;
+pub mod versions;
 pub mod yaml;
 
 pub use error::Error;

@@ -6,6 +6,7 @@ use crate::chart::Chart;
 use crate::manifest::Manifest;
 use crate::render::{self, Release};
 use crate::values::{self, DerivedKeys, MasterKeySource, UserValues, ValueSources, ValuesSchema};
+use crate::versions::{self, ReleaseTable, Resolved};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
@@ -20,6 +21,9 @@ pub struct ReleaseSpec {
     pub release: Release,
     /// Values found at run time (the Traefik LoadBalancer address), merged after every flag.
     pub injected: Map<String, Value>,
+    /// Render a Dify release that is not in the release table (`--allow-unknown-release`);
+    /// every pinned image tag must then be given.
+    pub allow_unknown_release: bool,
 }
 
 /// The result of rendering a release.
@@ -30,16 +34,17 @@ pub struct RenderedRelease {
     pub values: Value,
     pub keys: DerivedKeys,
     pub master_key_source: MasterKeySource,
+    /// The Dify release and every image it runs, from the release table.
+    pub dify: Resolved,
+    /// The chart's release table, for upgrade decisions.
+    pub versions: ReleaseTable,
     pub manifest: Manifest,
 }
 
 impl RenderedRelease {
     /// The Dify version, `images.dify.tag`.
     pub fn dify_version(&self) -> &str {
-        self.values
-            .pointer("/images/dify/tag")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        &self.dify.version
     }
 
     /// `https://host/dify`, as users reach Dify.
@@ -148,6 +153,8 @@ pub enum Error {
     Manifest(#[from] crate::manifest::Error),
     #[error("the chart's values.schema.json cannot be used: {0}")]
     Schema(String),
+    #[error(transparent)]
+    Version(#[from] crate::versions::Error),
 }
 
 /// Renders a release. Nothing here talks to a cluster.
@@ -167,14 +174,22 @@ pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
     schema
         .validate(&merged, &user)
         .map_err(values::Error::Schema)?;
+    let dify = versions::resolve(
+        &spec.chart.versions,
+        &merged,
+        &Value::Object(spec.chart.default_values.clone()),
+        spec.allow_unknown_release,
+    )?;
     let keys = DerivedKeys::resolve(merged.as_object().expect("coalesce returns a mapping"));
-    let rendered = render::render(&spec.chart, &merged, &keys, &spec.release)?;
+    let rendered = render::render(&spec.chart, &merged, &keys, &spec.release, &dify)?;
     let manifest = Manifest::from_rendered(&rendered)?;
     Ok(RenderedRelease {
         release: spec.release.clone(),
         values: merged,
         keys,
         master_key_source,
+        dify,
+        versions: spec.chart.versions.clone(),
         manifest,
     })
 }

@@ -45,7 +45,7 @@
 {% endif %}
 {% endmacro %}
 {% set storage_class = required("storage.storageClassName") %}
-{% set version = Values.images.dify.tag %}
+{% set version = Dify.version %}
 {#
   The keys: the chart's own Secret <release>-keys, or with secrets.existingSecret a Secret the
   operator provides (External Secrets, Vault, Sealed Secrets, by hand) in the same layout, its
@@ -55,23 +55,17 @@
 {% set keys_secret = existing_secret or prefix ~ "keys" %}
 {% set key_names = Values.secrets.existingSecretKeys if existing_secret else {} %}
 {% set svc = {
-  "api": prefix ~ "api", "worker": prefix ~ "worker", "beat": prefix ~ "beat", "web": prefix ~ "web",
+  "api": prefix ~ "api", "api-websocket": prefix ~ "api-websocket", "worker": prefix ~ "worker", "beat": prefix ~ "beat", "web": prefix ~ "web",
   "plugin-daemon": prefix ~ "plugin-daemon", "sandbox": prefix ~ "sandbox", "ssrf-proxy": prefix ~ "ssrf-proxy",
   "postgresql": prefix ~ "postgresql", "redis": prefix ~ "redis", "weaviate": prefix ~ "weaviate",
 } %}
+{# Every image, resolved from the release table (versions.yaml) and images.registry. #}
+{% set images = Dify.images %}
 {% set i = Values.images %}
-{% set images = {
-  "api": (i.api.repository or i.dify.repository ~ "-api") ~ ":" ~ (i.api.tag or i.dify.tag),
-  "web": (i.web.repository or i.dify.repository ~ "-web") ~ ":" ~ (i.web.tag or i.dify.tag),
-  "plugin-daemon": i.pluginDaemon.repository ~ ":" ~ i.pluginDaemon.tag,
-  "sandbox": i.sandbox.repository ~ ":" ~ i.sandbox.tag,
-  "ssrf-proxy": i.ssrfProxy.repository ~ ":" ~ i.ssrfProxy.tag,
-  "postgresql": i.postgresql.repository ~ ":" ~ i.postgresql.tag,
-  "redis": i.redis.repository ~ ":" ~ i.redis.tag,
-  "weaviate": i.weaviate.repository ~ ":" ~ i.weaviate.tag,
-  "hook-proxy": i.hookProxy.repository ~ ":" ~ i.hookProxy.tag,
-} %}
 {% set web_repository = i.web.repository or i.dify.repository ~ "-web" %}
+{# The release's switches (versions.yaml); templates read these, never version strings. #}
+{% set switches = Dify.switches %}
+{% set websocket_worker = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker" %}
 {% set api_url = "http://" ~ svc.api ~ ":5001" %}
 {# A Service's fully qualified name. Squid's own DNS client does not apply resolv.conf search domains. #}
 {% macro fqdn(component) %}{{ (svc[component] ~ "." ~ Release.namespace ~ ".svc." ~ Values.clusterDomain) | safe }}{% endmacro %}
@@ -129,7 +123,8 @@ resources: {{ resources }}
 #}
 {% set pod_defaults = {"nodeSelector": {}, "tolerations": [], "affinity": {}, "topologySpreadConstraints": [], "priorityClassName": "", "labels": {}, "annotations": {}, "env": [], "volumes": [], "volumeMounts": []} %}
 {% set pods = {
-  "api": merge(pod_defaults, Values.api.pod), "worker": merge(pod_defaults, Values.worker.pod),
+  "api": merge(pod_defaults, Values.api.pod), "api-websocket": merge(pod_defaults, Values.api.pod),
+  "worker": merge(pod_defaults, Values.worker.pod),
   "beat": merge(pod_defaults, Values.beat.pod), "web": merge(pod_defaults, Values.web.pod),
   "plugin-daemon": merge(pod_defaults, Values.pluginDaemon.pod), "sandbox": merge(pod_defaults, Values.sandbox.pod),
   "ssrf-proxy": merge(pod_defaults, Values.ssrfProxy.pod), "postgresql": merge(pod_defaults, Values.postgresql.pod),
@@ -180,7 +175,7 @@ affinity: {{ merge(p.affinity, affinity) }}
 volumes: {{ volumes + p.volumes }}
 {% endif %}
 {% endmacro %}
-{% set pod_values = {"api": "api", "worker": "worker", "beat": "beat", "web": "web", "plugin-daemon": "pluginDaemon", "sandbox": "sandbox", "ssrf-proxy": "ssrfProxy", "postgresql": "postgresql", "redis": "redis", "weaviate": "weaviate", "migration": "migration"} %}
+{% set pod_values = {"api": "api", "api-websocket": "api", "worker": "worker", "beat": "beat", "web": "web", "plugin-daemon": "pluginDaemon", "sandbox": "sandbox", "ssrf-proxy": "ssrfProxy", "postgresql": "postgresql", "redis": "redis", "weaviate": "weaviate", "migration": "migration"} %}
 
 {# Pod template labels and annotations: the chart's, then the operator's, which may not replace the chart's. #}
 {% macro pod_metadata(component, pod_labels={}, annotations={}) %}
@@ -243,7 +238,7 @@ spec:
 {% if claims %}
   volumeClaimTemplates:
 {% for name, size in claims | items %}
-    - metadata: {name: {{ name }}, labels: {{ labels(component) }}}
+    - metadata: {name: {{ name }}, labels: {{ stable_labels(component) }}}
       spec:
         accessModes: [ReadWriteOnce]
         storageClassName: {{ storage_class }}
@@ -296,7 +291,7 @@ spec:
   defined just before it. with_urls=false leaves out the public URLs, so the migration Job's
   spec does not change when only the address changes.
 #}
-{% macro api_env(mode, migrate=false, with_urls=true) %}
+{% macro api_env(mode, migrate=false, with_urls=true, websocket=false) %}
 {{ env("MODE", mode) }}
 {{ env("MIGRATION_ENABLED", "true" if migrate else "false") }}
 {{ env("DEPLOY_ENV", "PRODUCTION") }}
@@ -342,7 +337,9 @@ spec:
 {{ env("OPENDAL_FS_ROOT", "storage") }}
 {{ env("VECTOR_STORE", "weaviate") }}
 {{ env("WEAVIATE_ENDPOINT", "http://" ~ svc.weaviate ~ ":8080") }}
+{% if switches.weaviateGrpcEndpoint %}
 {{ env("WEAVIATE_GRPC_ENDPOINT", "grpc://" ~ svc.weaviate ~ ":50051") }}
+{% endif %}
 {{ key_env("WEAVIATE_API_KEY", "WEAVIATE_API_KEY") }}
 {{ env("CODE_EXECUTION_ENDPOINT", "http://" ~ svc.sandbox ~ ":8194") }}
 {{ key_env("CODE_EXECUTION_API_KEY", "SANDBOX_API_KEY") }}
@@ -361,6 +358,17 @@ spec:
 {{ env("MARKETPLACE_API_URL", "https://marketplace.dify.ai") }}
 {% if mode == "worker" %}
 {{ env("CELERY_WORKER_AMOUNT", Values.worker.concurrency | string) }}
+{# The release's default queues, stated: the worker consumes every queue its api sends to. #}
+{{ env("CELERY_QUEUES", Dify.celeryQueues | join(",")) }}
+{% endif %}
+{% if websocket %}
+{{ env("SERVER_WORKER_CLASS", websocket_worker) }}
+{{ env("SERVER_WORKER_AMOUNT", "1") }}
+{% elif mode == "api" and switches.socketIo == "api" %}
+{{ env("SERVER_WORKER_CLASS", websocket_worker) }}
+{% endif %}
+{% if switches.socketIo == "api-websocket" %}
+{{ env("ENABLE_COLLABORATION_MODE", "true") }}
 {% endif %}
 {% for name, value in extra_env | items %}
 {% if value is mapping %}
@@ -404,16 +412,3 @@ initContainers:
 {% endif %}
 {% endmacro %}
 
-{#
-  Alembic head of each Dify release: the migration Job fails unless the database reaches it.
-  (Moves into the release table.)
-#}
-{% set alembic_heads = {
-  "1.10.0": "669ffd70119c", "1.10.1": "09cfdda155d1", "1.10.1-fix.1": "09cfdda155d1",
-  "1.11.0": "d57accd375ae", "1.11.1": "d57accd375ae", "1.11.2": "03ea244985ce",
-  "1.11.3": "905527cc8fd3", "1.11.4": "905527cc8fd3", "1.12.0": "788d3099ae3a",
-  "1.12.1": "788d3099ae3a", "1.13.0": "fce013ca180e", "1.13.1": "6b5f9f8b1a2c",
-  "1.13.2": "6b5f9f8b1a2c", "1.13.3": "6b5f9f8b1a2c", "1.14.0": "227822d22895",
-  "1.14.1": "a4f2d8c9b731",
-} %}
-{% set alembic_head = alembic_heads[version] if version in alembic_heads else none %}

@@ -811,3 +811,72 @@ fn secrets_apply_creates_the_secret_the_applied_entry_reads() {
     ));
     snapshot("catalog-secrets-apply", &text);
 }
+
+#[test]
+fn one_version_folder_per_release_with_upgrades_from_the_table() {
+    let schema: Value = serde_json::from_str(&read(
+        &root().join("tests/schemas/application-metadata.schema.json"),
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = [
+        root_values(),
+        args(&["--dify-version", "1.13.3", "--dify-version", "1.14.1"]),
+    ]
+    .concat();
+    let out = ok(&generate(tmp.path(), "repo", &extra, None));
+    assert!(
+        out.contains("entry dify 1.13.3") && out.contains("entry dify 1.14.1"),
+        "{out}"
+    );
+    let table = difyrender::chart::Chart::embedded().versions;
+    for version in ["1.13.3", "1.14.1"] {
+        let dir = tmp.path().join("repo/applications/dify").join(version);
+        let metadata = difyrender::yaml::from_str(&read(&dir.join("metadata.yaml"))).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&metadata)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{version}: {errors:?}");
+        let from: Vec<&str> = metadata["upgradesFrom"]
+            .as_str()
+            .unwrap()
+            .split(" || ")
+            .collect();
+        let older: Vec<&str> = table
+            .releases
+            .iter()
+            .map(|r| r.version.as_str())
+            .take_while(|v| *v != version)
+            .collect();
+        assert_eq!(from, older, "{version}: every older release of the table");
+        // Each folder runs its own release's images.
+        let manifests = tree(&dir.join("manifests"));
+        let images: String = manifests.values().cloned().collect();
+        assert!(
+            images.contains(&format!("langgenius/dify-api:{version}")),
+            "{version}"
+        );
+    }
+    let daemon = |v: &str| {
+        tree(
+            &tmp.path()
+                .join("repo/applications/dify")
+                .join(v)
+                .join("manifests"),
+        )
+        .values()
+        .any(|t| t.contains("langgenius/dify-plugin-daemon:0.5.3-local"))
+    };
+    assert!(daemon("1.13.3") && !daemon("1.14.1"));
+    // --app-version names one folder: refused with several releases, before anything is written.
+    let refused = generate(
+        tmp.path(),
+        "other",
+        &[extra.clone(), args(&["--app-version", "9.9.9"])].concat(),
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(!tmp.path().join("other").exists());
+}

@@ -42,6 +42,7 @@ fn spec(set: &[&str]) -> ReleaseSpec {
             namespace: "dify".into(),
         },
         injected: Default::default(),
+        allow_unknown_release: false,
     }
 }
 
@@ -613,7 +614,7 @@ fn render_edited(template: &str, from: &str, to: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path();
     std::fs::create_dir(chart.join("templates")).unwrap();
-    for f in ["values.yaml", "values.schema.json"] {
+    for f in ["values.yaml", "values.schema.json", "versions.yaml"] {
         std::fs::copy(root().join(f), chart.join(f)).unwrap();
     }
     for e in std::fs::read_dir(root().join("templates")).unwrap() {

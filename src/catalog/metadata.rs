@@ -168,6 +168,13 @@ pub fn metadata_yaml(rendered: &RenderedRelease, fixed: &[(String, String)], ico
         "overview": overview(rendered, fixed),
         "icon": icon,
     });
+    let mut doc = doc;
+    // The releases of the table this one may replace: every older one (the database only
+    // moves forward). A string, as the schema wants it: `1.10.0 || 1.10.1 || …`.
+    let from = rendered.versions.upgrades_from(rendered.dify_version());
+    if !from.is_empty() {
+        doc["upgradesFrom"] = json!(from.join(" || "));
+    }
     yaml::to_string(&doc)
 }
 

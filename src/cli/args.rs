@@ -50,6 +50,14 @@ pub enum Command {
     /// After an install: a short-lived Job proves from inside the cluster that the release works.
     #[command(after_help = EXIT_CODES)]
     Test(TestCommand),
+    /// Print every image the release would run, one per line, for mirroring into a private
+    /// registry.
+    #[command(after_help = EXIT_CODES)]
+    Images(ImagesCommand),
+    /// The supported Dify releases; with a kubeconfig, which one a live release runs and the
+    /// upgrades possible from it.
+    #[command(after_help = EXIT_CODES)]
+    Versions(VersionsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +93,30 @@ pub struct TestCommand {
     pub output: OutputFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct ImagesCommand {
+    #[command(flatten)]
+    pub render: RenderArgs,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// text: one image per line; json: each image with its public source and components.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionsCommand {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Read the release table (versions.yaml) of a customised copy of the chart.
+    #[arg(long, value_name = "DIR")]
+    pub chart: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
 /// Value and chart flags shared by every command that renders the chart.
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
@@ -106,9 +138,14 @@ pub struct RenderArgs {
     /// Read the Dify master secret key from this file (else secrets.difySecretKey, else $DIFY_SECRET_KEY).
     #[arg(long, value_name = "FILE")]
     pub secret_key_file: Option<PathBuf>,
-    /// Render a customised copy of the chart (templates/, values.yaml, values.schema.json).
+    /// Render a customised copy of the chart (templates/, values.yaml, values.schema.json,
+    /// versions.yaml).
     #[arg(long, value_name = "DIR")]
     pub chart: Option<PathBuf>,
+    /// Render a Dify release that is not in the release table (versions.yaml); every image tag
+    /// it pins (images.pluginDaemon.tag, images.sandbox.tag, images.weaviate.tag) must be given.
+    #[arg(long)]
+    pub allow_unknown_release: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,9 +220,14 @@ pub struct CatalogCommand {
     /// Application ID: the folder applications/<app> and the App's name in NKP.
     #[arg(long, value_name = "NAME", default_value = "dify")]
     pub app_name: String,
-    /// Version folder (a semantic version); default: the Dify version, images.dify.tag.
+    /// Version folder (a semantic version); default: the Dify version, images.dify.tag. Only
+    /// with at most one --dify-version.
     #[arg(long, value_name = "VERSION")]
     pub app_version: Option<String>,
+    /// Write a version folder for this Dify release of the release table (repeatable); default:
+    /// images.dify.tag of the values.
+    #[arg(long = "dify-version", value_name = "VERSION")]
+    pub dify_versions: Vec<String>,
     /// SVG icon for the catalog card (default: a built-in one).
     #[arg(long, value_name = "FILE")]
     pub icon: Option<PathBuf>,

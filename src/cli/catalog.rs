@@ -18,7 +18,49 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
     if spec.secret_key_file.is_none() && spec.master_key_env.is_none() {
         spec.master_key_env = Some(PLACEHOLDER_MASTER_KEY.to_owned());
     }
-    let rendered = render_release(&spec).map_err(with_host_hint)?;
+    let mut versions: Vec<&String> = Vec::new();
+    for v in &cmd.dify_versions {
+        if !versions.contains(&v) {
+            versions.push(v);
+        }
+    }
+    if versions.len() > 1 && cmd.app_version.is_some() {
+        return Err(Error::Usage(
+            "--app-version names one version folder; with several --dify-version each folder is named after its release"
+                .into(),
+        ));
+    }
+    // Every release is rendered and checked before the first folder is written.
+    let mut rendered = Vec::new();
+    if versions.is_empty() {
+        rendered.push(render_release(&spec).map_err(with_host_hint)?);
+    }
+    for v in versions {
+        let mut spec = spec.clone();
+        if let Value::Object(tag) = serde_json::json!({"images": {"dify": {"tag": v}}}) {
+            crate::values::merge_maps(&mut spec.injected, tag);
+        }
+        rendered.push(render_release(&spec).map_err(with_host_hint)?);
+    }
+    let entries = rendered
+        .iter()
+        .map(|r| build_entry(&cmd, r))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let mut out = String::new();
+    for (entry, r) in entries.iter().zip(&rendered) {
+        out.push_str(&write_entry(&cmd, entry, r)?);
+    }
+    out.push_str(
+        "Before enabling the application, create its keys Secret once, in the namespace and for the \
+         release name the AppDeployment will use:\n  \
+         difyrender secrets apply -n <namespace> --release <release name> [the same -f/--set flags]\n",
+    );
+    print(&out)?;
+    Ok(exit::OK)
+}
+
+/// Builds one version folder's files, checked, nothing written.
+fn build_entry(cmd: &CatalogCommand, rendered: &RenderedRelease) -> Result<entry::Entry, Error> {
     let icon = match &cmd.icon {
         Some(path) => Some(Icon {
             origin: path.display().to_string(),
@@ -36,8 +78,16 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
         icon,
         bloodhound: cmd.bloodhound,
     };
-    let entry = entry::build(&rendered, &options)?;
-    let report = entry::write(&entry, &cmd.out)?;
+    Ok(entry::build(rendered, &options)?)
+}
+
+/// Writes one version folder; returns what to report.
+fn write_entry(
+    cmd: &CatalogCommand,
+    entry: &entry::Entry,
+    rendered: &RenderedRelease,
+) -> Result<String, Error> {
+    let report = entry::write(entry, &cmd.out)?;
 
     let dir = entry.version_dir().to_string_lossy().replace('\\', "/");
     let mut out = format!(
@@ -83,13 +133,11 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
     for (setting, value) in &entry.fixed {
         out.push_str(&format!("  {setting}: {value}\n"));
     }
-    out.push_str(
-        "Before enabling the application, create its keys Secret once, in the namespace and for the \
-         release name the AppDeployment will use:\n  \
-         difyrender secrets apply -n <namespace> --release <release name> [the same -f/--set flags]\n",
-    );
-    print(&out)?;
-    Ok(exit::OK)
+    let from = rendered.versions.upgrades_from(rendered.dify_version());
+    if !from.is_empty() {
+        out.push_str(&format!("Upgrades from: {}\n", from.join(", ")));
+    }
+    Ok(out)
 }
 
 /// A catalog entry cannot detect the Traefik address as `apply` does: say so.
@@ -128,55 +176,20 @@ pub fn secrets(cmd: SecretsCommand) -> Result<u8, Error> {
     }
 }
 
-/// Required values the keys Secret does not depend on, with stand-ins used when they are
-/// missing, so `secrets` needs only the master key (and the release's name and namespace).
-const NOT_NEEDED: &[(&str, &str)] = &[
-    ("expose.ingressClassName", "unused"),
-    ("expose.path", "/"),
-    ("external.scheme", "https"),
-    ("external.host", "unused.invalid"),
-    ("storage.storageClassName", "unused"),
-];
-
 /// The release's keys Secret, rendered by the chart like every other object.
 fn keys_secret(
     args: &RenderArgs,
     release: &ReleaseArgs,
 ) -> Result<(Resource, RenderedRelease), Error> {
-    let mut spec = args.to_spec(release.to_release()?)?;
-    let rendered = match render_release(&spec) {
-        Ok(r) => r,
-        Err(release::Error::Render(e)) => {
-            let missing: Vec<String> = e.missing_paths().iter().map(|p| p.to_string()).collect();
-            let fill: Vec<&(&str, &str)> = NOT_NEEDED
-                .iter()
-                .filter(|(path, _)| missing.iter().any(|m| m == path))
-                .collect();
-            if fill.is_empty() {
-                return Err(release::Error::Render(e).into());
-            }
-            for (path, value) in fill {
-                let mut node = Value::String((*value).to_owned());
-                for part in path.rsplit('.') {
-                    let mut map = Map::new();
-                    map.insert(part.to_owned(), node);
-                    node = Value::Object(map);
-                }
-                if let Value::Object(map) = node {
-                    crate::values::merge_maps(&mut spec.injected, map);
-                }
-            }
-            render_release(&spec)?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let spec = args.to_spec(release.to_release()?)?;
+    let rendered = super::config::render_with_stand_ins(&spec)?;
     // With secrets.existingSecret the chart renders no keys Secret: render the chart's own one
     // and give it the operator's name and key names, so this prints the Secret to provide.
     if let Some(existing) = rendered.existing_secret().map(str::to_owned) {
         let mut own = spec.clone();
         let clear = serde_json::json!({"secrets": {"existingSecret": ""}});
         crate::values::merge_maps(&mut own.injected, clear.as_object().unwrap().clone());
-        let chart_keys = render_release(&own)?;
+        let chart_keys = super::config::render_with_stand_ins(&own)?;
         let mut secret = find_keys_secret(&chart_keys)?;
         secret.name = existing.clone();
         secret.body["metadata"]["name"] = Value::String(existing);

@@ -48,7 +48,10 @@ pub(super) fn prepare(mut spec: ReleaseSpec, host: &HostArgs) -> Result<Prepared
         None => ServiceRef::AnyNamespace(DEFAULT_SERVICE.to_owned()),
     };
     let rendered = match render_release(&spec) {
-        Ok(r) => Some(r),
+        Ok(r) => {
+            super::warn_unknown_release(&r);
+            Some(r)
+        }
         Err(release::Error::Render(e)) if e.missing_paths() == ["external.host"] => {
             render_release(&with_host(&spec, PENDING_HOST))?;
             None
@@ -126,8 +129,14 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
         } else {
             "pruned"
         };
+        let upgraded = match &report.transition {
+            Some(crate::versions::Transition::Upgrade { from, .. }) => {
+                format!(" (upgrade from {from})")
+            }
+            _ => String::new(),
+        };
         println!(
-            "Dify {} at {}: {verb} {} of {} objects, {pruned} {}, kept {}{}",
+            "Dify {}{upgraded} at {}: {verb} {} of {} objects, {pruned} {}, kept {}{}",
             rendered.dify_version(),
             rendered.external_url(),
             report.writes(),
@@ -160,13 +169,14 @@ pub fn diff(cmd: DiffCommand) -> Result<u8, Error> {
         let progress = Progress::new(true);
         let mgr = manager(connection).await?;
         let rendered = prepared.finish(&mgr, timeout, &progress).await?;
-        let diffs = diff_release(&mgr, &rendered, cmd.force_conflicts).await?;
+        let (plan, diffs) = diff_release(&mgr, &rendered, cmd.force_conflicts).await?;
         let text = match cmd.output {
             OutputFormat::Json => {
-                serde_json::to_string_pretty(&json!({ "differences": diffs })).expect("serialises")
+                serde_json::to_string_pretty(&json!({ "release": plan, "differences": diffs }))
+                    .expect("serialises")
                     + "\n"
             }
-            OutputFormat::Text => render_text(&diffs, color),
+            OutputFormat::Text => plan.to_text() + &render_text(&diffs, color),
         };
         print(&text)?;
         Ok(if diffs.is_empty() {

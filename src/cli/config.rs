@@ -5,11 +5,11 @@ use super::args::{ReleaseArgs, RenderArgs};
 use crate::chart::Chart;
 use crate::error::Error;
 use crate::manifest::COMPONENTS;
-use crate::release::ReleaseSpec;
+use crate::release::{self, ReleaseSpec, RenderedRelease, render_release};
 use crate::render::Release;
 use crate::values::ValueSources;
 use crate::values::secrets::MASTER_KEY_ENV;
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 /// A Kubernetes DNS-1123 label: what namespaces and name prefixes must be.
 pub fn check_dns_label(what: &str, name: &str, max: usize) -> Result<(), Error> {
@@ -55,7 +55,51 @@ impl RenderArgs {
             master_key_env: std::env::var(MASTER_KEY_ENV).ok(),
             release,
             injected: Map::new(),
+            allow_unknown_release: self.allow_unknown_release,
         })
+    }
+}
+
+/// Required values that neither the keys Secret nor the image list depends on, with the
+/// stand-ins used when they are missing, so `secrets` and `images` need only what matters to
+/// them.
+const NOT_NEEDED: &[(&str, &str)] = &[
+    ("expose.ingressClassName", "unused"),
+    ("expose.path", "/"),
+    ("external.scheme", "https"),
+    ("external.host", "unused.invalid"),
+    ("storage.storageClassName", "unused"),
+];
+
+/// Renders `spec`, filling required values in [`NOT_NEEDED`] with stand-ins when (and only
+/// when) they are what is missing.
+pub fn render_with_stand_ins(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
+    match render_release(spec) {
+        Ok(r) => Ok(r),
+        Err(release::Error::Render(e)) => {
+            let missing: Vec<String> = e.missing_paths().iter().map(|p| p.to_string()).collect();
+            let fill: Vec<&(&str, &str)> = NOT_NEEDED
+                .iter()
+                .filter(|(path, _)| missing.iter().any(|m| m == path))
+                .collect();
+            if fill.is_empty() {
+                return Err(release::Error::Render(e).into());
+            }
+            let mut spec = spec.clone();
+            for (path, value) in fill {
+                let mut node = Value::String((*value).to_owned());
+                for part in path.rsplit('.') {
+                    let mut map = Map::new();
+                    map.insert(part.to_owned(), node);
+                    node = Value::Object(map);
+                }
+                if let Value::Object(map) = node {
+                    crate::values::merge_maps(&mut spec.injected, map);
+                }
+            }
+            Ok(render_release(&spec)?)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

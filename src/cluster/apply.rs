@@ -7,9 +7,10 @@ use super::delete::{DeleteReport, delete_entries, keep_reason};
 use super::inventory::{self, Inventory, State};
 use super::manager::{is_applied_by, normalized};
 use super::progress::Progress;
-use super::{Error, ResourceManager, wait};
+use super::{Error, ResourceManager, upgrade, wait};
 use crate::manifest::{Resource, Stage};
 use crate::release::RenderedRelease;
+use crate::versions::Transition;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
@@ -76,6 +77,8 @@ pub struct Planned {
 /// What an apply did, object by object, in apply order.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ApplyReport {
+    /// Install, same release, or an upgrade from the recorded release.
+    pub transition: Option<crate::versions::Transition>,
     pub changes: Vec<(String, Action)>,
     /// What pruning deleted and kept (or, in a dry run, would delete).
     pub pruned: DeleteReport,
@@ -209,6 +212,29 @@ pub async fn apply_release(
     // Secrets the pods read but the release does not render must be there before any write.
     super::refs::check_external_secrets(mgr, &manifest, namespace).await?;
 
+    // What runs now, from the inventory, before anything is written: a downgrade (an older
+    // Alembic head than the recorded one) stops here. A missing namespace reads as no release.
+    let old = inventory::read(mgr, release, namespace).await?;
+    let transition = upgrade::transition(rendered, old.as_ref())?;
+    // An upgrade's migration Job must complete before any pod of the new release starts, so it
+    // is waited for even with --no-wait; the old pods keep serving meanwhile. The same holds
+    // when the last apply did not finish (a pending record): its migration may not have run.
+    let upgrading = matches!(transition, Transition::Upgrade { .. })
+        || old.as_ref().is_some_and(|o| o.state == State::Pending);
+    if let Transition::Upgrade {
+        from,
+        to,
+        from_head,
+        to_head,
+        ..
+    } = &transition
+    {
+        progress.line(format!(
+            "upgrade: Dify {from} → {to} (Alembic {from_head} → {to_head}); the migration runs before the new pods"
+        ));
+    }
+    report.transition = Some(transition);
+
     // Stage 1: the namespace, which holds the inventory and which every later dry run needs.
     let namespaces: Vec<&Resource> = manifest.stage(Stage::Namespace).collect();
     let ns_plans = plan_all(mgr, &namespaces, opts.force, false).await?;
@@ -233,7 +259,6 @@ pub async fn apply_release(
 
     // The inventory is written before anything else: the union of what the last apply owned
     // and what this one will, so a failure from here on leaves a complete record.
-    let old = inventory::read(mgr, release, namespace).await?;
     let mut next = Inventory::of(
         rendered,
         created_namespace || old.as_ref().is_some_and(|o| o.namespace_created),
@@ -243,9 +268,11 @@ pub async fn apply_release(
         .map(|o| o.entries.difference(&next.entries).cloned().collect())
         .unwrap_or_default();
     // A record that already lists every object needs no pending write (a re-apply writes nothing).
-    let recorded = old
-        .as_ref()
-        .is_some_and(|o| next.entries.is_subset(&o.entries));
+    let recorded = old.as_ref().is_some_and(|o| {
+        next.entries.is_subset(&o.entries)
+            && o.dify_version == next.dify_version
+            && o.alembic_head == next.alembic_head
+    });
     if !opts.dry_run && !recorded {
         let mut pending = next.clone();
         pending.entries.extend(stale.iter().cloned());
@@ -306,7 +333,7 @@ pub async fn apply_release(
             items.len()
         ));
         write_changed(mgr, &items, opts.force, progress).await?;
-        if opts.wait && matches!(stage, Stage::Datastores | Stage::Migration) {
+        if (opts.wait || upgrading) && matches!(stage, Stage::Datastores | Stage::Migration) {
             let objects: Vec<&Resource> = items.iter().map(|(r, _)| *r).collect();
             wait::wait_ready(mgr, &objects, deadline, progress).await?;
         }

@@ -5,6 +5,7 @@ use super::apply::{Action, plan_one};
 use super::delete::keep_reason;
 use super::inventory::{self, Inventory};
 use super::manager::normalized;
+use super::upgrade::{self, ReleasePlan};
 use super::{Error, ResourceManager};
 use crate::release::RenderedRelease;
 use futures::StreamExt;
@@ -39,13 +40,18 @@ pub struct ObjectDiff {
     pub note: String,
 }
 
-/// Every difference between the render and the cluster, in apply order.
+/// What would change about the release itself (an upgrade, its migration, its images), then
+/// every difference between the render and the cluster, in apply order. A downgrade is refused
+/// as apply refuses it.
 pub async fn diff_release(
     mgr: &ResourceManager,
     rendered: &RenderedRelease,
     force: bool,
-) -> Result<Vec<ObjectDiff>, Error> {
+) -> Result<(ReleasePlan, Vec<ObjectDiff>), Error> {
     let (release, namespace) = (&rendered.release.name, &rendered.release.namespace);
+    let old = inventory::read(mgr, release, namespace).await?;
+    let transition = upgrade::transition(rendered, old.as_ref())?;
+    let plan = ReleasePlan::of(rendered, old.as_ref(), transition);
     let mut manifest = rendered.manifest.clone();
     inventory::stamp(&mut manifest, release, namespace);
     let all: Vec<_> = manifest.resources.iter().collect();
@@ -111,7 +117,7 @@ pub async fn diff_release(
         out.push(d);
     }
     let next = Inventory::of(rendered, false);
-    if let Some(old) = inventory::read(mgr, release, namespace).await? {
+    if let Some(old) = old {
         for e in old.entries.difference(&next.entries) {
             let (change, note) = if e.is_data() || e.kind == "Namespace" {
                 (Change::Keep, keep_reason(e).to_owned())
@@ -126,7 +132,7 @@ pub async fn diff_release(
             });
         }
     }
-    Ok(out)
+    Ok((plan, out))
 }
 
 /// Unified diff with 3 lines of context; empty when equal.

@@ -15,7 +15,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const APPLYSET_ID: &str = "applyset.kubernetes.io/id";
 pub const APPLYSET_PART_OF: &str = "applyset.kubernetes.io/part-of";
@@ -90,6 +90,12 @@ pub struct Inventory {
     pub namespace: String,
     pub entries: BTreeSet<Entry>,
     pub dify_version: String,
+    /// The Alembic revision the release's migration reaches ("" outside the release table).
+    pub alembic_head: String,
+    /// Every image it runs, by component.
+    pub images: BTreeMap<String, String>,
+    /// Images set explicitly instead of the release's pins, as `component: image (pinned: …)`.
+    pub overrides: Vec<String>,
     pub values_hash: String,
     pub external_url: String,
     pub last_applied: String,
@@ -144,6 +150,14 @@ impl Inventory {
             namespace: rendered.release.namespace.clone(),
             entries: rendered.manifest.resources.iter().map(Entry::of).collect(),
             dify_version: rendered.dify_version().to_owned(),
+            alembic_head: rendered.dify.alembic_head.clone(),
+            images: rendered.dify.images.clone(),
+            overrides: rendered
+                .dify
+                .overrides()
+                .iter()
+                .map(|i| override_text(i))
+                .collect(),
             values_hash: values_hash(&rendered.values),
             external_url: rendered.external_url(),
             last_applied: k8s_openapi::jiff::Timestamp::now()
@@ -189,6 +203,9 @@ impl Inventory {
             "data": {
                 "objects": serde_json::to_string_pretty(&self.entries).expect("entries serialise"),
                 "difyVersion": self.dify_version,
+                "alembicHead": self.alembic_head,
+                "images": serde_json::to_string_pretty(&self.images).expect("images serialise"),
+                "overrides": serde_json::to_string_pretty(&self.overrides).expect("overrides serialise"),
                 "valuesHash": self.values_hash,
                 "externalUrl": self.external_url,
                 "lastApplied": self.last_applied,
@@ -223,6 +240,10 @@ impl Inventory {
                 .to_owned(),
             entries,
             dify_version: data("difyVersion"),
+            alembic_head: data("alembicHead"),
+            // Inventories written before the release table have neither.
+            images: serde_json::from_str(&data("images")).unwrap_or_default(),
+            overrides: serde_json::from_str(&data("overrides")).unwrap_or_default(),
             values_hash: data("valuesHash"),
             external_url: data("externalUrl"),
             last_applied: data("lastApplied"),
@@ -246,6 +267,14 @@ impl Inventory {
     }
 }
 
+/// How an explicitly set image is recorded and shown.
+pub fn override_text(image: &crate::versions::Image) -> String {
+    format!(
+        "{}: {} (the release pins {})",
+        image.component, image.source, image.pinned
+    )
+}
+
 /// Reads a release's inventory; `Ok(None)` when there is none.
 pub async fn read(
     mgr: &ResourceManager,
@@ -257,6 +286,9 @@ pub async fn read(
         namespace: namespace.to_owned(),
         entries: BTreeSet::new(),
         dify_version: String::new(),
+        alembic_head: String::new(),
+        images: BTreeMap::new(),
+        overrides: Vec::new(),
         values_hash: String::new(),
         external_url: String::new(),
         last_applied: String::new(),
@@ -322,6 +354,9 @@ mod tests {
             namespace: "dify".into(),
             entries,
             dify_version: "1.11.4".into(),
+            alembic_head: "905527cc8fd3".into(),
+            images: [("api".to_owned(), "langgenius/dify-api:1.11.4".to_owned())].into(),
+            overrides: vec!["sandbox: x:1 (the release pins y:2)".into()],
             values_hash: "abc".into(),
             external_url: "https://x/dify".into(),
             last_applied: "2026-11-21T10:00:00Z".into(),

@@ -16,6 +16,7 @@ pub mod readiness;
 pub mod refs;
 pub mod smoketest;
 pub mod status;
+pub mod upgrade;
 pub mod wait;
 
 use kube::core::Status;

@@ -23,6 +23,10 @@ pub struct ReleaseStatus {
     pub release: String,
     pub namespace: String,
     pub dify_version: String,
+    /// The Alembic revision its migration reached ("" outside the release table).
+    pub alembic_head: String,
+    /// Images set explicitly instead of the release's pins.
+    pub overrides: Vec<String>,
     pub external_url: String,
     pub last_applied: String,
     pub state: inventory::State,
@@ -37,10 +41,19 @@ impl ReleaseStatus {
     /// A table for people.
     pub fn to_table(&self) -> String {
         let mut out = format!(
-            "release   {} (namespace {})\ndify      {}\nurl       {}\napplied   {} ({})\n\n",
+            "release   {} (namespace {})\ndify      {}{}\n{}url       {}\napplied   {} ({})\n\n",
             self.release,
             self.namespace,
             self.dify_version,
+            if self.alembic_head.is_empty() {
+                String::new()
+            } else {
+                format!(" (Alembic {})", self.alembic_head)
+            },
+            self.overrides
+                .iter()
+                .map(|o| format!("override  {o}\n"))
+                .collect::<String>(),
             self.external_url,
             self.last_applied,
             serde_json::to_value(self.state)
@@ -119,6 +132,8 @@ async fn status_of(mgr: &ResourceManager, inv: &Inventory) -> Result<ReleaseStat
         release: inv.release.clone(),
         namespace: inv.namespace.clone(),
         dify_version: inv.dify_version.clone(),
+        alembic_head: inv.alembic_head.clone(),
+        overrides: inv.overrides.clone(),
         external_url: inv.external_url.clone(),
         last_applied: inv.last_applied.clone(),
         state: inv.state,

@@ -45,6 +45,7 @@ pub const COMPONENTS: &[&str] = &[
     "weaviate",
     "migration",
     "api",
+    "api-websocket",
     "worker",
     "beat",
     "web",
@@ -258,6 +259,45 @@ impl Manifest {
     }
 }
 
+/// Fields the API server never lets change must not carry anything that changes with a
+/// release (its version), or the next upgrade is refused: selectors and StatefulSet claim
+/// templates.
+fn immutable_problems(kind: &str, body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if matches!(kind, "Deployment" | "StatefulSet")
+        && body
+            .pointer("/spec/selector/matchLabels")
+            .and_then(|l| l.get(LABEL_VERSION))
+            .is_some()
+    {
+        out.push(format!(
+            "spec.selector must not carry {LABEL_VERSION}: a selector cannot change, and the version changes with every release"
+        ));
+    }
+    if kind == "StatefulSet" {
+        let templates = body
+            .pointer("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array);
+        for (i, t) in templates.into_iter().flatten().enumerate() {
+            let meta = t.get("metadata");
+            let labelled = meta
+                .and_then(|m| m.get("labels"))
+                .and_then(|l| l.get(LABEL_VERSION))
+                .is_some();
+            let annotated = meta
+                .and_then(|m| m.get("annotations"))
+                .and_then(Value::as_object)
+                .is_some_and(|a| !a.is_empty());
+            if labelled || annotated {
+                out.push(format!(
+                    "spec.volumeClaimTemplates[{i}] must carry neither {LABEL_VERSION} nor annotations: claim templates cannot change, and the version changes with every release"
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Parses and checks one template's output.
 fn parse_template(t: &RenderedTemplate) -> (Vec<Resource>, Vec<Problem>) {
     let docs = match yaml::from_str_multiple(&t.text) {
@@ -403,6 +443,9 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
             Some(id.clone()),
             format!("must carry the label {LABEL_MANAGED_BY}={MANAGED_BY}"),
         ));
+    }
+    for p in immutable_problems(&kind, &body) {
+        problems.push(problem(Some(id.clone()), p));
     }
     let component = label(LABEL_COMPONENT);
     if !component.is_empty() && !COMPONENTS.contains(&component.as_str()) {

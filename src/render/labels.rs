@@ -34,11 +34,18 @@ pub fn selector(state: &State, component: &str) -> Result<BTreeMap<String, Value
     Ok(map)
 }
 
-/// All six recommended labels.
-pub fn recommended(state: &State, component: &str) -> Result<BTreeMap<String, Value>, Error> {
+/// The recommended labels without the version: for immutable places (StatefulSet claim
+/// templates), which must not change when the release does.
+pub fn stable(state: &State, component: &str) -> Result<BTreeMap<String, Value>, Error> {
     let mut map = selector(state, component)?;
     map.insert(LABEL_PART_OF.to_owned(), Value::from("dify"));
     map.insert(LABEL_MANAGED_BY.to_owned(), Value::from(MANAGED_BY));
+    Ok(map)
+}
+
+/// All six recommended labels.
+pub fn recommended(state: &State, component: &str) -> Result<BTreeMap<String, Value>, Error> {
+    let mut map = stable(state, component)?;
     let version = global(state, &["Values", "images", "dify", "tag"])?;
     map.insert(LABEL_VERSION.to_owned(), Value::from(label_value(&version)));
     Ok(map)

@@ -2,7 +2,9 @@
 //!
 //! Rules a template author can rely on:
 //! - Globals: `Values` (merged, validated values), `Release` (`name`, `namespace`), `Secrets`
-//!   (master and derived keys, see [`crate::values::secrets`]).
+//!   (master and derived keys, see [`crate::values::secrets`]), `Dify` (the release from the
+//!   release table, see [`crate::versions::Resolved`]: `version`, `alembicHead`, `switches`,
+//!   `celeryQueues`, `images` by component). Templates read switches, never version strings.
 //! - Undefined values are errors (`SemiStrict`): printing, iterating or comparing something
 //!   undefined fails with the value's path; `{% if Values.x.enabled %}` on a missing key is false.
 //! - `required("a.b")` returns the value at `Values.a.b` and fails, naming the path, the
@@ -97,10 +99,19 @@ pub fn render(
     values: &serde_json::Value,
     keys: &DerivedKeys,
     release: &Release,
+    dify: &crate::versions::Resolved,
 ) -> Result<Vec<RenderedTemplate>, Error> {
     let tracker = Arc::new(Mutex::new(RequiredTracker::default()));
     let mut broken = Vec::new();
-    let env = environment(chart, values, keys, release, tracker.clone(), &mut broken);
+    let env = environment(
+        chart,
+        values,
+        keys,
+        release,
+        dify,
+        tracker.clone(),
+        &mut broken,
+    );
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for name in chart.rendered_template_names() {
@@ -184,6 +195,7 @@ fn environment<'c>(
     values: &serde_json::Value,
     keys: &DerivedKeys,
     release: &Release,
+    dify: &crate::versions::Resolved,
     tracker: Arc<Mutex<RequiredTracker>>,
     broken: &mut Vec<TemplateProblem>,
 ) -> Environment<'c> {
@@ -229,6 +241,7 @@ fn environment<'c>(
     env.add_global("Values", JValue::from(minijinja::value::Serde(values)));
     env.add_global("Release", JValue::from(minijinja::value::Serde(release)));
     env.add_global("Secrets", JValue::from(minijinja::value::Serde(keys)));
+    env.add_global("Dify", JValue::from(minijinja::value::Serde(dify)));
     env.add_function("required", move |state: &State, path: &str| {
         required(state, path, &tracker)
     });
@@ -246,6 +259,12 @@ fn environment<'c>(
                 }
             }
             Ok(JValue::from(map))
+        },
+    );
+    env.add_function(
+        "stable_labels",
+        |state: &State, component: &str| -> Result<JValue, JError> {
+            Ok(JValue::from(labels::stable(state, component)?))
         },
     );
     env.add_function(

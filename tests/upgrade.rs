@@ -1,0 +1,328 @@
+//! Releases on the real control plane (scripts/testenv): every release of the table accepted with
+//! strict validation, and an install of 1.11.4 upgraded to 1.13.3 and 1.14.1, then refused
+//! going back.
+
+mod common;
+
+use common::cluster::{self, ok};
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Output;
+
+const MASTER: &str = "upgrade-test-master-key-0123456789";
+
+fn kubeconfig() -> &'static PathBuf {
+    cluster::shared("upgrade")
+}
+
+fn kubectl(args: &[&str]) -> Output {
+    cluster::kubectl(args, kubeconfig())
+}
+
+fn kubectl_json(args: &[&str]) -> Value {
+    cluster::kubectl_json(args, kubeconfig())
+}
+
+/// difyrender `verb` for release `tag` in `ns`, its output scanned for secrets.
+fn run(verb: &str, ns: &str, tag: &str, extra: &[&str]) -> Output {
+    let mut cmd = difyrender();
+    cmd.arg(verb)
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["-n", ns]);
+    // status and versions read the inventory; apply and diff render the release.
+    if verb == "apply" || verb == "diff" {
+        cmd.args(root_profile())
+            .args(["--set", &format!("images.dify.tag={tag}")])
+            .args(["--external-host", "192.0.2.10"]);
+    }
+    let out = cmd
+        .args(extra)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), verb);
+    out
+}
+
+fn apply(ns: &str, tag: &str, extra: &[&str]) -> Output {
+    run("apply", ns, tag, &[&["--timeout", "120s"], extra].concat())
+}
+
+fn items(kind: &str, ns: &str) -> Vec<Value> {
+    kubectl_json(&["get", kind, "-n", ns])["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn name(o: &Value) -> String {
+    o["metadata"]["name"].as_str().unwrap().to_owned()
+}
+
+/// uid of every volume claim and of the keys Secret.
+fn data_uids(ns: &str) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = items("pvc", ns)
+        .iter()
+        .map(|o| {
+            (
+                format!("pvc/{}", name(o)),
+                o["metadata"]["uid"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let keys = kubectl_json(&["get", "secret", "dify-keys", "-n", ns]);
+    out.insert(
+        "secret/dify-keys".into(),
+        keys["metadata"]["uid"].as_str().unwrap().to_owned(),
+    );
+    out
+}
+
+fn resource_versions(ns: &str) -> Vec<String> {
+    let mut rv: Vec<String> = kubectl_json(&[
+        "get",
+        "deploy,sts,job,svc,secret,cm,pvc,ingress,networkpolicy",
+        "-n",
+        ns,
+    ])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}={}",
+                o["kind"],
+                name(o),
+                o["metadata"]["resourceVersion"]
+            )
+        })
+        .collect();
+    rv.sort();
+    rv
+}
+
+fn image_of(kind: &str, object: &str, ns: &str) -> String {
+    kubectl_json(&["get", kind, object, "-n", ns])["spec"]["template"]["spec"]["containers"][0]
+        ["image"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn time(v: &Value) -> k8s_openapi::jiff::Timestamp {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// After an upgrade to `tag`: one migration Job, complete, and every ReplicaSet running `tag`'s
+/// api image created after it completed (the old ones kept serving until then).
+fn assert_migrated_before_the_new_pods(ns: &str, tag: &str, head: &str) {
+    let jobs = items("jobs", ns);
+    assert_eq!(
+        jobs.len(),
+        1,
+        "old migration Jobs are pruned: {:?}",
+        jobs.iter().map(name).collect::<Vec<_>>()
+    );
+    let job = &jobs[0];
+    let prefix = format!("dify-migration-{}-", tag.replace('.', "-"));
+    assert!(name(job).starts_with(&prefix), "{}", name(job));
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "DIFYRENDER_ALEMBIC_HEAD" && e["value"] == head),
+        "the Job checks for {head}"
+    );
+    assert_eq!(job["status"]["succeeded"], 1, "{}", job["status"]);
+    let completed = time(&job["status"]["completionTime"]);
+    let api_image = format!("langgenius/dify-api:{tag}");
+    let web_image = format!("langgenius/dify-web:{tag}");
+    let mut new_sets = 0;
+    for rs in items("replicasets", ns) {
+        let image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap();
+        if image == api_image || image == web_image {
+            new_sets += 1;
+            let created = time(&rs["metadata"]["creationTimestamp"]);
+            assert!(
+                created >= completed,
+                "ReplicaSet {} of {tag} was created at {created}, before the migration completed at {completed}",
+                name(&rs)
+            );
+        }
+    }
+    // api, worker, beat and web (and 1.14.1's api-websocket) roll to the new release.
+    assert!(new_sets >= 4, "{new_sets} ReplicaSets run {tag}");
+    let inventory = kubectl_json(&["get", "configmap", "dify-inventory", "-n", ns]);
+    assert_eq!(inventory["data"]["difyVersion"], tag);
+    assert_eq!(inventory["data"]["alembicHead"], head);
+}
+
+#[test]
+fn every_release_passes_strict_server_side_validation() {
+    let ns = "t-strict-releases";
+    ok(&kubectl(&["create", "namespace", ns]));
+    let table = difyrender::chart::Chart::embedded().versions;
+    for release in &table.releases {
+        let out = difyrender()
+            .arg("render")
+            .args(["-n", ns])
+            .args(root_profile())
+            .args(["--set", "external.host=192.0.2.10"])
+            .args(["--set", &format!("images.dify.tag={}", release.version)])
+            .env("DIFY_SECRET_KEY", MASTER)
+            .output()
+            .unwrap();
+        let stream = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{}", release.version);
+        let docs = difyrender::yaml::from_str_multiple(&stream).unwrap().len();
+        let applied = cluster::kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--validate=strict",
+                "-f",
+                "-",
+            ],
+            &stream,
+            kubeconfig(),
+        );
+        let text = ok(&applied);
+        assert_eq!(
+            text.matches("serverside-applied (server dry run)").count(),
+            docs,
+            "{}: {text}",
+            release.version
+        );
+    }
+}
+
+#[test]
+fn upgrades_run_their_migration_first_keep_the_data_and_never_go_back() {
+    let ns = "t-upgrade";
+    ok(&apply(ns, "1.11.4", &[]));
+    let data = data_uids(ns);
+    assert!(data.len() >= 5, "{data:?}");
+    assert_eq!(
+        image_of("deploy", "dify-plugin-daemon", ns),
+        "langgenius/dify-plugin-daemon:0.5.2-local"
+    );
+
+    // diff shows the upgrade as such before it happens.
+    let diff = run("diff", ns, "1.13.3", &[]);
+    let text = transcript(&diff);
+    assert_eq!(diff.status.code(), Some(1), "{text}");
+    for line in [
+        "upgrade: Dify 1.11.4 → 1.13.3",
+        "migration: Alembic 905527cc8fd3 → 6b5f9f8b1a2c, by Job/t-upgrade/dify-migration-1-13-3-",
+        "image plugin-daemon: langgenius/dify-plugin-daemon:0.5.2-local → langgenius/dify-plugin-daemon:0.5.3-local",
+        "image sandbox: langgenius/dify-sandbox:0.2.12 → langgenius/dify-sandbox:0.2.14",
+        "volumes and the keys Secret are not changed",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+
+    // 1.11.4 → 1.13.3: the claim templates no longer carry the version, so this passes the
+    // dry run that used to refuse it.
+    let up = ok(&apply(ns, "1.13.3", &[]));
+    assert!(up.contains("Dify 1.13.3 (upgrade from 1.11.4)"), "{up}");
+    assert_migrated_before_the_new_pods(ns, "1.13.3", "6b5f9f8b1a2c");
+    assert_eq!(
+        image_of("deploy", "dify-plugin-daemon", ns),
+        "langgenius/dify-plugin-daemon:0.5.3-local"
+    );
+    assert_eq!(
+        image_of("deploy", "dify-sandbox", ns),
+        "langgenius/dify-sandbox:0.2.14"
+    );
+    assert_eq!(
+        data_uids(ns),
+        data,
+        "volumes and the keys Secret keep their identity"
+    );
+
+    // 1.13.3 → 1.14.1, with --no-wait: the migration is still waited for.
+    let up = ok(&apply(ns, "1.14.1", &["--no-wait"]));
+    assert!(up.contains("Dify 1.14.1 (upgrade from 1.13.3)"), "{up}");
+    assert_migrated_before_the_new_pods(ns, "1.14.1", "a4f2d8c9b731");
+    assert_eq!(
+        image_of("deploy", "dify-plugin-daemon", ns),
+        "langgenius/dify-plugin-daemon:0.6.0-local"
+    );
+    assert_eq!(
+        image_of("deploy", "dify-sandbox", ns),
+        "langgenius/dify-sandbox:0.2.15"
+    );
+    assert_eq!(
+        image_of("deploy", "dify-api-websocket", ns),
+        "langgenius/dify-api:1.14.1"
+    );
+    assert_eq!(data_uids(ns), data);
+
+    // An explicit image is reported as an override by diff and status.
+    let override_flag = ["--set", "images.sandbox.tag=0.2.14"];
+    let diff = transcript(&run("diff", ns, "1.14.1", &override_flag));
+    let reported =
+        "sandbox: langgenius/dify-sandbox:0.2.14 (the release pins langgenius/dify-sandbox:0.2.15)";
+    assert!(diff.contains(&format!("override: {reported}")), "{diff}");
+    ok(&apply(ns, "1.14.1", &override_flag));
+    let status = run("status", ns, "1.14.1", &[]);
+    let status = transcript(&status);
+    assert!(
+        status.contains(&format!("override  {reported}")),
+        "{status}"
+    );
+    assert!(
+        status.contains("dify      1.14.1 (Alembic a4f2d8c9b731)"),
+        "{status}"
+    );
+
+    let versions = transcript(&run("versions", ns, "1.14.1", &[]));
+    assert!(
+        versions.contains("runs Dify 1.14.1, Alembic a4f2d8c9b731"),
+        "{versions}"
+    );
+    assert!(
+        versions.contains("refused (their database head is older): 1.10.0"),
+        "{versions}"
+    );
+
+    // Back to 1.13.3: refused before anything is written.
+    let settled = "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=NewReplicaSetAvailable";
+    ok(&kubectl(&[
+        "wait",
+        "deployment",
+        "--all",
+        "-n",
+        ns,
+        settled,
+        "--timeout=60s",
+    ]));
+    let before = resource_versions(ns);
+    for verb in ["apply", "diff"] {
+        let back = run(verb, ns, "1.13.3", &[]);
+        let text = transcript(&back);
+        assert_eq!(back.status.code(), Some(2), "{verb}: {text}");
+        assert!(
+            text.contains("refusing to downgrade release dify in namespace t-upgrade from Dify 1.14.1 to 1.13.3"),
+            "{text}"
+        );
+        assert!(text.contains("Nothing was changed"), "{text}");
+        assert!(text.contains("restore the database backup"), "{text}");
+    }
+    assert_eq!(
+        resource_versions(ns),
+        before,
+        "a refused downgrade wrote something"
+    );
+    // Negative control: the same release again is allowed and writes nothing.
+    let again = ok(&apply(ns, "1.14.1", &override_flag));
+    assert!(again.contains(": wrote 0 of"), "{again}");
+    assert_eq!(resource_versions(ns), before);
+}
