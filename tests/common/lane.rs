@@ -1,0 +1,409 @@
+//! The runtime lane: real programs as local processes, one network namespace per pod, all
+//! inside a private network + mount namespace made for one test (scripts/runtime does the
+//! plumbing). Every pod has a loopback address of its own (127.0.x.y) and its own 127.0.0.1,
+//! so wildcard listeners (squid's 3128 and 8194, the sandbox's 8194) never collide, and
+//! nothing is reachable from, or reaches, outside the lane.
+//!
+//! Every process is started by the test, is stopped by its pid when the lane is dropped (also
+//! when the test panics: SIGTERM, a bounded wait, then SIGKILL), and carries a parent-death
+//! signal, so not even an aborted test binary leaves one behind.
+
+use super::root;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The cluster DNS Service's address in every lane (kube-dns' role).
+pub const DNS_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 10);
+/// PATH of the lane's containers (Debian's programs stand in for the images').
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One process of the lane.
+pub struct Proc {
+    pub name: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn stop(&mut self) {
+        if !self.running() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && self.running() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Pod {
+    name: String,
+    addr: Ipv4Addr,
+    holder: Proc,
+}
+
+/// How to start one program in a pod.
+pub struct Spawn<'a> {
+    pub name: &'a str,
+    pub argv: Vec<String>,
+    /// The container's environment; PATH is added when it has none.
+    pub env: Vec<(String, String)>,
+    /// Run as this user (as the image's USER or its entrypoint's gosu would); root otherwise.
+    pub user: Option<&'a str>,
+    pub cwd: Option<&'a str>,
+}
+
+pub struct Lane {
+    pub dir: PathBuf,
+    // Stopped in this order: programs (newest first), pods, the lane.
+    procs: Vec<Proc>,
+    pods: Vec<Pod>,
+    holder: Option<Proc>,
+}
+
+/// Polls `ready` until it holds or `timeout` passes; `what` names the condition.
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn script() -> PathBuf {
+    root().join("scripts/runtime")
+}
+
+fn run_ok(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until `pid` has exec'd `exe` (its namespaces exist from then on).
+fn wait_exe(pid: u32, exe: &str) {
+    wait_until(
+        &format!("process {pid} to run {exe}"),
+        Duration::from_secs(10),
+        || std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == Path::new(exe)),
+    );
+}
+
+impl Lane {
+    /// A new lane for test `name`: its own network and mount namespace, with the pods' DNS
+    /// configuration (`search <namespace>.svc.<domain> svc.<domain> <domain>`, nameserver
+    /// [`DNS_ADDR`], `ndots:5`, as the kubelet writes for dnsPolicy ClusterFirst) bind-mounted
+    /// over /etc/resolv.conf inside it.
+    pub fn new(name: &str, namespace: &str, cluster_domain: &str) -> Lane {
+        let dir = root()
+            .join("target/runtime/lanes")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lane = Lane {
+            dir,
+            procs: Vec::new(),
+            pods: Vec::new(),
+            holder: None,
+        };
+        let resolv = lane.dir.join("resolv.conf");
+        std::fs::write(
+            &resolv,
+            format!(
+                "search {namespace}.svc.{cluster_domain} svc.{cluster_domain} {cluster_domain}\n\
+                 nameserver {DNS_ADDR}\noptions ndots:5\n"
+            ),
+        )
+        .unwrap();
+        let holder = lane.launch(
+            "lane",
+            Command::new("/usr/bin/setpriv").args([
+                "--pdeathsig",
+                "KILL",
+                "--",
+                "/usr/bin/unshare",
+                "--net",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "/usr/bin/sleep",
+                "infinity",
+            ]),
+        );
+        wait_exe(holder.pid(), "/usr/bin/sleep");
+        let pid = holder.pid();
+        lane.holder = Some(holder);
+        run_ok(
+            Command::new(script())
+                .args(["lane-init", &pid.to_string()])
+                .arg(&resolv),
+            "scripts/runtime lane-init",
+        );
+        lane
+    }
+
+    fn lane_pid(&self) -> u32 {
+        self.holder.as_ref().unwrap().pid()
+    }
+
+    fn launch(&self, name: &str, cmd: &mut Command) -> Proc {
+        let log = self.dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Proc {
+            name: name.to_owned(),
+            log,
+            child,
+        }
+    }
+
+    /// A new pod `name` with address `addr`, reachable from every other pod of the lane.
+    pub fn pod(&mut self, name: &str, addr: Ipv4Addr) {
+        assert!(addr.is_loopback(), "{addr} is a loopback address");
+        let lane = self.lane_pid().to_string();
+        let holder = self.launch(
+            &format!("pod-{name}"),
+            Command::new("/usr/bin/setpriv").args([
+                "--pdeathsig",
+                "KILL",
+                "--",
+                "/usr/bin/nsenter",
+                &format!("--net=/proc/{lane}/ns/net"),
+                &format!("--mount=/proc/{lane}/ns/mnt"),
+                "--",
+                "/usr/bin/unshare",
+                "--net",
+                "--",
+                "/usr/bin/sleep",
+                "infinity",
+            ]),
+        );
+        wait_exe(holder.pid(), "/usr/bin/sleep");
+        let ifname = format!("veth{}", self.pods.len());
+        run_ok(
+            Command::new(script()).args([
+                "pod-init",
+                &lane,
+                &holder.pid().to_string(),
+                &ifname,
+                &addr.to_string(),
+            ]),
+            &format!("scripts/runtime pod-init {name}"),
+        );
+        self.pods.push(Pod {
+            name: name.to_owned(),
+            addr,
+            holder,
+        });
+    }
+
+    /// The address of pod `name`.
+    pub fn addr(&self, pod: &str) -> Ipv4Addr {
+        self.find_pod(pod).addr
+    }
+
+    fn find_pod(&self, name: &str) -> &Pod {
+        self.pods
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("pod {name} exists in the lane"))
+    }
+
+    /// Bind-mounts `src` over `dst`, visible inside the lane only (a volume of a container).
+    pub fn mount(&self, src: &Path, dst: &str) {
+        run_ok(
+            Command::new(script())
+                .args(["mount", &self.lane_pid().to_string()])
+                .arg(src)
+                .arg(dst),
+            &format!("mounting {dst}"),
+        );
+    }
+
+    /// A command running in `pod`'s network namespace and the lane's mount namespace.
+    fn command(&self, pod: &str, spawn: &Spawn, prefix: &[&str]) -> Command {
+        let pod_pid = self.find_pod(pod).holder.pid();
+        let mut cmd = Command::new(prefix.first().copied().unwrap_or("/usr/bin/setpriv"));
+        let mut args: Vec<String> = prefix.iter().skip(1).map(|s| s.to_string()).collect();
+        if prefix.is_empty() {
+            args.extend(["--pdeathsig", "KILL", "--"].map(String::from));
+        }
+        args.push("/usr/bin/nsenter".into());
+        args.push(format!("--net=/proc/{pod_pid}/ns/net"));
+        args.push(format!("--mount=/proc/{}/ns/mnt", self.lane_pid()));
+        args.push("--".into());
+        if let Some(cwd) = spawn.cwd {
+            // Not nsenter's --wd, which opens the directory before entering the namespaces.
+            args.extend(["/usr/bin/env".into(), format!("--chdir={cwd}"), "--".into()]);
+        }
+        if let Some(user) = spawn.user {
+            // After nsenter (which needs root); the parent-death signal is set again, because
+            // a change of user clears it.
+            args.extend(
+                [
+                    "/usr/bin/setpriv",
+                    "--reuid",
+                    user,
+                    "--regid",
+                    user,
+                    "--init-groups",
+                    "--pdeathsig",
+                    "KILL",
+                    "--",
+                ]
+                .map(String::from),
+            );
+        }
+        args.extend(spawn.argv.iter().cloned());
+        cmd.args(args).env_clear();
+        if !spawn.env.iter().any(|(k, _)| k == "PATH") {
+            cmd.env("PATH", PATH);
+        }
+        cmd.envs(spawn.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Starts a long-running program in `pod`; its output goes to `<lane dir>/<name>.log`.
+    pub fn spawn(&mut self, pod: &str, spawn: Spawn) -> usize {
+        let mut cmd = self.command(pod, &spawn, &[]);
+        let proc = self.launch(spawn.name, &mut cmd);
+        self.procs.push(proc);
+        self.procs.len() - 1
+    }
+
+    /// Fails with the program's log file named if `index` (from [`Lane::spawn`]) has exited.
+    pub fn assert_running(&mut self, index: usize) {
+        let p = &mut self.procs[index];
+        assert!(p.running(), "{} exited; see {}", p.name, p.log.display());
+    }
+
+    /// Waits until `ready` holds, failing early if program `index` exits meanwhile.
+    pub fn wait_ready(&mut self, index: usize, what: &str, mut ready: impl FnMut(&Lane) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if ready(self) {
+                return;
+            }
+            self.assert_running(index);
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs a command to completion in `pod` (like `kubectl exec`), bounded by 120 s.
+    pub fn exec(&self, pod: &str, spawn: Spawn) -> Output {
+        let mut cmd = self.command(pod, &spawn, &["/usr/bin/timeout", "--kill-after=5", "120"]);
+        cmd.stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", spawn.name))
+    }
+
+    /// A cluster DNS server (Debian's dnsmasq) at [`DNS_ADDR`] that answers exactly the given
+    /// fully qualified names, as cluster DNS has records only for FQDNs: a short name resolves
+    /// only through the search domains of resolv.conf.
+    pub fn start_dns(&mut self, records: &[(String, Ipv4Addr)]) {
+        self.pod("kube-dns", DNS_ADDR);
+        let mut argv: Vec<String> = [
+            "/usr/sbin/dnsmasq",
+            "--keep-in-foreground",
+            "--log-facility=-",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-poll",
+            "--log-queries",
+            "--pid-file=",
+            "--user=root",
+            "--listen-address",
+            &DNS_ADDR.to_string(),
+            "--bind-interfaces",
+        ]
+        .map(String::from)
+        .to_vec();
+        for (name, addr) in records {
+            argv.push(format!("--host-record={name},{addr}"));
+        }
+        let dns = self.spawn(
+            "kube-dns",
+            Spawn {
+                name: "dnsmasq",
+                argv,
+                env: Vec::new(),
+                user: None,
+                cwd: None,
+            },
+        );
+        let probe = records.first().expect("a record").clone();
+        self.wait_ready(dns, "cluster DNS", |lane| {
+            lane.resolve("kube-dns", &probe.0) == Some(probe.1)
+        });
+    }
+
+    /// What `name` resolves to in `pod` through the C library (getent), if anything.
+    pub fn resolve(&self, pod: &str, name: &str) -> Option<Ipv4Addr> {
+        let out = self.exec(
+            pod,
+            Spawn {
+                name: "getent",
+                argv: vec!["getent".into(), "ahostsv4".into(), name.into()],
+                env: Vec::new(),
+                user: None,
+                cwd: None,
+            },
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|a| a.parse().ok())
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        while let Some(mut p) = self.procs.pop() {
+            p.stop();
+        }
+        while let Some(mut p) = self.pods.pop() {
+            p.holder.stop();
+        }
+        if let Some(mut h) = self.holder.take() {
+            h.stop();
+        }
+    }
+}
