@@ -59,6 +59,37 @@ impl RenderedRelease {
         )
     }
 
+    /// What the operator must know about this release, for the end of `render` and `apply`.
+    /// Commands and requirements only: never a secret value.
+    pub fn notes(&self) -> Vec<String> {
+        let get = |p: &str| self.values.pointer(p).cloned().unwrap_or_default();
+        let text = |p: &str| get(p).as_str().unwrap_or_default().to_owned();
+        let ns = &self.release.namespace;
+        let keys = format!("{}-keys", self.release.name);
+        let mut notes = vec![format!(
+            "The first visit to {}/install asks for the initial password before it creates the \
+             administrator; read it with: kubectl get secret -n {ns} {keys} -o \
+             jsonpath='{{.data.INIT_PASSWORD}}' | base64 -d",
+            self.external_url()
+        )];
+        if get("/postgresql/enabled") == Value::Bool(false) {
+            let user = text("/postgresql/username");
+            notes.push(format!(
+                "External PostgreSQL {host}:{port} (sslmode {ssl}): user {user} must own \
+                 database {db}; the plugin daemon uses database {plugin} if it exists, and \
+                 otherwise connects to {default} and creates it, which needs CREATE DATABASE \
+                 for {user}. Its password is DB_PASSWORD in Secret {ns}/{keys}.",
+                host = text("/postgresql/external/host"),
+                port = get("/postgresql/external/port"),
+                ssl = text("/postgresql/external/sslMode"),
+                db = text("/postgresql/database"),
+                plugin = text("/postgresql/pluginDatabase"),
+                default = text("/postgresql/external/defaultDatabase"),
+            ));
+        }
+        notes
+    }
+
     /// Every secret value of this release, master key included, for redaction and for tests
     /// that scan output.
     pub fn secret_values(&self) -> Vec<String> {

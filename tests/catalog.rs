@@ -455,7 +455,7 @@ fn literal_dollars_survive_flux_substitution() {
     assert!(env.iter().any(|e| {
         e["value"]
             .as_str()
-            .is_some_and(|v| v.starts_with("redis://:$(REDIS_PASSWORD)@dify-redis:"))
+            .is_some_and(|v| v.starts_with("redis://:$(REDIS_PASSWORD_URL)@dify-redis:"))
     }));
 }
 

@@ -213,8 +213,6 @@ fn shared_keys_match_at_both_ends() {
             "CONSOLE_API_URL",
             "CONSOLE_WEB_URL",
             "SERVICE_API_URL",
-            "APP_API_URL",
-            "APP_WEB_URL",
             "FILES_URL",
             "TRIGGER_URL",
         ] {
@@ -222,6 +220,34 @@ fn shared_keys_match_at_both_ends() {
                 env_value(m, c, url_var),
                 "https://192.0.2.10/dify",
                 "{name} {url_var}"
+            );
+        }
+        // See links_users_see_reach_the_right_backend for how each URL is used.
+        assert_eq!(env_value(m, c, "APP_WEB_URL"), "https://192.0.2.10");
+        let names: Vec<&str> = c
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert!(
+            !names.contains(&"APP_API_URL"),
+            "{name}: only the web reads APP_API_URL"
+        );
+        assert_eq!(env_value(m, c, "LANG"), "C.UTF-8", "{name}");
+        assert_eq!(env_value(m, c, "LC_ALL"), "C.UTF-8", "{name}");
+        let serves_http = c.name == "api";
+        for http_only in [
+            "DIFY_BIND_ADDRESS",
+            "DIFY_PORT",
+            "GUNICORN_TIMEOUT",
+            "INIT_PASSWORD",
+        ] {
+            assert_eq!(
+                names.contains(&http_only),
+                serves_http,
+                "{name}: {http_only}"
             );
         }
         assert_eq!(env_value(m, c, "MIGRATION_ENABLED"), "false", "{name}");
@@ -722,4 +748,568 @@ fn output_dir_writes_one_file_per_object_in_apply_order() {
     assert_eq!(names.len(), render(&[]).manifest.resources.len());
     assert_eq!(names.first().unwrap(), "1-namespace-dify.yaml");
     assert!(names.last().unwrap().starts_with("6-"), "{names:?}");
+}
+
+/// Where Traefik sends a request, by the rendered Ingresses and Middlewares.
+#[derive(Debug, PartialEq)]
+struct Route {
+    backend: String,
+    /// The path the backend receives, query included.
+    path: String,
+    /// The X-Forwarded-Prefix header a StripPrefix middleware adds.
+    forwarded_prefix: Option<String>,
+}
+
+/// Traefik's Kubernetes Ingress provider turns `Prefix` into `PathPrefix` (a plain string
+/// prefix) and `Exact` into `Path`; among matching routers the longest rule wins. Then the
+/// Ingress's middlewares (`<namespace>-<name>@kubernetescrd`) rewrite the path in order.
+fn route(m: &Manifest, url: &str) -> Option<Route> {
+    let path_and_query = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
+    let path = path_and_query.split('?').next().unwrap();
+    let mut best: Option<(usize, &Resource, String)> = None;
+    for r in m.resources.iter().filter(|r| r.kind == "Ingress") {
+        let ingress: Ingress = r.to_typed().unwrap();
+        for rule in ingress.spec.unwrap().rules.unwrap() {
+            for p in rule.http.unwrap().paths {
+                let rule_path = p.path.unwrap();
+                let (matches, rule_len) = match p.path_type.as_str() {
+                    "Exact" => (path == rule_path, format!("Path(`{rule_path}`)").len()),
+                    "Prefix" => (
+                        path.starts_with(&rule_path),
+                        format!("PathPrefix(`{rule_path}`)").len(),
+                    ),
+                    other => panic!("unexpected pathType {other}"),
+                };
+                let svc = p.backend.service.unwrap();
+                let port = svc.port.unwrap().name.unwrap();
+                if matches && best.as_ref().is_none_or(|(len, ..)| rule_len > *len) {
+                    best = Some((rule_len, r, format!("{}:{port}", svc.name)));
+                }
+            }
+        }
+    }
+    let (_, ingress, backend) = best?;
+    let mut route = Route {
+        backend,
+        path: path_and_query.clone(),
+        forwarded_prefix: None,
+    };
+    let refs =
+        ingress.body["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"]
+            .as_str()
+            .unwrap_or_default();
+    for reference in refs.split(',').filter(|s| !s.is_empty()) {
+        let name = reference
+            .strip_suffix("@kubernetescrd")
+            .and_then(|n| n.strip_prefix(&format!("{}-", ingress.namespace.as_deref().unwrap())))
+            .unwrap_or_else(|| panic!("middleware reference {reference}"));
+        let spec = &find(m, "Middleware", name).body["spec"];
+        if let Some(prefixes) = spec["stripPrefix"]["prefixes"].as_array() {
+            for prefix in prefixes.iter().map(|p| p.as_str().unwrap()) {
+                if let Some(rest) = route.path.strip_prefix(prefix) {
+                    route.path = if rest.starts_with('/') {
+                        rest.to_owned()
+                    } else {
+                        format!("/{rest}")
+                    };
+                    route.forwarded_prefix = Some(prefix.to_owned());
+                    break;
+                }
+            }
+        }
+        if let Some(prefix) = spec["addPrefix"]["prefix"].as_str() {
+            route.path = format!("{prefix}{}", route.path);
+        }
+    }
+    Some(route)
+}
+
+/// The links a user meets, built the way Dify builds them from the environment the chart
+/// gives api and web, each followed through the Ingress routes to the backend that serves it.
+/// Under a sub-path this once produced `/dify/dify/chat/...` share links (APP_WEB_URL carried
+/// the path, and the web appends its base path).
+#[test]
+fn links_users_see_reach_the_right_backend() {
+    let mut report = String::new();
+    for (profile, set, base) in [
+        ("/dify", vec![], "/dify"),
+        (
+            "/",
+            vec![
+                "expose.path=/",
+                "images.web.repository=",
+                "images.web.basePath=",
+            ],
+            "",
+        ),
+    ] {
+        let r = render(&set);
+        let m = &r.manifest;
+        let api = pod(m, "Deployment", "dify-api");
+        let web = pod(m, "Deployment", "dify-web");
+        let api_env = |name: &str| env_value(m, container(&api, "api"), name);
+        let web_env = |name: &str| env_value(m, container(&web, "web"), name);
+        let origin = "https://192.0.2.10";
+        assert_eq!(api_env("APP_WEB_URL"), origin, "APP_WEB_URL is the origin");
+        for cors in ["CONSOLE_CORS_ALLOW_ORIGINS", "WEB_API_CORS_ALLOW_ORIGINS"] {
+            assert_eq!(api_env(cors), origin, "{cors} is an origin");
+        }
+        let base_path = web_env("NEXT_PUBLIC_BASE_PATH");
+        assert_eq!(base_path, base);
+        let hook = api_env("ENDPOINT_URL_TEMPLATE").replace("{hook_id}", "HOOK");
+        // (what, link, backend, path the backend must see)
+        let links = [
+            (
+                "share link",
+                format!("{}{base_path}/chat/TOKEN", api_env("APP_WEB_URL")),
+                "dify-web:http",
+                format!("{base}/chat/TOKEN"),
+            ),
+            (
+                "workflow share link",
+                format!("{}{base_path}/workflow/TOKEN", api_env("APP_WEB_URL")),
+                "dify-web:http",
+                format!("{base}/workflow/TOKEN"),
+            ),
+            (
+                "account activation mail",
+                format!("{}/activate?token=T", api_env("CONSOLE_WEB_URL")),
+                "dify-web:http",
+                format!("{base}/activate?token=T"),
+            ),
+            (
+                "sign-in after OAuth",
+                format!("{}/signin", api_env("CONSOLE_WEB_URL")),
+                "dify-web:http",
+                format!("{base}/signin"),
+            ),
+            (
+                "explore page",
+                format!("{origin}{base}/explore/apps"),
+                "dify-web:http",
+                format!("{base}/explore/apps"),
+            ),
+            (
+                "OAuth callback",
+                format!(
+                    "{}/console/api/oauth/authorize/github",
+                    api_env("CONSOLE_API_URL")
+                ),
+                "dify-api:http",
+                "/console/api/oauth/authorize/github".to_owned(),
+            ),
+            (
+                "console API (browser)",
+                format!("{}/console/api/setup", web_env("CONSOLE_API_URL")),
+                "dify-api:http",
+                "/console/api/setup".to_owned(),
+            ),
+            (
+                "web app API (browser)",
+                format!("{}/api/passport", web_env("APP_API_URL")),
+                "dify-api:http",
+                "/api/passport".to_owned(),
+            ),
+            (
+                "service API base",
+                format!("{}/v1/chat-messages", api_env("SERVICE_API_URL")),
+                "dify-api:http",
+                "/v1/chat-messages".to_owned(),
+            ),
+            (
+                "file preview",
+                format!("{}/files/ID/file-preview?sign=S", api_env("FILES_URL")),
+                "dify-api:http",
+                "/files/ID/file-preview?sign=S".to_owned(),
+            ),
+            (
+                "webhook trigger",
+                format!("{}/triggers/webhook/ID", api_env("TRIGGER_URL")),
+                "dify-api:http",
+                "/triggers/webhook/ID".to_owned(),
+            ),
+            (
+                "plugin endpoint",
+                format!("{hook}/callback"),
+                "dify-plugin-daemon:hooks",
+                "/e/HOOK/callback".to_owned(),
+            ),
+            (
+                "PWA manifest",
+                format!("{origin}/manifest.json"),
+                "dify-web:http",
+                format!("{base}/manifest.json"),
+            ),
+            (
+                "PDF preview worker",
+                format!("{origin}/pdf.worker.min.mjs"),
+                "dify-web:http",
+                format!("{base}/pdf.worker.min.mjs"),
+            ),
+        ];
+        report.push_str(&format!("== expose.path={profile}\n"));
+        for (what, link, backend, seen) in links {
+            let route =
+                route(m, &link).unwrap_or_else(|| panic!("{profile}: no route for {what} {link}"));
+            assert_eq!(route.backend, backend, "{profile}: {what} {link}");
+            assert_eq!(route.path, seen, "{profile}: {what} {link}");
+            // The hook proxy rebuilds the public URL from the forwarded headers.
+            if backend == "dify-plugin-daemon:hooks" {
+                let prefix = route.forwarded_prefix.clone().unwrap_or_default();
+                assert_eq!(
+                    format!("{origin}{prefix}{}", route.path),
+                    link,
+                    "{profile}: Dify-Hook-Url"
+                );
+            }
+            report.push_str(&format!(
+                "{what}: {link}\n    -> {} {}{}\n",
+                route.backend,
+                route.path,
+                route
+                    .forwarded_prefix
+                    .map(|p| format!(" (X-Forwarded-Prefix: {p})"))
+                    .unwrap_or_default()
+            ));
+        }
+        // Nothing else at the host's root is taken by a sub-path release.
+        if !base.is_empty() {
+            for other in [
+                "/",
+                "/apps",
+                "/console/api/setup",
+                "/_next/static/x.js",
+                "/favicon.ico",
+            ] {
+                assert_eq!(
+                    route(m, &format!("{origin}{other}")),
+                    None,
+                    "{other} stays free"
+                );
+            }
+        }
+    }
+    snapshot("links-users-see", &report);
+}
+
+fn names(c: &Container) -> Vec<&str> {
+    c.env.iter().flatten().map(|e| e.name.as_str()).collect()
+}
+
+/// An extra variable replaces the chart's of the same name: one entry, the operator's value.
+#[test]
+fn extra_env_replaces_a_chart_variable() {
+    let r = render(&["dify.extraEnv.STORAGE_TYPE=s3", "dify.extraEnv.EXTRA=one"]);
+    let m = &r.manifest;
+    let job = m
+        .resources
+        .iter()
+        .find(|r| r.kind == "Job")
+        .unwrap()
+        .name
+        .clone();
+    for (kind, name, c) in [
+        ("Deployment", "dify-api", "api"),
+        ("Deployment", "dify-worker", "worker"),
+        ("Deployment", "dify-beat", "beat"),
+        ("Job", job.as_str(), "migration"),
+    ] {
+        let p = pod(m, kind, name);
+        let c = container(&p, c);
+        let storage: Vec<_> = names(c)
+            .into_iter()
+            .filter(|n| *n == "STORAGE_TYPE")
+            .collect();
+        assert_eq!(storage.len(), 1, "{name}");
+        assert_eq!(env_value(m, c, "STORAGE_TYPE"), "s3", "{name}");
+        assert_eq!(env_value(m, c, "EXTRA"), "one", "{name}");
+    }
+}
+
+/// An explicit Redis password with URL delimiters still gives a broker URL with that password.
+#[test]
+fn redis_password_is_percent_encoded_in_the_broker_url() {
+    let password = "p/a#s?s@w:o%rd";
+    let r = render(&[&format!("secrets.redisPassword={password}")]);
+    let m = &r.manifest;
+    let p = pod(m, "Deployment", "dify-worker");
+    let c = container(&p, "worker");
+    assert_eq!(env_value(m, c, "REDIS_PASSWORD"), password);
+    assert_eq!(
+        env_value(m, c, "CELERY_BROKER_URL"),
+        "redis://:p%2Fa%23s%3Fs%40w%3Ao%25rd@dify-redis:6379/1"
+    );
+}
+
+/// The migration Job checks the database reached the release's Alembic head.
+#[test]
+fn migration_job_is_gated_on_the_alembic_head() {
+    let r = render(&[]);
+    let m = &r.manifest;
+    let name = m
+        .resources
+        .iter()
+        .find(|r| r.kind == "Job")
+        .unwrap()
+        .name
+        .clone();
+    let p = pod(m, "Job", &name);
+    let c = container(&p, "migration");
+    assert_eq!(env_value(m, c, "DIFYRENDER_ALEMBIC_HEAD"), "905527cc8fd3");
+    let command = c.command.as_ref().unwrap();
+    assert_eq!(command[..2], ["/bin/bash".to_owned(), "-c".to_owned()]);
+    assert!(command[2].contains("flask upgrade-db"));
+    assert!(command[2].contains("SELECT version_num FROM alembic_version"));
+    // The script holds nothing Kubernetes would expand.
+    assert!(!command[2].contains("$("), "no $(VAR) in the gate");
+}
+
+/// With ReadWriteMany, a root init container hands the volume to Dify's user once.
+#[test]
+fn rwx_storage_gets_a_guarded_permission_fix() {
+    let rwx = [
+        "storage.accessMode=ReadWriteMany",
+        "storage.storageClassName=nutanix-files",
+    ];
+    let r = render(&rwx);
+    for name in ["dify-api", "dify-worker"] {
+        let p = pod(&r.manifest, "Deployment", name);
+        let init = &p.init_containers.as_ref().expect("init container")[0];
+        assert_eq!(init.name, "init-permissions");
+        let sc = init.security_context.as_ref().unwrap();
+        assert_eq!(sc.run_as_user, Some(0));
+        let caps = sc.capabilities.as_ref().unwrap();
+        assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_owned()][..]));
+        assert_eq!(
+            caps.add.as_deref(),
+            Some(
+                &[
+                    "CHOWN".to_owned(),
+                    "DAC_OVERRIDE".to_owned(),
+                    "FOWNER".to_owned()
+                ][..]
+            )
+        );
+        let cmd = init.command.as_ref().unwrap();
+        assert_eq!(
+            cmd[cmd.len() - 2..],
+            ["1001:1001".to_owned(), "/app/api/storage".to_owned()]
+        );
+        assert!(cmd[2].contains(".init_permissions"));
+        // The main containers stay non-root.
+        assert_eq!(p.security_context.unwrap().run_as_non_root, Some(true));
+    }
+    let off = render(&[&rwx[..], &["storage.initPermissions=false"]].concat());
+    let rwo = render(&[]);
+    for m in [&off.manifest, &rwo.manifest] {
+        assert!(pod(m, "Deployment", "dify-api").init_containers.is_none());
+    }
+}
+
+fn squid_conf(m: &Manifest) -> String {
+    find(m, "ConfigMap", "dify-ssrf-proxy").body["data"]["squid.conf"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn squid_reaches_the_sandbox_by_its_fully_qualified_name() {
+    let conf = squid_conf(&render(&[]).manifest);
+    assert!(
+        conf.contains(
+            "\ncache_peer dify-sandbox.dify.svc.cluster.local parent 8194 0 no-query originserver\n"
+        ),
+        "{conf}"
+    );
+    assert!(conf.contains("\naccess_log stdio:/dev/stdout dify_log\n"));
+    assert!(conf.contains("\nmax_filedescriptors 65536\n"));
+    let other = squid_conf(&render(&["clusterDomain=nkp.internal"]).manifest);
+    assert!(other.contains("cache_peer dify-sandbox.dify.svc.nkp.internal parent"));
+    // Private destinations are refused unless listed.
+    assert!(conf.contains("\nhttp_access deny to_private\n"));
+    assert!(!conf.contains("allowed_private"));
+    let allowed =
+        squid_conf(&render(&["ssrfProxy.allowedPrivateNetworks={10.1.0.0/16,192.0.2.7}"]).manifest);
+    assert!(allowed.contains("\nacl allowed_private dst 10.1.0.0/16 192.0.2.7\nhttp_access allow allowed_private localnet\nhttp_access deny to_private\n"));
+}
+
+#[test]
+fn remote_plugin_debugging_is_off_unless_asked_for() {
+    let r = render(&[]);
+    let m = &r.manifest;
+    let p = pod(m, "Deployment", "dify-plugin-daemon");
+    let daemon = container(&p, "plugin-daemon");
+    assert_eq!(
+        env_value(m, daemon, "PLUGIN_REMOTE_INSTALLING_ENABLED"),
+        "false"
+    );
+    assert_eq!(daemon.ports.as_ref().unwrap().len(), 1);
+    assert!(
+        m.resources
+            .iter()
+            .all(|r| r.name != "dify-plugin-debugging")
+    );
+    let api = pod(m, "Deployment", "dify-api");
+    assert!(!names(container(&api, "api")).contains(&"PLUGIN_REMOTE_INSTALL_HOST"));
+
+    let on = render(&[
+        "pluginDaemon.remoteDebugging.enabled=true",
+        "pluginDaemon.remoteDebugging.host=192.0.2.20",
+    ]);
+    let m = &on.manifest;
+    let svc: Service = find(m, "Service", "dify-plugin-debugging")
+        .to_typed()
+        .unwrap();
+    assert_eq!(
+        svc.spec.as_ref().unwrap().type_.as_deref(),
+        Some("LoadBalancer")
+    );
+    let api = pod(m, "Deployment", "dify-api");
+    assert_eq!(
+        env_value(m, container(&api, "api"), "PLUGIN_REMOTE_INSTALL_HOST"),
+        "192.0.2.20"
+    );
+    assert_eq!(
+        env_value(m, container(&api, "api"), "PLUGIN_REMOTE_INSTALL_PORT"),
+        "5003"
+    );
+    let p = pod(m, "Deployment", "dify-plugin-daemon");
+    assert_eq!(
+        env_value(
+            m,
+            container(&p, "plugin-daemon"),
+            "PLUGIN_REMOTE_INSTALLING_ENABLED"
+        ),
+        "true"
+    );
+
+    let node_port = render(&[
+        "pluginDaemon.remoteDebugging.enabled=true",
+        "pluginDaemon.remoteDebugging.host=192.0.2.21",
+        "pluginDaemon.remoteDebugging.serviceType=NodePort",
+        "pluginDaemon.remoteDebugging.nodePort=31003",
+    ]);
+    let m = &node_port.manifest;
+    let api = pod(m, "Deployment", "dify-api");
+    assert_eq!(
+        env_value(m, container(&api, "api"), "PLUGIN_REMOTE_INSTALL_PORT"),
+        "31003"
+    );
+    let svc: Service = find(m, "Service", "dify-plugin-debugging")
+        .to_typed()
+        .unwrap();
+    assert_eq!(svc.spec.unwrap().ports.unwrap()[0].node_port, Some(31003));
+}
+
+#[test]
+fn sandbox_python_packages_are_mounted_as_requirements() {
+    let none = render(&[]);
+    assert!(
+        none.manifest
+            .resources
+            .iter()
+            .all(|r| r.name != "dify-sandbox-dependencies")
+    );
+    let r = render(&["sandbox.pythonPackages={numpy==2.1.3,requests}"]);
+    let cm = find(&r.manifest, "ConfigMap", "dify-sandbox-dependencies");
+    assert_eq!(
+        cm.body["data"]["python-requirements.txt"],
+        "numpy==2.1.3\nrequests\n"
+    );
+    let p = pod(&r.manifest, "Deployment", "dify-sandbox");
+    let mounts = container(&p, "sandbox").volume_mounts.clone().unwrap();
+    assert_eq!(mounts[0].mount_path, "/dependencies");
+    let checksum = |m: &Manifest| {
+        find(m, "Deployment", "dify-sandbox").body["spec"]["template"]["metadata"]["annotations"]["difyrender.io/config-checksum"].clone()
+    };
+    let other = render(&["sandbox.pythonPackages={numpy==2.1.3}"]);
+    assert_ne!(
+        checksum(&r.manifest),
+        checksum(&other.manifest),
+        "a change rolls the sandbox"
+    );
+}
+
+#[test]
+fn first_run_page_is_guarded_by_an_init_password() {
+    let r = render(&[]);
+    let m = &r.manifest;
+    let api = pod(m, "Deployment", "dify-api");
+    let init = env_value(m, container(&api, "api"), "INIT_PASSWORD");
+    assert!(
+        init.len() >= 20 && init.len() <= 30,
+        "Dify's form accepts at most 30 characters"
+    );
+    assert_eq!(
+        init,
+        difyrender::values::secrets::derive(MASTER, "init-password")[..24]
+    );
+    let explicit = render(&["secrets.initPassword=chosen-by-the-operator"]);
+    let api = pod(&explicit.manifest, "Deployment", "dify-api");
+    assert_eq!(
+        env_value(&explicit.manifest, container(&api, "api"), "INIT_PASSWORD"),
+        "chosen-by-the-operator"
+    );
+    let notes = r.notes().join("\n");
+    assert!(notes.contains("https://192.0.2.10/dify/install"));
+    assert!(notes.contains(
+        "kubectl get secret -n dify dify-keys -o jsonpath='{.data.INIT_PASSWORD}' | base64 -d"
+    ));
+    assert!(
+        !notes.contains(&init),
+        "the note names the command, never the password"
+    );
+}
+
+#[test]
+fn external_postgresql_tls_reaches_api_and_plugin_daemon() {
+    let r = render(&[
+        "postgresql.enabled=false",
+        "postgresql.external.host=db.example.com",
+        "postgresql.external.sslMode=require",
+        "postgresql.external.defaultDatabase=dify_admin",
+    ]);
+    let m = &r.manifest;
+    let api = pod(m, "Deployment", "dify-api");
+    assert_eq!(
+        env_value(m, container(&api, "api"), "DB_EXTRAS"),
+        "sslmode=require"
+    );
+    let p = pod(m, "Deployment", "dify-plugin-daemon");
+    let daemon = container(&p, "plugin-daemon");
+    assert_eq!(env_value(m, daemon, "DB_SSL_MODE"), "require");
+    assert_eq!(env_value(m, daemon, "DB_DEFAULT_DATABASE"), "dify_admin");
+    let notes = r.notes().join("\n");
+    assert!(
+        notes.contains("External PostgreSQL db.example.com:5432 (sslmode require)"),
+        "{notes}"
+    );
+    assert!(notes.contains("CREATE DATABASE"));
+    // The bundled server needs no TLS and no note.
+    let bundled = render(&[]);
+    let api = pod(&bundled.manifest, "Deployment", "dify-api");
+    assert!(!names(container(&api, "api")).contains(&"DB_EXTRAS"));
+    assert_eq!(bundled.notes().len(), 1);
+}
+
+/// The plugin daemon's /e/ route goes through the hook proxy, which passes the public URL.
+#[test]
+fn plugin_endpoints_go_through_the_hook_proxy() {
+    let r = render(&[]);
+    let m = &r.manifest;
+    let conf = find(m, "ConfigMap", "dify-hook-proxy").body["data"]["nginx.conf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(conf.contains("proxy_set_header Dify-Hook-Url $hook_scheme://$hook_host$http_x_forwarded_prefix$request_uri;"));
+    assert!(conf.contains("proxy_pass http://127.0.0.1:5002;"));
+    let p = pod(m, "Deployment", "dify-plugin-daemon");
+    let proxy = container(&p, "hook-proxy");
+    assert_eq!(proxy.ports.as_ref().unwrap()[0].container_port, 5080);
+    assert_eq!(
+        proxy.security_context.as_ref().unwrap().run_as_non_root,
+        Some(true)
+    );
+    assert_service_url(m, "http://dify-plugin-daemon:5080");
 }

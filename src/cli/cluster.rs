@@ -133,6 +133,9 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
                 ""
             }
         );
+        if !options.dry_run {
+            super::print_notes(&mut std::io::stdout().lock(), &rendered.notes());
+        }
         Ok(exit::OK)
     })
 }

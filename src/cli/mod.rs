@@ -30,6 +30,7 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
     config::check_components(&cmd.show_only)?;
     let spec = cmd.render.to_spec(cmd.release.to_release()?)?;
     let rendered = render_release(&spec)?;
+    let rendered_notes = rendered.notes();
     let manifest = if cmd.show_only.is_empty() {
         rendered.manifest
     } else {
@@ -44,7 +45,15 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
             out.flush().map_err(Error::io("writing to stdout"))?;
         }
     }
+    print_notes(&mut std::io::stderr().lock(), &rendered_notes);
     Ok(exit::OK)
+}
+
+/// The release's notes, one per line. A closed or full stream is not an error.
+pub(crate) fn print_notes(out: &mut impl Write, notes: &[String]) {
+    for note in notes {
+        let _ = writeln!(out, "Note: {note}");
+    }
 }
 
 fn write_dir(manifest: &Manifest, dir: &std::path::Path) -> Result<(), Error> {

@@ -139,11 +139,19 @@ fn job(v: &Value) -> Readiness {
     if let Some(c) = condition(v, "Failed").filter(|c| c["status"] == "True") {
         let reason = c["reason"].as_str().unwrap_or("Failed");
         let message = c["message"].as_str().unwrap_or("");
-        return Readiness::Failed(
-            format!("job failed: {reason}: {message}")
-                .trim_end_matches(": ")
-                .to_owned(),
-        );
+        let mut why = format!("job failed: {reason}: {message}")
+            .trim_end_matches(": ")
+            .to_owned();
+        // The pods' log says why (the migration gate names the revision it found).
+        if let (Some(ns), Some(name)) = (
+            v.pointer("/metadata/namespace").and_then(Value::as_str),
+            v.pointer("/metadata/name").and_then(Value::as_str),
+        ) {
+            why.push_str(&format!(
+                "; its log says why: kubectl logs -n {ns} job/{name}"
+            ));
+        }
+        return Readiness::Failed(why);
     }
     let failed = int(v, "/status/failed");
     let active = int(v, "/status/active");
@@ -216,6 +224,16 @@ mod tests {
             readiness("Job", &failed, false),
             Readiness::Failed(
                 "job failed: BackoffLimitExceeded: Job has reached the specified backoff limit"
+                    .into()
+            )
+        );
+        let mut named = failed.clone();
+        named["metadata"] = json!({"namespace": "dify", "name": "dify-migration-1-11-4-x"});
+        assert_eq!(
+            readiness("Job", &named, false),
+            Readiness::Failed(
+                "job failed: BackoffLimitExceeded: Job has reached the specified backoff limit; \
+                 its log says why: kubectl logs -n dify job/dify-migration-1-11-4-x"
                     .into()
             )
         );

@@ -2,6 +2,7 @@
 //! Kubernetes struct with unknown fields rejected, given a stage, and ordered. Nothing is
 //! printed or applied unless every document passes.
 
+mod pods;
 pub mod typed;
 
 use crate::render::RenderedTemplate;
@@ -372,6 +373,7 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
     };
     let mut problems: Vec<Problem> = typed::check(&api_version, &kind, &body)
         .into_iter()
+        .chain(pods::duplicate_env(&body))
         .map(|m| problem(Some(id.clone()), m))
         .collect();
     let labels = metadata

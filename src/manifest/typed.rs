@@ -112,6 +112,14 @@ struct Middleware {
 #[allow(dead_code)]
 struct MiddlewareSpec {
     strip_prefix: Option<StripPrefix>,
+    add_prefix: Option<AddPrefix>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct AddPrefix {
+    prefix: String,
 }
 
 #[derive(Deserialize)]

@@ -17,12 +17,17 @@ pub const MASTER_KEY_PATH: &str = "secrets.difySecretKey";
 /// Environment variable read when no file or value gives the master key.
 pub const MASTER_KEY_ENV: &str = "DIFY_SECRET_KEY";
 
-/// A derived credential: the value under `secrets.` that overrides it, and its purpose label.
+/// A derived credential: the value under `secrets.` that overrides it, its purpose label, and
+/// how many hex digits of the HMAC it keeps.
 #[derive(Debug, Clone, Copy)]
 pub struct DerivedKeySpec {
     pub value: &'static str,
     pub purpose: &'static str,
+    pub length: usize,
 }
+
+/// Full-length derived keys: all 64 hex digits.
+const FULL: usize = 64;
 
 /// Every derived credential. The purpose labels are part of the on-disk contract: changing one
 /// changes a password that a database volume depends on.
@@ -30,26 +35,38 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
     DerivedKeySpec {
         value: "postgresPassword",
         purpose: "postgres-password",
+        length: FULL,
     },
     DerivedKeySpec {
         value: "redisPassword",
         purpose: "redis-password",
+        length: FULL,
     },
     DerivedKeySpec {
         value: "sandboxApiKey",
         purpose: "sandbox-api-key",
+        length: FULL,
     },
     DerivedKeySpec {
         value: "pluginDaemonKey",
         purpose: "plugin-daemon-server-key",
+        length: FULL,
     },
     DerivedKeySpec {
         value: "pluginInnerApiKey",
         purpose: "plugin-inner-api-key",
+        length: FULL,
     },
     DerivedKeySpec {
         value: "weaviateApiKey",
         purpose: "weaviate-api-key",
+        length: FULL,
+    },
+    // Guards Dify's first-run /install page; its form accepts at most 30 characters.
+    DerivedKeySpec {
+        value: "initPassword",
+        purpose: "init-password",
+        length: 24,
     },
 ];
 
@@ -70,6 +87,20 @@ pub fn derive(master: &str, purpose: &str) -> String {
     mac.update(b"difyrender/v1/");
     mac.update(purpose.as_bytes());
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so any password can stand
+/// in the userinfo of a URL (`/ # ? @ :` would otherwise end or split it). Hex keys are unchanged.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The resolved credentials handed to templates as `Secrets`, keyed like the values
@@ -94,11 +125,14 @@ impl DerivedKeys {
         for spec in DERIVED_KEYS {
             let key = match get(spec.value) {
                 "" if master.is_empty() => String::new(),
-                "" => derive(master, spec.purpose),
+                "" => derive(master, spec.purpose)[..spec.length].to_owned(),
                 explicit => explicit.to_owned(),
             };
             keys.insert(spec.value.to_owned(), key);
         }
+        // The Redis password as it must stand inside CELERY_BROKER_URL.
+        let url_form = percent_encode(&keys["redisPassword"]);
+        keys.insert("redisPasswordUrl".to_owned(), url_form);
         let mut checksum = String::new();
         if !master.is_empty() {
             let all: Vec<&str> = keys.values().map(String::as_str).collect();
@@ -185,6 +219,22 @@ mod tests {
         let keys2 = DerivedKeys::resolve(over.as_object().unwrap());
         assert_eq!(keys2.0["redisPassword"], "explicit");
         assert_ne!(keys.0["checksum"], keys2.0["checksum"]);
+    }
+
+    #[test]
+    fn init_password_fits_difys_form_and_redis_password_is_url_safe() {
+        let keys = DerivedKeys::resolve(
+            json!({"secrets": {"difySecretKey": "m"}})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(keys.0["initPassword"], derive("m", "init-password")[..24]);
+        assert_eq!(keys.0["redisPasswordUrl"], keys.0["redisPassword"]);
+        let explicit =
+            json!({"secrets": {"difySecretKey": "m", "redisPassword": "a/b#c?d@e:f%g h~"}});
+        let keys = DerivedKeys::resolve(explicit.as_object().unwrap());
+        assert_eq!(keys.0["redisPasswordUrl"], "a%2Fb%23c%3Fd%40e%3Af%25g%20h~");
+        assert_eq!(percent_encode("ü"), "%C3%BC");
     }
 
     #[test]
