@@ -621,19 +621,31 @@ fn datastores_accept_the_derived_passwords_and_refuse_others() {
     );
 }
 
+/// A pod-network source address for clients inside squid's pod (see the squid test).
+const POD_NETWORK_CLIENT: &str = "10.244.0.10";
+
 #[test]
 fn squid_runs_the_rendered_configuration() {
-    let mut s = Stack::with_hosts("squid", render("/", &[]), &["egress-target"]);
+    // One outside server is listed in ssrfProxy.allowedPrivateNetworks, the other is not.
+    let mut s = Stack::with_hosts(
+        "squid",
+        render("/", &["ssrfProxy.allowedPrivateNetworks={127.0.3.1/32}"]),
+        &["allowed-target", "internal-service"],
+    );
     // The sandbox is in no registry: a recorder in its pod, on its port, stands in for it.
     let (sandbox, _) = s.workload_pod("Deployment", "dify-sandbox");
     let sandbox_log = s.recorder(&sandbox, 8194);
-    // An outside web server, with a DNS name like a Service's: plain HTTP on 443 (an SSL_port,
-    // for CONNECT tunnels), on 8080 (a Safe_port) and on 25 (neither).
-    let target = s.host("egress-target");
-    let tls_log = s.recorder(&target, 443);
-    let web_log = s.recorder(&target, 8080);
-    let smtp_log = s.recorder(&target, 25);
-    let fqdn = s.fqdn("egress-target");
+    // Outside servers with DNS names like a Service's: plain HTTP on 443 (an SSL_port, for
+    // CONNECT tunnels), on 8080 (a Safe_port) and on 25 (neither).
+    let allowed = s.host("allowed-target");
+    assert_eq!(s.lane.addr(&allowed).to_string(), "127.0.3.1");
+    let allowed_443 = s.recorder(&allowed, 443);
+    let allowed_8080 = s.recorder(&allowed, 8080);
+    let allowed_25 = s.recorder(&allowed, 25);
+    let internal = s.host("internal-service");
+    let internal_443 = s.recorder(&internal, 443);
+    let internal_8080 = s.recorder(&internal, 8080);
+    let (allowed_fqdn, internal_fqdn) = (s.fqdn("allowed-target"), s.fqdn("internal-service"));
     s.start_squid();
     let squid = "dify-ssrf-proxy";
     let paths = |log: &Path| -> Vec<String> {
@@ -643,71 +655,117 @@ fn squid_runs_the_rendered_configuration() {
             .collect()
     };
 
-    // The reverse proxy (8194 accel -> cache_peer): squid resolves the peer's name with its
-    // own DNS client. Squid configures its peers shortly after it starts listening: polled.
+    // In a cluster, squid's clients (api, worker, sandbox) have pod addresses, which are in the
+    // rendered `localnet` ACL; lane pods have 127.0.x.y addresses, which are not. A client in
+    // squid's own pod with a pod-network source address stands in for them: the address
+    // exists only on that pod's loopback interface, and its packets never leave it.
+    let add = s.lane.exec(
+        squid,
+        spawn(
+            "ip",
+            argv(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{POD_NETWORK_CLIENT}/32"),
+                "dev",
+                "lo",
+            ]),
+            Vec::new(),
+        ),
+    );
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let pod_client = |args: &[&str]| {
+        let mut all = vec!["--interface", POD_NETWORK_CLIENT];
+        all.extend_from_slice(args);
+        s.curl(squid, &all)
+    };
+    let proxy = "http://127.0.0.1:3128";
+
+    // The reverse proxy (8194 accel -> cache_peer): squid resolves the peer's name with its own
+    // DNS client. It configures its peers shortly after it starts listening: polled.
     lane::wait_until(
         "squid's reverse proxy to reach the sandbox",
         Duration::from_secs(30),
-        || {
-            s.curl(
-                squid,
-                &["http://127.0.0.1:8194/v1/sandbox/dependencies?language=python3"],
-            )
-            .0 == 200
-        },
+        || pod_client(&["http://127.0.0.1:8194/v1/sandbox/dependencies?language=python3"]).0 == 200,
     );
     assert!(paths(&sandbox_log).contains(&"/v1/sandbox/dependencies?language=python3".into()));
 
-    // The forward proxy. What the rendered ACLs allow: a client in `localnet` (the private
-    // ranges pods have in a cluster) or `localhost`, to a Safe_port, CONNECT only to 443; any
-    // destination address (no rule looks at it). Lane pods have 127.0.x.y addresses, which
-    // are in neither ACL, so the allowed client is one in squid's own pod (127.0.0.1).
-    let proxy = "http://127.0.0.1:3128";
-    // CONNECT to 443 goes direct, to the name squid resolves itself.
-    let (code, body) = s.curl(
-        squid,
-        &["-x", proxy, "-p", &format!("http://{fqdn}:443/tunnel")],
-    );
+    // The forward proxy, from the pod network. A private destination listed in
+    // allowedPrivateNetworks: allowed (CONNECT to 443 goes direct, to the name squid resolves).
+    let (code, body) = pod_client(&[
+        "-x",
+        proxy,
+        "-p",
+        &format!("http://{allowed_fqdn}:443/tunnel"),
+    ]);
     assert_eq!(code, 200, "{body}");
-    assert!(paths(&tls_log).contains(&"/tunnel".into()));
+    assert!(paths(&allowed_443).contains(&"/tunnel".into()));
+    // Any other private destination: refused, by name or by address, before any connection.
+    for url in [
+        format!("http://{internal_fqdn}:8080/private"),
+        format!("http://{}:8080/private", s.lane.addr(&internal)),
+    ] {
+        assert_eq!(pod_client(&["-x", proxy, &url]).0, 403, "{url}");
+    }
+    let (code, _) = pod_client(&[
+        "-x",
+        proxy,
+        "-p",
+        &format!("http://{internal_fqdn}:443/private"),
+    ]);
+    assert_eq!(code, 403, "CONNECT to a private address");
+    assert!(paths(&internal_8080).is_empty() && paths(&internal_443).is_empty());
+    assert!(!paths(&sandbox_log).contains(&"/private".into()));
+    // A port outside Safe_ports, and CONNECT to a port other than 443: refused.
+    let (code, _) = pod_client(&["-x", proxy, &format!("http://{allowed_fqdn}:25/port")]);
+    assert_eq!(code, 403, "port 25 is not a Safe_port");
+    assert!(paths(&allowed_25).is_empty());
+    let (code, _) = pod_client(&[
+        "-x",
+        proxy,
+        "-p",
+        &format!("http://{allowed_fqdn}:8080/port"),
+    ]);
+    assert_eq!(code, 403, "CONNECT to 8080");
+    assert!(!paths(&allowed_8080).contains(&"/port".into()));
     // Squid does not apply resolv.conf's search domains (dns_defnames off): a short name does
     // not resolve. This is why cache_peer must be fully qualified.
+    let (code, _) = pod_client(&["-x", proxy, "-p", "http://allowed-target:443/short"]);
+    assert!(code >= 500, "a short name does not resolve: {code}");
+    assert!(!paths(&allowed_443).contains(&"/short".into()));
+
+    // Clients outside the pod network are refused: localhost is allowed only to public
+    // destinations, any other address not at all (the reverse proxy included).
     let (code, _) = s.curl(
         squid,
-        &["-x", proxy, "-p", "http://egress-target:443/short"],
+        &[
+            "-x",
+            proxy,
+            "-p",
+            &format!("http://{allowed_fqdn}:443/localhost"),
+        ],
     );
-    assert_eq!(code, 500, "squid does not resolve a short name");
-    assert!(!paths(&tls_log).contains(&"/short".into()));
-    // CONNECT to any other port is refused.
-    let (code, _) = s.curl(
-        squid,
-        &["-x", proxy, "-p", &format!("http://{fqdn}:8080/tunnel")],
-    );
-    assert_eq!(code, 403, "CONNECT to 8080");
-    // A port outside Safe_ports is refused before any connection.
-    let (code, _) = s.curl(squid, &["-x", proxy, &format!("http://{fqdn}:25/refused")]);
-    assert_eq!(code, 403, "port 25 is not a Safe_port");
-    assert!(paths(&smtp_log).is_empty(), "nothing reached port 25");
-    // A plain-HTTP request to a Safe_port is allowed. Squid may serve it direct or through its
-    // only parent, the sandbox's cache_peer: no cache_peer_access limits that peer to the
-    // reverse-proxy port, as in Dify's own squid.conf, where such requests can get the
-    // sandbox's 404 (langgenius/dify#25801). Either way it reaches exactly one of them.
-    let (code, body) = s.curl(squid, &["-x", proxy, &format!("http://{fqdn}:8080/plain")]);
-    assert_eq!(code, 200, "{body}");
-    let direct = paths(&web_log).contains(&"/plain".into());
-    let parent = paths(&sandbox_log).contains(&"/plain".into());
-    assert!(direct != parent, "direct: {direct}, parent: {parent}");
-    // A client address in neither localnet nor localhost is refused.
+    assert_eq!(code, 403, "localhost to a private destination");
     let other = s.client("other");
-    for url in [
-        format!("http://{fqdn}:8080/other"),
-        format!("http://{fqdn}:443/other"),
-    ] {
-        let (code, _) = s.curl(&other, &["-x", "http://dify-ssrf-proxy:3128", "-p", &url]);
-        assert_eq!(code, 403, "a client outside localnet/localhost: {url}");
-    }
+    let (code, _) = s.curl(
+        &other,
+        &[
+            "-x",
+            "http://dify-ssrf-proxy:3128",
+            "-p",
+            &format!("http://{allowed_fqdn}:443/other"),
+        ],
+    );
+    assert_eq!(code, 403, "a client outside the pod network");
+    let (code, _) = s.curl(&other, &["http://dify-ssrf-proxy:8194/other"]);
+    assert_eq!(code, 403, "the reverse proxy, from outside the pod network");
+    assert!(
+        !paths(&allowed_443)
+            .iter()
+            .any(|p| p == "/localhost" || p == "/other")
+    );
     assert!(!paths(&sandbox_log).contains(&"/other".into()));
-    assert!(!paths(&tls_log).contains(&"/other".into()));
 }
 
 #[test]
