@@ -71,8 +71,12 @@ fn ids(user: &str) -> (u32, u32) {
     (id("-u"), id("-g"))
 }
 
+/// `user` is a name, or a numeric uid (group: the same number), as a securityContext gives it.
 fn chown(path: &Path, user: &str) {
-    let (uid, gid) = ids(user);
+    let (uid, gid) = match user.parse::<u32>() {
+        Ok(n) => (n, n),
+        Err(_) => ids(user),
+    };
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
 }
 
@@ -480,6 +484,46 @@ impl Stack {
         self.wait_probe(&pod, index, &c, &env, Some("redis"));
     }
 
+    /// Weaviate built from its Go module (scripts/runtime build), with the rendered environment
+    /// and volume, run as the image runs it: ENTRYPOINT `/bin/weaviate`, CMD `--host 0.0.0.0
+    /// --port 8080 --scheme http`, as the pod's securityContext user.
+    fn start_weaviate(&mut self) {
+        let bin = lane::built("weaviate", "github.com/weaviate/weaviate");
+        let (pod, spec) = self.workload_pod("StatefulSet", "dify-weaviate");
+        let c = container(&spec, "weaviate").clone();
+        let mut env = container_env(&self.r.manifest, &c);
+        // Weaviate's cluster layer (memberlist) advertises the pod's first private address;
+        // a lane pod's address is a loopback one, which it does not pick by itself.
+        env.push((
+            "CLUSTER_ADVERTISE_ADDR".into(),
+            self.lane.addr(&pod).to_string(),
+        ));
+        let uid = spec
+            .security_context
+            .as_ref()
+            .and_then(|s| s.run_as_user)
+            .expect("the weaviate pod names its user")
+            .to_string();
+        self.mount_volumes(&spec, &c, Some(&uid));
+        let line = command_line(
+            &c,
+            &env,
+            &[&bin.display().to_string()],
+            &["--host", "0.0.0.0", "--port", "8080", "--scheme", "http"],
+        );
+        let index = self.lane.spawn(
+            &pod,
+            Spawn {
+                name: "weaviate",
+                argv: line,
+                env: env.clone(),
+                user: Some(&uid),
+                cwd: None,
+            },
+        );
+        self.wait_probe(&pod, index, &c, &env, Some(&uid));
+    }
+
     /// squid from Debian with the rendered squid.conf mounted where the pod mounts it, run as
     /// the ubuntu/squid image's entrypoint runs it: `tail -F` of squid's log files to the
     /// container's output, `squid -Nz`, then squid with the CMD `-f /etc/squid/squid.conf -NYC`.
@@ -623,6 +667,67 @@ fn datastores_accept_the_derived_passwords_and_refuse_others() {
 
 /// A pod-network source address for clients inside squid's pod (see the squid test).
 const POD_NETWORK_CLIENT: &str = "10.244.0.10";
+
+#[test]
+fn weaviate_accepts_the_api_key_only() {
+    let mut s = Stack::new("weaviate", render("/dify", &[]));
+    s.start_weaviate();
+    let api = s.env_of("Deployment", "dify-api", "api");
+    let pod = s.client("api");
+    let key = env_get(&api, "WEAVIATE_API_KEY").to_owned();
+    // HTTP, at the api's WEAVIATE_ENDPOINT.
+    let schema = format!("{}/v1/schema", env_get(&api, "WEAVIATE_ENDPOINT"));
+    let bearer = |k: &str| format!("Authorization: Bearer {k}");
+    let (code, body) = s.curl(&pod, &[&schema, "-H", &bearer(&key)]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        s.curl(&pod, &[&schema, "-H", &bearer("not-the-key")]).0,
+        401
+    );
+    assert_eq!(s.curl(&pod, &[&schema]).0, 401, "anonymous access is off");
+    // gRPC, at the api's WEAVIATE_GRPC_ENDPOINT: an empty TenantsGet call over HTTP/2. With
+    // the key it gets past authentication (and fails for want of a collection); with another
+    // key it does not.
+    let grpc = env_get(&api, "WEAVIATE_GRPC_ENDPOINT").replacen("grpc://", "http://", 1);
+    let call = |k: &str| {
+        let out = s.lane.exec(
+            &pod,
+            spawn(
+                "grpc",
+                argv(&[
+                    "bash",
+                    "-c",
+                    "printf '\\0\\0\\0\\0\\0' | curl -sS --max-time 20 --http2-prior-knowledge \
+                     -o /dev/null -D - -X POST -H 'content-type: application/grpc' -H 'te: trailers' \
+                     -H \"authorization: Bearer $1\" --data-binary @- \"$2/weaviate.v1.Weaviate/TenantsGet\"",
+                    "grpc",
+                    k,
+                    &grpc,
+                ]),
+                Vec::new(),
+            ),
+        );
+        let headers = text(&out.stdout);
+        let field = |name: &str| {
+            headers.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        match (field("grpc-status"), field("grpc-message")) {
+            (Some(status), message) => (status, message.unwrap_or_default()),
+            _ => panic!("a gRPC status: {headers}{}", text(&out.stderr)),
+        }
+    };
+    // Weaviate 1.27 answers both with UNKNOWN (2); the message tells them apart.
+    let (_, with_key) = call(&key);
+    assert_eq!(
+        with_key, "get tenants: missing collection",
+        "past authentication"
+    );
+    let (_, wrong) = call("not-the-key");
+    assert!(wrong.contains("invalid api key"), "{wrong}");
+}
 
 #[test]
 fn squid_runs_the_rendered_configuration() {

@@ -98,6 +98,35 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
     }
 }
 
+/// `scripts/runtime build`, once per test binary: the lane's programs are installed or built
+/// if missing (a no-op after scripts/test has run it).
+pub fn build() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| run_ok(Command::new(script()).arg("build"), "scripts/runtime build"));
+}
+
+/// The program `scripts/runtime build` built from `hack/runtime/<dir>`, which requires
+/// `module`: `target/runtime/bin/<dir>-<version>`.
+pub fn built(dir: &str, module: &str) -> PathBuf {
+    build();
+    let go_mod = std::fs::read_to_string(root().join("hack/runtime").join(dir).join("go.mod"))
+        .expect("hack/runtime/<dir>/go.mod");
+    let version = go_mod
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("require {module} ")))
+        .unwrap_or_else(|| panic!("hack/runtime/{dir}/go.mod requires {module} on one line"))
+        .trim();
+    let bin = root()
+        .join("target/runtime/bin")
+        .join(format!("{dir}-{version}"));
+    assert!(
+        bin.is_file(),
+        "scripts/runtime build made {}",
+        bin.display()
+    );
+    bin
+}
+
 fn script() -> PathBuf {
     root().join("scripts/runtime")
 }
@@ -126,6 +155,7 @@ impl Lane {
     /// [`DNS_ADDR`], `ndots:5`, as the kubelet writes for dnsPolicy ClusterFirst) bind-mounted
     /// over /etc/resolv.conf inside it.
     pub fn new(name: &str, namespace: &str, cluster_domain: &str) -> Lane {
+        build();
         let dir = root()
             .join("target/runtime/lanes")
             .join(format!("{name}-{}", std::process::id()));
@@ -275,7 +305,13 @@ impl Lane {
         }
         if let Some(user) = spawn.user {
             // After nsenter (which needs root); the parent-death signal is set again, because
-            // a change of user clears it.
+            // a change of user clears it. A numeric user (a securityContext's runAsUser) gets
+            // the group of the same number and no supplementary groups.
+            let groups = if user.parse::<u32>().is_ok() {
+                "--clear-groups"
+            } else {
+                "--init-groups"
+            };
             args.extend(
                 [
                     "/usr/bin/setpriv",
@@ -283,7 +319,7 @@ impl Lane {
                     user,
                     "--regid",
                     user,
-                    "--init-groups",
+                    groups,
                     "--pdeathsig",
                     "KILL",
                     "--",
