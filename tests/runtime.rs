@@ -489,6 +489,13 @@ impl Stack {
     /// --port 8080 --scheme http`, as the pod's securityContext user.
     fn start_weaviate(&mut self) {
         let bin = lane::built("weaviate", "github.com/weaviate/weaviate");
+        // The lane runs the version the chart deploys: a new tag needs hack/runtime/weaviate.
+        let tag = self.r.values["images"]["weaviate"]["tag"].as_str().unwrap();
+        assert!(
+            bin.ends_with(format!("weaviate-v{tag}")),
+            "{} is not Weaviate {tag}",
+            bin.display()
+        );
         let (pod, spec) = self.workload_pod("StatefulSet", "dify-weaviate");
         let c = container(&spec, "weaviate").clone();
         let mut env = container_env(&self.r.manifest, &c);
@@ -877,7 +884,7 @@ fn squid_runs_the_rendered_configuration() {
 fn hook_proxy_gives_the_daemon_the_public_url() {
     for (path, prefix) in [("/dify", Some("/dify")), ("/", None)] {
         let mut s = Stack::new(
-            &format!("hooks-{}", path.trim_matches('/')),
+            &format!("hooks{}", path.replace('/', "-")),
             render(path, &[]),
         );
         let (pod, spec) = s.workload_pod("Deployment", "dify-plugin-daemon");

@@ -4,12 +4,15 @@
 //! so wildcard listeners (squid's 3128 and 8194, the sandbox's 8194) never collide, and
 //! nothing is reachable from, or reaches, outside the lane.
 //!
-//! Every process is started by the test, is stopped by its pid when the lane is dropped (also
-//! when the test panics: SIGTERM, a bounded wait, then SIGKILL), and carries a parent-death
-//! signal, so not even an aborted test binary leaves one behind.
+//! Every program is started by the test in a process group of its own, and is stopped by its
+//! pid when the lane is dropped, also when the test panics: SIGTERM to its group, up to 5 s,
+//! then SIGKILL. A watchdog (`scripts/runtime watch`) holds a pipe from the test process and
+//! kills whatever is left of the lane's groups when the test process dies without dropping it
+//! (the parent-death signal is not delivered on this kernel, so it is not relied on).
 
 use super::root;
 use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -36,17 +39,24 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    fn stop(&mut self) {
-        if !self.running() {
-            return;
-        }
+    /// Signals the process group led by this process.
+    fn signal_group(&self, signal: &str) {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{signal}"), "--", &format!("-{}", self.pid())])
+            .stderr(Stdio::null())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && self.running() {
-            std::thread::sleep(Duration::from_millis(50));
+    }
+
+    fn stop(&mut self) {
+        if self.running() {
+            self.signal_group("TERM");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && self.running() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
+        // Whatever the program left in its group (workers, helpers) goes with it.
+        self.signal_group("KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -81,6 +91,8 @@ pub struct Lane {
     procs: Vec<Proc>,
     pods: Vec<Pod>,
     holder: Option<Proc>,
+    /// `scripts/runtime watch`: kills the groups listed in `<dir>/pids` once its stdin closes.
+    watchdog: Option<Child>,
 }
 
 /// Polls `ready` until it holds or `timeout` passes; `what` names the condition.
@@ -161,11 +173,19 @@ impl Lane {
             .join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        let watchdog = Command::new(script())
+            .arg("watch")
+            .arg(dir.join("pids"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("scripts/runtime watch starts");
         let mut lane = Lane {
             dir,
             procs: Vec::new(),
             pods: Vec::new(),
             holder: None,
+            watchdog: Some(watchdog),
         };
         let resolv = lane.dir.join("resolv.conf");
         std::fs::write(
@@ -178,11 +198,7 @@ impl Lane {
         .unwrap();
         let holder = lane.launch(
             "lane",
-            Command::new("/usr/bin/setpriv").args([
-                "--pdeathsig",
-                "KILL",
-                "--",
-                "/usr/bin/unshare",
+            Command::new("/usr/bin/unshare").args([
                 "--net",
                 "--mount",
                 "--propagation",
@@ -208,15 +224,33 @@ impl Lane {
         self.holder.as_ref().unwrap().pid()
     }
 
+    /// Starts `cmd` in a process group of its own, recorded for the watchdog.
     fn launch(&self, name: &str, cmd: &mut Command) -> Proc {
+        use std::io::Write;
         let log = self.dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = cmd
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        // pid and start time (field 22 of /proc/PID/stat): a recycled pid is never signalled.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        let start = stat
+            .rsplit(") ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(19)
+            .unwrap();
+        let mut pids = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("pids"))
+            .unwrap();
+        writeln!(pids, "{} {start}", child.id()).unwrap();
         Proc {
             name: name.to_owned(),
             log,
@@ -230,11 +264,7 @@ impl Lane {
         let lane = self.lane_pid().to_string();
         let holder = self.launch(
             &format!("pod-{name}"),
-            Command::new("/usr/bin/setpriv").args([
-                "--pdeathsig",
-                "KILL",
-                "--",
-                "/usr/bin/nsenter",
+            Command::new("/usr/bin/nsenter").args([
                 &format!("--net=/proc/{lane}/ns/net"),
                 &format!("--mount=/proc/{lane}/ns/mnt"),
                 "--",
@@ -290,12 +320,15 @@ impl Lane {
     /// A command running in `pod`'s network namespace and the lane's mount namespace.
     fn command(&self, pod: &str, spawn: &Spawn, prefix: &[&str]) -> Command {
         let pod_pid = self.find_pod(pod).holder.pid();
-        let mut cmd = Command::new(prefix.first().copied().unwrap_or("/usr/bin/setpriv"));
-        let mut args: Vec<String> = prefix.iter().skip(1).map(|s| s.to_string()).collect();
-        if prefix.is_empty() {
-            args.extend(["--pdeathsig", "KILL", "--"].map(String::from));
+        let (program, args) = match prefix.split_first() {
+            Some((first, rest)) => (*first, rest.iter().map(|s| s.to_string()).collect()),
+            None => ("/usr/bin/nsenter", Vec::new()),
+        };
+        let mut cmd = Command::new(program);
+        let mut args: Vec<String> = args;
+        if !prefix.is_empty() {
+            args.push("/usr/bin/nsenter".into());
         }
-        args.push("/usr/bin/nsenter".into());
         args.push(format!("--net=/proc/{pod_pid}/ns/net"));
         args.push(format!("--mount=/proc/{}/ns/mnt", self.lane_pid()));
         args.push("--".into());
@@ -304,9 +337,8 @@ impl Lane {
             args.extend(["/usr/bin/env".into(), format!("--chdir={cwd}"), "--".into()]);
         }
         if let Some(user) = spawn.user {
-            // After nsenter (which needs root); the parent-death signal is set again, because
-            // a change of user clears it. A numeric user (a securityContext's runAsUser) gets
-            // the group of the same number and no supplementary groups.
+            // After nsenter, which needs root. A numeric user (a securityContext's runAsUser)
+            // gets the group of the same number and no supplementary groups.
             let groups = if user.parse::<u32>().is_ok() {
                 "--clear-groups"
             } else {
@@ -320,8 +352,6 @@ impl Lane {
                     "--regid",
                     user,
                     groups,
-                    "--pdeathsig",
-                    "KILL",
                     "--",
                 ]
                 .map(String::from),
@@ -440,6 +470,14 @@ impl Drop for Lane {
         }
         if let Some(mut h) = self.holder.take() {
             h.stop();
+        }
+        if let Some(mut w) = self.watchdog.take() {
+            drop(w.stdin.take());
+            let _ = w.wait();
+        }
+        // The logs stay for a failed test.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
