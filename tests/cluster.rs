@@ -296,7 +296,11 @@ fn conflicts_are_refused_with_names_unless_forced() {
 
 #[test]
 fn the_restricted_user_gets_a_clear_forbidden_message() {
-    let out = apply("t-restricted", &["--context", "restricted", "--no-wait"]);
+    // Past doctor (whose permission check tests/doctor.rs covers), the apply's own dry run.
+    let out = apply(
+        "t-restricted",
+        &["--context", "restricted", "--no-wait", "--skip-doctor"],
+    );
     let text = transcript(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (diff: no differences; status: everything ready)
-  1  diff: differences found; status: something is not ready
+  0  success (diff: no differences; status: everything ready; doctor, test: no check failed)
+  1  diff: differences found; status: something is not ready; doctor, test: a check failed
   2  invalid input: arguments, values, schema or templates (nothing was sent to a cluster)
-  3  the cluster refused the request or could not be reached
+  3  the cluster refused the request or could not be reached; apply: a doctor check failed
   4  waiting failed: timeout, or the migration Job failed";
 
 /// Render and apply Dify Community Edition on Nutanix Kubernetes Platform, without Helm.
@@ -44,6 +44,45 @@ pub enum Command {
     /// The keys Secret a catalog entry reads: print it, or server-side apply it.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Before an install: read-only checks of the cluster against what the render needs.
+    #[command(after_help = EXIT_CODES)]
+    Doctor(DoctorCommand),
+    /// After an install: a short-lived Job proves from inside the cluster that the release works.
+    #[command(after_help = EXIT_CODES)]
+    Test(TestCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorCommand {
+    #[command(flatten)]
+    pub render: RenderArgs,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub host: HostArgs,
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TestCommand {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Keep the test Job and its pod afterwards (e.g. to read its logs).
+    #[arg(long)]
+    pub keep: bool,
+    /// Also check the routes through the external URL (sub-path routes and the /e/ hook route).
+    #[arg(long)]
+    pub through_ingress: bool,
+    /// How long the test Job may take, pulling its image included.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
 }
 
 /// Value and chart flags shared by every command that renders the chart.
@@ -128,6 +167,9 @@ pub struct ApplyCommand {
     /// Let prune delete volume claims and the keys Secret too.
     #[arg(long)]
     pub delete_data: bool,
+    /// Do not run the doctor checks before applying.
+    #[arg(long)]
+    pub skip_doctor: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,9 +20,9 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 /// Stands in for a host still to be detected, so everything else is validated first.
-const PENDING_HOST: &str = "external-host.pending.invalid";
+pub(super) const PENDING_HOST: &str = "external-host.pending.invalid";
 
-fn with_host(spec: &ReleaseSpec, host: &str) -> ReleaseSpec {
+pub(super) fn with_host(spec: &ReleaseSpec, host: &str) -> ReleaseSpec {
     let mut spec = spec.clone();
     if let Value::Object(extra) = json!({"external": {"host": host}}) {
         crate::values::merge_maps(&mut spec.injected, extra);
@@ -31,15 +31,15 @@ fn with_host(spec: &ReleaseSpec, host: &str) -> ReleaseSpec {
 }
 
 /// A release rendered before any API call; the external host may still be missing.
-struct Prepared {
-    spec: ReleaseSpec,
-    rendered: Option<RenderedRelease>,
-    target: ServiceRef,
+pub(super) struct Prepared {
+    pub(super) spec: ReleaseSpec,
+    pub(super) rendered: Option<RenderedRelease>,
+    pub(super) target: ServiceRef,
 }
 
 /// Renders once offline. When only the external host is missing, everything else is validated
 /// with a placeholder and the host is looked up later, in [`Prepared::finish`].
-fn prepare(mut spec: ReleaseSpec, host: &HostArgs) -> Result<Prepared, Error> {
+pub(super) fn prepare(mut spec: ReleaseSpec, host: &HostArgs) -> Result<Prepared, Error> {
     if let Some(h) = &host.external_host {
         spec = with_host(&spec, h);
     }
@@ -80,7 +80,9 @@ impl Prepared {
 }
 
 /// Runs a command's async body on a single-threaded runtime: the work is I/O-bound.
-fn block_on<F: std::future::Future<Output = Result<u8, Error>>>(f: F) -> Result<u8, Error> {
+pub(super) fn block_on<F: std::future::Future<Output = Result<u8, Error>>>(
+    f: F,
+) -> Result<u8, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -88,7 +90,7 @@ fn block_on<F: std::future::Future<Output = Result<u8, Error>>>(f: F) -> Result<
         .block_on(f)
 }
 
-async fn manager(connection: Connection) -> Result<ResourceManager, Error> {
+pub(super) async fn manager(connection: Connection) -> Result<ResourceManager, Error> {
     Ok(ResourceManager::new(connection.client().await?))
 }
 
@@ -103,11 +105,16 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
         prune: !cmd.no_prune,
         delete_data: cmd.delete_data,
     };
+    let skip_doctor = cmd.skip_doctor;
     let connection = cmd.cluster.connection();
     block_on(async move {
         let progress = Progress::new(false);
         let mgr = manager(connection).await?;
+        let target = prepared.target.clone();
         let rendered = prepared.finish(&mgr, timeout, &progress).await?;
+        if !skip_doctor {
+            super::doctor::gate(&mgr, &rendered, target, &progress).await?;
+        }
         let report = apply_release(&mgr, &rendered, &options, &progress).await?;
         let verb = if options.dry_run {
             "would write"
@@ -170,7 +177,7 @@ pub fn diff(cmd: DiffCommand) -> Result<u8, Error> {
     })
 }
 
-fn no_release(release: &str, namespace: &str) -> Error {
+pub(super) fn no_release(release: &str, namespace: &str) -> Error {
     Error::Cluster(cluster::Error::NotFound(format!(
         "no release {release} in namespace {namespace}: its inventory ConfigMap {} does not exist",
         cluster::inventory::name_of(release)
@@ -250,7 +257,7 @@ fn confirm_data_deletion(release: &str, namespace: &str) -> Result<(), Error> {
     }
 }
 
-fn print(text: &str) -> Result<(), Error> {
+pub(super) fn print(text: &str) -> Result<(), Error> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())

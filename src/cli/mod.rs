@@ -5,6 +5,7 @@ pub mod args;
 mod catalog;
 mod cluster;
 pub mod config;
+mod doctor;
 
 pub use args::{Cli, Command};
 
@@ -23,6 +24,8 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Uninstall(cmd) => cluster::uninstall_cmd(cmd),
         Command::Catalog(cmd) => catalog::run(cmd),
         Command::Secrets(cmd) => catalog::secrets(cmd),
+        Command::Doctor(cmd) => doctor::doctor(cmd),
+        Command::Test(cmd) => doctor::test(cmd),
     }
 }
 

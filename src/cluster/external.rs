@@ -41,7 +41,7 @@ impl ServiceRef {
     }
 }
 
-fn address(svc: &Service) -> Option<String> {
+pub(crate) fn address(svc: &Service) -> Option<String> {
     let ingress = svc
         .status
         .as_ref()?
@@ -57,7 +57,10 @@ fn address(svc: &Service) -> Option<String> {
         .or_else(|| ingress.hostname.clone().filter(|s| !s.is_empty()))
 }
 
-async fn lookup(mgr: &ResourceManager, target: &ServiceRef) -> Result<Option<Service>, Error> {
+pub(crate) async fn lookup(
+    mgr: &ResourceManager,
+    target: &ServiceRef,
+) -> Result<Option<Service>, Error> {
     match target {
         ServiceRef::Named { namespace, name } => {
             let api: Api<Service> = Api::namespaced(mgr.client().clone(), namespace);

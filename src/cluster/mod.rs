@@ -5,12 +5,15 @@
 pub mod apply;
 pub mod delete;
 pub mod diff;
+pub mod doctor;
 pub mod external;
 pub mod inventory;
 pub mod kinds;
 pub mod manager;
+pub mod podsecurity;
 pub mod progress;
 pub mod readiness;
+pub mod smoketest;
 pub mod status;
 pub mod wait;
 
@@ -119,6 +122,9 @@ pub enum Error {
     /// The release or object asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// `doctor` found a problem that would make the install fail (apply stops before writing).
+    #[error("{0}")]
+    Doctor(String),
 }
 
 fn conflict_message(conflicts: &[(String, Vec<FieldConflict>)]) -> String {

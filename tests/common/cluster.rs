@@ -26,8 +26,19 @@ spec:
         x-kubernetes-preserve-unknown-fields: true
 ";
 
+/// NKP's Traefik IngressClass, which `expose.ingressClassName` names (doctor checks it exists).
+const INGRESS_CLASS: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: kommander-traefik
+spec:
+  controller: traefik.io/ingress-controller
+";
+
 /// Starts a control plane in `target/testenv-<name>-<pid>`, which stops itself when this test
-/// process exits, with the Middleware CRD installed. Returns its kubeconfig.
+/// process exits, with the Middleware CRD and the kommander-traefik IngressClass installed.
+/// Returns its kubeconfig.
 pub fn start(name: &str) -> PathBuf {
     let dir = root()
         .join("target")
@@ -45,6 +56,7 @@ pub fn start(name: &str) -> PathBuf {
     );
     let kc = dir.join("kubeconfig");
     ok(&kubectl_stdin(&["apply", "-f", "-"], MIDDLEWARE_CRD, &kc));
+    ok(&kubectl_stdin(&["apply", "-f", "-"], INGRESS_CLASS, &kc));
     ok(&kubectl(
         &[
             "wait",
