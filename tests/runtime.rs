@@ -737,6 +737,88 @@ fn weaviate_accepts_the_api_key_only() {
 }
 
 #[test]
+fn difyrender_test_job_passes_against_the_real_datastores() {
+    use difyrender::cluster::smoketest;
+    let mut s = Stack::new("smoketest", render("/dify", &[]));
+    s.start_postgres();
+    s.start_redis();
+    s.start_weaviate();
+    // The Job `difyrender test` would create from the rendered api Deployment.
+    let api = find(&s.r.manifest, "Deployment", "dify-api");
+    let options = smoketest::Options {
+        keep: false,
+        through_ingress: false,
+        timeout: Duration::from_secs(60),
+    };
+    let job = smoketest::job("dify", "dify", "dify-test-lane", &api.body, &options).unwrap();
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(job).unwrap();
+    let spec = job.spec.unwrap().template.spec.unwrap();
+    let c = &spec.containers[0];
+    let user = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.run_as_user)
+        .unwrap()
+        .to_string();
+    // The checks whose servers run here (the api, web, plugin daemon and sandbox are in no
+    // registry; squid's ACLs need a pod-network client, see the squid test). A pod's
+    // termination log does not exist here: results on stdout only.
+    let mut env = container_env(&s.r.manifest, c);
+    env.push(("DIFYTEST_CHECKS".into(), "postgresql,redis,weaviate".into()));
+    env.push(("DIFYTEST_RESULT_FILE".into(), String::new()));
+    let line = command_line(c, &env, &[], &[]);
+    let pod = s.client("test");
+    let api_env = s.env_of("Deployment", "dify-api", "api");
+    let keys: Vec<&str> = ["DB_PASSWORD", "REDIS_PASSWORD", "WEAVIATE_API_KEY"]
+        .iter()
+        .map(|k| env_get(&api_env, k))
+        .collect();
+    let run = |env: Vec<(String, String)>| {
+        let out = s.lane.exec(
+            &pod,
+            Spawn {
+                name: "difytest",
+                argv: line.clone(),
+                env,
+                user: Some(&user),
+                cwd: None,
+            },
+        );
+        let stdout = text(&out.stdout);
+        for key in &keys {
+            assert!(!stdout.contains(key), "the test Job prints no key");
+        }
+        (
+            out.status.success(),
+            smoketest::parse_results(&stdout),
+            stdout,
+        )
+    };
+    let (ok, results, stdout) = run(env.clone());
+    assert!(ok, "{stdout}");
+    let checks: Vec<(&str, bool)> = results.iter().map(|r| (r.check.as_str(), r.ok)).collect();
+    assert_eq!(
+        checks,
+        [("weaviate", true), ("postgresql", true), ("redis", true)],
+        "{stdout}"
+    );
+    // With other keys every check fails, and the Job with it.
+    let wrong: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "DB_PASSWORD" | "REDIS_PASSWORD" | "WEAVIATE_API_KEY" => {
+                (k.clone(), "not-the-key".to_owned())
+            }
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let (ok, results, stdout) = run(wrong);
+    assert!(!ok, "{stdout}");
+    assert_eq!(results.len(), 3, "{stdout}");
+    assert!(results.iter().all(|r| !r.ok), "{stdout}");
+}
+
+#[test]
 fn squid_runs_the_rendered_configuration() {
     // One outside server is listed in ssrfProxy.allowedPrivateNetworks, the other is not.
     let mut s = Stack::with_hosts(
