@@ -71,17 +71,33 @@ fn ids(user: &str) -> (u32, u32) {
     (id("-u"), id("-g"))
 }
 
-/// `user` is a name, or a numeric uid (group: the same number), as a securityContext gives it.
+/// `user` is a name, or `UID:GID[:GROUPS]` as [`run_as`] gives it.
 fn chown(path: &Path, user: &str) {
-    let (uid, gid) = match user.parse::<u32>() {
-        Ok(n) => (n, n),
-        Err(_) => ids(user),
+    let numbers: Vec<u32> = user.split(':').map_while(|n| n.parse().ok()).collect();
+    let (uid, gid) = match numbers[..] {
+        [uid, gid, ..] => (uid, gid),
+        _ => ids(user),
     };
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The identity a pod's securityContext gives a container, as `UID:GID:FSGROUP` (see
+/// [`Spawn::user`]): the container's runAsUser/runAsGroup over the pod's, fsGroup as a
+/// supplementary group.
+fn run_as(pod: &PodSpec, c: &Container) -> String {
+    let p = pod.security_context.clone().unwrap_or_default();
+    let sc = c.security_context.clone().unwrap_or_default();
+    let uid = sc.run_as_user.or(p.run_as_user).expect("a runAsUser");
+    let gid = sc.run_as_group.or(p.run_as_group).unwrap_or(uid);
+    let mut user = format!("{uid}:{gid}");
+    if let Some(fs) = p.fs_group {
+        user.push_str(&format!(":{fs}"));
+    }
+    user
 }
 
 /// `env` with PATH set as the image sets it (`prefix` before the Debian defaults).
@@ -236,8 +252,8 @@ impl Stack {
     }
 
     /// The container's volumes, mounted at their paths inside the lane: a ConfigMap's keys as
-    /// files (one file for a subPath), a fresh directory owned by `owner` for anything else
-    /// (emptyDir, a claim).
+    /// files (one file for a subPath), a fresh directory for anything else (emptyDir, a claim),
+    /// given to the pod's fsGroup as the kubelet does, or else owned by `owner`.
     fn mount_volumes(&self, pod: &PodSpec, c: &Container, owner: Option<&str>) {
         for vm in c.volume_mounts.iter().flatten() {
             let volume = pod.volumes.iter().flatten().find(|v| v.name == vm.name);
@@ -257,8 +273,22 @@ impl Stack {
                     }
                 }
                 None => {
-                    if let Some(user) = owner {
-                        chown(&base, user);
+                    match pod.security_context.as_ref().and_then(|sc| sc.fs_group) {
+                        // What the kubelet does for fsGroup: the group owns the volume,
+                        // group-writable, setgid.
+                        Some(group) => {
+                            std::os::unix::fs::chown(&base, Some(0), Some(group as u32)).unwrap();
+                            std::fs::set_permissions(
+                                &base,
+                                std::fs::Permissions::from_mode(0o2775),
+                            )
+                            .unwrap();
+                        }
+                        None => {
+                            if let Some(user) = owner {
+                                chown(&base, user);
+                            }
+                        }
                     }
                     self.lane.mount(&base, &vm.mount_path);
                 }
@@ -367,19 +397,28 @@ impl Stack {
             container_env(&self.r.manifest, &c),
             "/usr/lib/postgresql/15/bin:",
         );
-        self.mount_volumes(&spec, &c, Some("postgres"));
+        // Debian's postgres user stands in for the image's (uid 70, which Debian lacks and
+        // initdb must look up), with the pod's groups.
+        let (uid, gid) = ids("postgres");
+        let pod_user = run_as(&spec, &c);
+        let groups = pod_user.splitn(3, ':').nth(2);
+        let user = match groups {
+            Some(g) => format!("{uid}:{gid}:{g}"),
+            None => format!("{uid}:{gid}"),
+        };
+        self.mount_volumes(&spec, &c, Some(&user));
         // docker-entrypoint.sh on an empty PGDATA: initdb with POSTGRES_USER and the password,
         // `listen_addresses = '*'` (the image's postgresql.conf.sample), password logins from
         // any host (POSTGRES_HOST_AUTH_METHOD's default, scram-sha-256), then POSTGRES_DB.
         let pwfile = self.lane.dir.join("postgres-password");
         std::fs::write(&pwfile, env_get(&env, "POSTGRES_PASSWORD")).unwrap();
         std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600)).unwrap();
-        chown(&pwfile, "postgres");
+        chown(&pwfile, &user);
         let as_postgres = |name, argv| Spawn {
             name,
             argv,
             env: env.clone(),
-            user: Some("postgres"),
+            user: Some(&user),
             cwd: None,
         };
         let init = self.lane.exec(
@@ -412,7 +451,7 @@ impl Stack {
         // args only: the image's entrypoint puts `postgres` before arguments starting with '-'.
         let line = command_line(&c, &env, &["postgres"], &[]);
         let index = self.lane.spawn(&pod, as_postgres("postgresql", line));
-        self.wait_probe(&pod, index, &c, &env, Some("postgres"));
+        self.wait_probe(&pod, index, &c, &env, Some(&user));
         let db = env_get(&env, "POSTGRES_DB").to_owned();
         let create = self.lane.exec(
             &pod,
@@ -463,13 +502,14 @@ impl Stack {
     }
 
     /// Redis from Debian with the rendered arguments (the image's entrypoint puts
-    /// `redis-server` before arguments starting with '-'), as user redis in /data, the image's
-    /// WORKDIR.
+    /// `redis-server` before arguments starting with '-'), as the pod's securityContext user,
+    /// in /data, the image's WORKDIR.
     fn start_redis(&mut self) {
         let (pod, spec) = self.workload_pod("StatefulSet", "dify-redis");
         let c = container(&spec, "redis").clone();
         let env = container_env(&self.r.manifest, &c);
-        self.mount_volumes(&spec, &c, Some("redis"));
+        let user = run_as(&spec, &c);
+        self.mount_volumes(&spec, &c, Some(&user));
         let line = command_line(&c, &env, &["redis-server"], &[]);
         let index = self.lane.spawn(
             &pod,
@@ -477,11 +517,11 @@ impl Stack {
                 name: "redis",
                 argv: line,
                 env: env.clone(),
-                user: Some("redis"),
+                user: Some(&user),
                 cwd: Some("/data"),
             },
         );
-        self.wait_probe(&pod, index, &c, &env, Some("redis"));
+        self.wait_probe(&pod, index, &c, &env, Some(&user));
     }
 
     /// Weaviate built from its Go module (scripts/runtime build), with the rendered environment
@@ -505,12 +545,7 @@ impl Stack {
             "CLUSTER_ADVERTISE_ADDR".into(),
             self.lane.addr(&pod).to_string(),
         ));
-        let uid = spec
-            .security_context
-            .as_ref()
-            .and_then(|s| s.run_as_user)
-            .expect("the weaviate pod names its user")
-            .to_string();
+        let uid = run_as(&spec, &c);
         self.mount_volumes(&spec, &c, Some(&uid));
         let line = command_line(
             &c,

@@ -80,7 +80,8 @@ pub struct Spawn<'a> {
     pub argv: Vec<String>,
     /// The container's environment; PATH is added when it has none.
     pub env: Vec<(String, String)>,
-    /// Run as this user (as the image's USER or its entrypoint's gosu would); root otherwise.
+    /// Run as this user: a name (its groups from /etc/group), or `UID:GID[:GROUP,...]` as a
+    /// securityContext gives it (runAsUser, runAsGroup, fsGroup); root otherwise.
     pub user: Option<&'a str>,
     pub cwd: Option<&'a str>,
 }
@@ -337,25 +338,20 @@ impl Lane {
             args.extend(["/usr/bin/env".into(), format!("--chdir={cwd}"), "--".into()]);
         }
         if let Some(user) = spawn.user {
-            // After nsenter, which needs root. A numeric user (a securityContext's runAsUser)
-            // gets the group of the same number and no supplementary groups.
-            let groups = if user.parse::<u32>().is_ok() {
-                "--clear-groups"
+            // After nsenter, which needs root.
+            let mut ids = user.splitn(3, ':');
+            let uid = ids.next().unwrap();
+            args.extend(["/usr/bin/setpriv".into(), "--reuid".into(), uid.into()]);
+            if uid.parse::<u32>().is_ok() {
+                args.extend(["--regid".into(), ids.next().unwrap_or(uid).into()]);
+                match ids.next() {
+                    Some(groups) => args.extend(["--groups".into(), groups.into()]),
+                    None => args.push("--clear-groups".into()),
+                }
             } else {
-                "--init-groups"
-            };
-            args.extend(
-                [
-                    "/usr/bin/setpriv",
-                    "--reuid",
-                    user,
-                    "--regid",
-                    user,
-                    groups,
-                    "--",
-                ]
-                .map(String::from),
-            );
+                args.extend(["--regid".into(), uid.into(), "--init-groups".into()]);
+            }
+            args.push("--".into());
         }
         args.extend(spawn.argv.iter().cloned());
         cmd.args(args).env_clear();
