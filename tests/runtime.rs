@@ -57,27 +57,9 @@ fn render(path: &str, set: &[&str]) -> RenderedRelease {
     .expect("renders")
 }
 
-/// uid and gid of a local user.
-fn ids(user: &str) -> (u32, u32) {
-    let id = |flag: &str| {
-        let out = Command::new("id").args([flag, user]).output().unwrap();
-        assert!(out.status.success(), "user {user} exists");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    (id("-u"), id("-g"))
-}
-
 /// `user` is a name, or `UID:GID[:GROUPS]` as [`run_as`] gives it.
 fn chown(path: &Path, user: &str) {
-    let numbers: Vec<u32> = user.split(':').map_while(|n| n.parse().ok()).collect();
-    let (uid, gid) = match numbers[..] {
-        [uid, gid, ..] => (uid, gid),
-        _ => ids(user),
-    };
+    let (uid, gid) = lane::user_ids(user);
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
 }
 
@@ -399,7 +381,7 @@ impl Stack {
         );
         // Debian's postgres user stands in for the image's (uid 70, which Debian lacks and
         // initdb must look up), with the pod's groups.
-        let (uid, gid) = ids("postgres");
+        let (uid, gid) = lane::user_ids("postgres");
         let pod_user = run_as(&spec, &c);
         let groups = pod_user.splitn(3, ':').nth(2);
         let user = match groups {
@@ -1012,9 +994,19 @@ fn hook_proxy_gives_the_daemon_the_public_url() {
         // The hook proxy: Debian's nginx with the rendered nginx.conf, as the nginx image runs it.
         let c = container(&spec, "hook-proxy").clone();
         let env = container_env(&s.r.manifest, &c);
-        s.mount_volumes(&spec, &c, None);
+        let user = run_as(&spec, &c);
+        s.mount_volumes(&spec, &c, Some(&user));
         let line = command_line(&c, &env, &["nginx"], &["-g", "daemon off;"]);
-        let index = s.lane.spawn(&pod, spawn("hook-proxy", line, env.clone()));
+        let index = s.lane.spawn(
+            &pod,
+            Spawn {
+                name: "hook-proxy",
+                argv: line,
+                env: env.clone(),
+                user: Some(&user),
+                cwd: None,
+            },
+        );
         let hooks = kubelet::container_port(
             &c,
             &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("hooks".into()),

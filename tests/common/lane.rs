@@ -12,6 +12,7 @@
 
 use super::root;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -140,6 +141,24 @@ pub fn built(dir: &str, module: &str) -> PathBuf {
     bin
 }
 
+/// uid and gid of a [`Spawn::user`]: `UID:GID[:GROUPS]`, or a local user's name.
+pub fn user_ids(user: &str) -> (u32, u32) {
+    let numbers: Vec<u32> = user.split(':').map_while(|n| n.parse().ok()).collect();
+    if let [uid, gid, ..] = numbers[..] {
+        return (uid, gid);
+    }
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, user]).output().unwrap();
+        assert!(out.status.success(), "user {user} exists");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
 fn script() -> PathBuf {
     root().join("scripts/runtime")
 }
@@ -199,6 +218,7 @@ impl Lane {
         .unwrap();
         let holder = lane.launch(
             "lane",
+            None,
             Command::new("/usr/bin/unshare").args([
                 "--net",
                 "--mount",
@@ -225,11 +245,19 @@ impl Lane {
         self.holder.as_ref().unwrap().pid()
     }
 
-    /// Starts `cmd` in a process group of its own, recorded for the watchdog.
-    fn launch(&self, name: &str, cmd: &mut Command) -> Proc {
+    /// Starts `cmd` in a process group of its own, recorded for the watchdog. Its output goes
+    /// to `<dir>/<name>.log`, owned by `user` as the container runtime makes a container's
+    /// output pipes (containerd: the container's user), so that a program that reopens
+    /// /dev/stdout may do so exactly when it could in a pod.
+    fn launch(&self, name: &str, user: Option<&str>, cmd: &mut Command) -> Proc {
         use std::io::Write;
         let log = self.dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some(user) = user {
+            let (uid, gid) = user_ids(user);
+            std::os::unix::fs::chown(&log, Some(uid), Some(gid)).unwrap();
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -265,6 +293,7 @@ impl Lane {
         let lane = self.lane_pid().to_string();
         let holder = self.launch(
             &format!("pod-{name}"),
+            None,
             Command::new("/usr/bin/nsenter").args([
                 &format!("--net=/proc/{lane}/ns/net"),
                 &format!("--mount=/proc/{lane}/ns/mnt"),
@@ -365,7 +394,7 @@ impl Lane {
     /// Starts a long-running program in `pod`; its output goes to `<lane dir>/<name>.log`.
     pub fn spawn(&mut self, pod: &str, spawn: Spawn) -> usize {
         let mut cmd = self.command(pod, &spawn, &[]);
-        let proc = self.launch(spawn.name, &mut cmd);
+        let proc = self.launch(spawn.name, spawn.user, &mut cmd);
         self.procs.push(proc);
         self.procs.len() - 1
     }
