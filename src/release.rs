@@ -59,18 +59,46 @@ impl RenderedRelease {
         )
     }
 
+    /// The Secret the pods read their keys from: `<release>-keys`, or `secrets.existingSecret`.
+    pub fn keys_secret_name(&self) -> String {
+        match self.existing_secret() {
+            Some(name) => name.to_owned(),
+            None => format!("{}-keys", self.release.name),
+        }
+    }
+
+    /// `secrets.existingSecret`, when the operator provides the keys.
+    pub fn existing_secret(&self) -> Option<&str> {
+        self.values
+            .pointer("/secrets/existingSecret")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The name a chart key (`INIT_PASSWORD`) has in the keys Secret.
+    pub fn key_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.existing_secret()
+            .and_then(|_| {
+                self.values
+                    .pointer(&format!("/secrets/existingSecretKeys/{key}"))
+            })
+            .and_then(Value::as_str)
+            .unwrap_or(key)
+    }
+
     /// What the operator must know about this release, for the end of `render` and `apply`.
     /// Commands and requirements only: never a secret value.
     pub fn notes(&self) -> Vec<String> {
         let get = |p: &str| self.values.pointer(p).cloned().unwrap_or_default();
         let text = |p: &str| get(p).as_str().unwrap_or_default().to_owned();
         let ns = &self.release.namespace;
-        let keys = format!("{}-keys", self.release.name);
+        let keys = self.keys_secret_name();
         let mut notes = vec![format!(
             "The first visit to {}/install asks for the initial password before it creates the \
              administrator; read it with: kubectl get secret -n {ns} {keys} -o \
-             jsonpath='{{.data.INIT_PASSWORD}}' | base64 -d",
-            self.external_url()
+             jsonpath='{{.data.{}}}' | base64 -d",
+            self.external_url(),
+            self.key_name("INIT_PASSWORD"),
         )];
         if get("/postgresql/enabled") == Value::Bool(false) {
             let user = text("/postgresql/username");

@@ -27,9 +27,33 @@
 #}
 {% set origin = required("external.scheme") ~ "://" ~ required("external.host") %}
 {% set external_url = origin ~ base_path %}
+{#
+  Routes, the same for Ingress and HTTPRoute: the api's paths (Dify's own nginx), the plugin
+  daemon's hook route, and the files the web requests at the host's root whatever its base
+  path. A host name (not an address) also becomes the routes' host.
+#}
+{% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] %}
+{% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
+{% set route_host = none if Values.external.host is ip_address else Values.external.host %}
+{% set tls = Values.expose.tls %}
+{% macro check_tls() %}
+{% if tls.secretName and not route_host %}
+{{ fail("expose.tls.secretName needs external.host to be a DNS name, not an address: a certificate names a host") }}
+{% endif %}
+{% if tls.secretName and Values.external.scheme != "https" %}
+{{ fail("expose.tls.secretName needs external.scheme=https") }}
+{% endif %}
+{% endmacro %}
 {% set storage_class = required("storage.storageClassName") %}
 {% set version = Values.images.dify.tag %}
-{% set keys_secret = prefix ~ "keys" %}
+{#
+  The keys: the chart's own Secret <release>-keys, or with secrets.existingSecret a Secret the
+  operator provides (External Secrets, Vault, Sealed Secrets, by hand) in the same layout, its
+  key names optionally mapped by secrets.existingSecretKeys. Then nothing here holds key material.
+#}
+{% set existing_secret = Values.secrets.existingSecret %}
+{% set keys_secret = existing_secret or prefix ~ "keys" %}
+{% set key_names = Values.secrets.existingSecretKeys if existing_secret else {} %}
 {% set svc = {
   "api": prefix ~ "api", "worker": prefix ~ "worker", "beat": prefix ~ "beat", "web": prefix ~ "web",
   "plugin-daemon": prefix ~ "plugin-daemon", "sandbox": prefix ~ "sandbox", "ssrf-proxy": prefix ~ "ssrf-proxy",
@@ -101,17 +125,103 @@ resources: {{ resources }}
 {% endmacro %}
 
 {#
-  A Deployment or StatefulSet skeleton; the caller supplies the pod spec's containers,
-  volumes and scheduling. Pods roll when any key changes (keys-checksum) or when the
-  configuration they mount does (config: its text).
+  Per-component pod settings (<component>.pod in the values), with every key present.
 #}
-{% macro workload(kind, component, replicas, security, strategy=none, claims=none, pod_labels={}, config="") %}
+{% set pod_defaults = {"nodeSelector": {}, "tolerations": [], "affinity": {}, "topologySpreadConstraints": [], "priorityClassName": "", "labels": {}, "annotations": {}, "env": [], "volumes": [], "volumeMounts": []} %}
+{% set pods = {
+  "api": merge(pod_defaults, Values.api.pod), "worker": merge(pod_defaults, Values.worker.pod),
+  "beat": merge(pod_defaults, Values.beat.pod), "web": merge(pod_defaults, Values.web.pod),
+  "plugin-daemon": merge(pod_defaults, Values.pluginDaemon.pod), "sandbox": merge(pod_defaults, Values.sandbox.pod),
+  "ssrf-proxy": merge(pod_defaults, Values.ssrfProxy.pod), "postgresql": merge(pod_defaults, Values.postgresql.pod),
+  "redis": merge(pod_defaults, Values.redis.pod), "weaviate": merge(pod_defaults, Values.weaviate.pod),
+  "migration": merge(pod_defaults, Values.migration.pod),
+} %}
+{# Components that may autoscale, and their replicas: none when a HorizontalPodAutoscaler owns it. #}
+{% set scaling = {"api": Values.api, "worker": Values.worker, "web": Values.web, "sandbox": Values.sandbox} %}
+{% set replicas = {
+  "api": none if Values.api.autoscaling.enabled else Values.api.replicas,
+  "worker": none if Values.worker.autoscaling.enabled else Values.worker.replicas,
+  "web": none if Values.web.autoscaling.enabled else Values.web.replicas,
+  "sandbox": none if Values.sandbox.autoscaling.enabled else Values.sandbox.replicas,
+} %}
+{# The release's ServiceAccount. No pod talks to the Kubernetes API, so none mounts a token. #}
+{% set service_account = prefix ~ "pods" %}
+
+{#
+  The pod spec lines every pod shares: identity, security, scheduling and extra volumes, merged
+  with what the template brings (volumes, affinity).
+#}
+{% macro pod_spec(component, security, volumes=[], affinity={}) %}
+{% set p = pods[component] %}
+enableServiceLinks: false
+serviceAccountName: {{ service_account }}
+automountServiceAccountToken: false
+securityContext: {{ security.pod }}
+imagePullSecrets: {{ Values.images.pullSecrets }}
+{% if p.nodeSelector %}
+nodeSelector: {{ p.nodeSelector }}
+{% endif %}
+{% if p.tolerations %}
+tolerations: {{ p.tolerations }}
+{% endif %}
+{% if p.topologySpreadConstraints %}
+topologySpreadConstraints: {{ p.topologySpreadConstraints }}
+{% endif %}
+{% if p.priorityClassName %}
+priorityClassName: {{ p.priorityClassName }}
+{% endif %}
+{% if affinity.podAffinity and p.affinity.podAffinity %}
+{{ fail(pod_values[component] ~ ".pod.affinity.podAffinity cannot be set here: with a ReadWriteOnce file storage the chart's podAffinity keeps api and worker on one node") }}
+{% endif %}
+{% if p.affinity or affinity %}
+affinity: {{ merge(p.affinity, affinity) }}
+{% endif %}
+{% if volumes or p.volumes %}
+volumes: {{ volumes + p.volumes }}
+{% endif %}
+{% endmacro %}
+{% set pod_values = {"api": "api", "worker": "worker", "beat": "beat", "web": "web", "plugin-daemon": "pluginDaemon", "sandbox": "sandbox", "ssrf-proxy": "ssrfProxy", "postgresql": "postgresql", "redis": "redis", "weaviate": "weaviate", "migration": "migration"} %}
+
+{# Pod template labels and annotations: the chart's, then the operator's, which may not replace the chart's. #}
+{% macro pod_metadata(component, pod_labels={}, annotations={}) %}
+{% set p = pods[component] %}
+{% for key in p.labels if key is startingwith("app.kubernetes.io/") or key is startingwith("difyrender.io/") %}
+{{ fail(pod_values[component] ~ ".pod.labels." ~ key ~ ": labels under app.kubernetes.io/ and difyrender.io/ are the chart's") }}
+{% endfor %}
+labels: {{ labels(component, merge(p.labels, pod_labels)) }}
+{% if annotations or p.annotations %}
+annotations: {{ merge(p.annotations, annotations) }}
+{% endif %}
+{% endmacro %}
+
+{# The main container's extra env entries and mounts, from <component>.pod. #}
+{% macro pod_env(component) %}
+{% for e in pods[component].env %}
+- {{ e }}
+{% endfor %}
+{% endmacro %}
+{% macro mounts(component, base) %}
+{% set all = base + pods[component].volumeMounts %}
+{% if all %}
+volumeMounts: {{ all }}
+{% endif %}
+{% endmacro %}
+
+{#
+  A Deployment or StatefulSet skeleton; the caller supplies the containers (and init
+  containers); volumes and affinity come as data so the operator's can be added. Pods roll
+  when any key changes (keys-checksum) or when the configuration they mount does (config: its
+  text).
+#}
+{% macro workload(kind, component, replicas, security, strategy=none, claims=none, pod_labels={}, config="", volumes=[], affinity={}) %}
 apiVersion: apps/v1
 kind: {{ kind }}
 metadata:
   {{ meta(component, svc[component]) | indent(2) }}
 spec:
+{% if replicas is not none %}
   replicas: {{ replicas }}
+{% endif %}
 {% if kind == "StatefulSet" %}
   serviceName: {{ svc[component] }}
 {% endif %}
@@ -122,16 +232,13 @@ spec:
     matchLabels: {{ selector_labels(component) }}
   template:
     metadata:
-      labels: {{ labels(component, pod_labels) }}
+{% set annotations = {} if existing_secret else {"difyrender.io/keys-checksum": Secrets.checksum} %}
 {% if config %}
-      annotations: {"difyrender.io/keys-checksum": {{ Secrets.checksum }}, "difyrender.io/config-checksum": {{ config | sha256 }}}
-{% else %}
-      annotations: {"difyrender.io/keys-checksum": {{ Secrets.checksum }}}
+{% set annotations = merge(annotations, {"difyrender.io/config-checksum": config | sha256}) %}
 {% endif %}
+      {{ pod_metadata(component, pod_labels, annotations) | indent(6) }}
     spec:
-      enableServiceLinks: false
-      securityContext: {{ security.pod }}
-      imagePullSecrets: {{ Values.images.pullSecrets }}
+      {{ pod_spec(component, security, volumes, affinity) | indent(6) }}
       {{ caller() | indent(6) }}
 {% if claims %}
   volumeClaimTemplates:
@@ -147,7 +254,7 @@ spec:
 
 {# An env entry read from the keys Secret. #}
 {% macro key_env(name, key) %}
-- {name: {{ name }}, valueFrom: {secretKeyRef: {name: {{ keys_secret }}, key: {{ key }}}}}
+- {name: {{ name }}, valueFrom: {secretKeyRef: {name: {{ keys_secret }}, key: {{ key_names[key] if key in key_names else key }}}}}
 {% endmacro %}
 
 {#
@@ -256,8 +363,13 @@ spec:
 {{ env("CELERY_WORKER_AMOUNT", Values.worker.concurrency | string) }}
 {% endif %}
 {% for name, value in extra_env | items %}
+{% if value is mapping %}
+- {name: {{ name }}, valueFrom: {{ value.valueFrom }}}
+{% else %}
 - {name: {{ name }}, value: {{ value }}}
+{% endif %}
 {% endfor %}
+{{ pod_env(mode) }}
 {% endmacro %}
 
 {# Pod label marking users of the api/worker file storage. #}
@@ -281,21 +393,15 @@ fi
 chown -R "$owner" "$dir" && touch "$dir/.init_permissions" && chown "$owner" "$dir/.init_permissions"
 echo "init-permissions: $dir now belongs to $owner"
 {% endset %}
-{% macro file_storage() %}
-{% if Values.storage.accessMode == "ReadWriteOnce" %}
-affinity:
-  podAffinity:
-    requiredDuringSchedulingIgnoredDuringExecution:
-      - labelSelector: {matchLabels: {{ file_storage_label }}}
-        topologyKey: kubernetes.io/hostname
-{% elif Values.storage.initPermissions %}
+{% set file_storage_volumes = [{"name": "storage", "persistentVolumeClaim": {"claimName": prefix ~ "storage"}}] %}
+{% set file_storage_affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": file_storage_label}, "topologyKey": "kubernetes.io/hostname"}]}} if Values.storage.accessMode == "ReadWriteOnce" else {} %}
+{% macro file_storage_init() %}
+{% if Values.storage.accessMode == "ReadWriteMany" and Values.storage.initPermissions %}
 initContainers:
   - {{ container("init-permissions", "api", Values.migration.resources, {"runAsNonRoot": false, "runAsUser": 0, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"]}}) | indent(4) }}
     command: [sh, -c, {{ init_permissions_script | scalar }}, init-permissions, {{ dify_owner }}, /app/api/storage]
     volumeMounts: [{name: storage, mountPath: /app/api/storage}]
 {% endif %}
-volumes:
-  - {name: storage, persistentVolumeClaim: {claimName: {{ prefix ~ "storage" }}}}
 {% endmacro %}
 
 {#

@@ -682,6 +682,91 @@ fn output_dir_writes_one_file_per_object_in_apply_order() {
     assert!(names.last().unwrap().starts_with("6-"), "{names:?}");
 }
 
+/// Where a request goes, by the rendered Ingresses (or HTTPRoutes, when the release has them).
+fn route(m: &Manifest, url: &str) -> Option<Route> {
+    if m.resources.iter().any(|r| r.kind == "HTTPRoute") {
+        gateway_route(m, url)
+    } else {
+        ingress_route(m, url)
+    }
+}
+
+/// Gateway API's rules: an `Exact` match beats any prefix, then the longest `PathPrefix`
+/// (matched element by element: `/e` matches `/e` and `/e/...`, not `/explore`); then the
+/// rule's filters rewrite the path and set headers. Backends are named by Service port name.
+fn gateway_route(m: &Manifest, url: &str) -> Option<Route> {
+    let path_and_query = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_owned(), format!("?{q}")),
+        None => (path_and_query.clone(), String::new()),
+    };
+    let mut best: Option<((u8, usize), &Value, &str)> = None;
+    for r in m.resources.iter().filter(|r| r.kind == "HTTPRoute") {
+        for rule in r.body["spec"]["rules"].as_array().unwrap() {
+            for matched in rule["matches"].as_array().unwrap() {
+                let value = matched["path"]["value"].as_str().unwrap();
+                let rank = match matched["path"]["type"].as_str().unwrap() {
+                    "Exact" if path == value => (1, value.len()),
+                    "PathPrefix"
+                        if value == "/"
+                            || path == value
+                            || path.starts_with(&format!("{}/", value.trim_end_matches('/'))) =>
+                    {
+                        (0, value.len())
+                    }
+                    _ => continue,
+                };
+                if best.as_ref().is_none_or(|(b, ..)| rank > *b) {
+                    best = Some((rank, rule, value));
+                }
+            }
+        }
+    }
+    let (_, rule, matched) = best?;
+    let mut route = Route {
+        backend: String::new(),
+        path: path.clone(),
+        forwarded_prefix: None,
+    };
+    for filter in rule["filters"].as_array().into_iter().flatten() {
+        let rewrite = &filter["urlRewrite"]["path"];
+        if let Some(full) = rewrite["replaceFullPath"].as_str() {
+            route.path = full.to_owned();
+        }
+        if let Some(prefix) = rewrite["replacePrefixMatch"].as_str() {
+            route.path = format!("{prefix}{}", &path[matched.len()..]);
+        }
+        for header in filter["requestHeaderModifier"]["set"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if header["name"] == "X-Forwarded-Prefix" {
+                route.forwarded_prefix = header["value"].as_str().map(str::to_owned);
+            }
+        }
+    }
+    route.path.push_str(&query);
+    let backend = &rule["backendRefs"][0];
+    let service: Service = find(m, "Service", backend["name"].as_str().unwrap())
+        .to_typed()
+        .unwrap();
+    let port = service
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .into_iter()
+        .find(|p| backend["port"] == p.port)
+        .unwrap();
+    route.backend = format!(
+        "{}:{}",
+        backend["name"].as_str().unwrap(),
+        port.name.unwrap()
+    );
+    Some(route)
+}
+
 /// Where Traefik sends a request, by the rendered Ingresses and Middlewares.
 #[derive(Debug, PartialEq)]
 struct Route {
@@ -695,7 +780,7 @@ struct Route {
 /// Traefik's Kubernetes Ingress provider turns `Prefix` into `PathPrefix` (a plain string
 /// prefix) and `Exact` into `Path`; among matching routers the longest rule wins. Then the
 /// Ingress's middlewares (`<namespace>-<name>@kubernetescrd`) rewrite the path in order.
-fn route(m: &Manifest, url: &str) -> Option<Route> {
+fn ingress_route(m: &Manifest, url: &str) -> Option<Route> {
     let path_and_query = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
     let path = path_and_query.split('?').next().unwrap();
     let mut best: Option<(usize, &Resource, String)> = None;
@@ -762,6 +847,45 @@ fn route(m: &Manifest, url: &str) -> Option<Route> {
 /// the path, and the web appends its base path).
 #[test]
 fn links_users_see_reach_the_right_backend() {
+    snapshot("links-users-see", &links_report(&[]));
+}
+
+/// The Gateway API routes serve every link exactly as the Ingresses do.
+#[test]
+fn http_routes_serve_the_same_links() {
+    let gateway = [
+        "expose.kind=HTTPRoute",
+        "expose.gateway.parentRefs[0].name=traefik-gateway",
+        "expose.gateway.parentRefs[0].namespace=kommander",
+    ];
+    let report = links_report(&gateway);
+    assert_eq!(report, links_report(&[]));
+    let r = render(&gateway);
+    assert!(
+        r.manifest
+            .resources
+            .iter()
+            .all(|r| r.kind != "Ingress" && r.kind != "Middleware")
+    );
+    assert_eq!(
+        r.manifest
+            .resources
+            .iter()
+            .filter(|r| r.kind == "HTTPRoute")
+            .count(),
+        3
+    );
+    let err = render_release(&spec(&["expose.kind=HTTPRoute"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expose.kind=HTTPRoute needs expose.gateway.parentRefs"),
+        "{err}"
+    );
+}
+
+/// Every link of both profiles, rendered with `extra` values, followed to its backend.
+fn links_report(extra: &[&str]) -> String {
     let mut report = String::new();
     for (profile, set, base) in [
         ("/dify", vec![], "/dify"),
@@ -775,7 +899,7 @@ fn links_users_see_reach_the_right_backend() {
             "",
         ),
     ] {
-        let r = render(&set);
+        let r = render(&[&set[..], extra].concat());
         let m = &r.manifest;
         let api = pod(m, "Deployment", "dify-api");
         let web = pod(m, "Deployment", "dify-web");
@@ -921,7 +1045,7 @@ fn links_users_see_reach_the_right_backend() {
             }
         }
     }
-    snapshot("links-users-see", &report);
+    report
 }
 
 fn names(c: &Container) -> Vec<&str> {
@@ -1244,4 +1368,316 @@ fn plugin_endpoints_go_through_the_hook_proxy() {
         Some(true)
     );
     assert_service_url(m, "http://dify-plugin-daemon:5080");
+}
+
+/// With secrets.existingSecret, nothing rendered holds or hashes a key, and no master key is
+/// needed: every secretKeyRef names the operator's Secret and its key names.
+#[test]
+fn existing_secret_replaces_the_keys_secret() {
+    let mut s = spec(&[
+        "secrets.existingSecret=ops-keys",
+        "secrets.existingSecretKeys.SECRET_KEY=dify-secret-key",
+    ]);
+    s.master_key_env = None;
+    let r = render_release(&s).expect("renders without a master key");
+    let m = &r.manifest;
+    assert!(m.resources.iter().all(|r| r.kind != "Secret"));
+    fn secret_refs<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "secretKeyRef" {
+                        out.push(v);
+                    }
+                    secret_refs(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| secret_refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    for res in &m.resources {
+        assert!(
+            !serde_json::to_string(&res.body)
+                .unwrap()
+                .contains("keys-checksum"),
+            "{}",
+            res.id()
+        );
+        secret_refs(&res.body, &mut refs);
+    }
+    assert!(refs.iter().all(|r| r["name"] == "ops-keys"), "{refs:?}");
+    let refs = refs.len();
+    assert!(refs > 20);
+    let api = pod(m, "Deployment", "dify-api");
+    let secret_key = container(&api, "api")
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "SECRET_KEY")
+        .unwrap();
+    let sel = secret_key
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (sel.name.as_str(), sel.key.as_str()),
+        ("ops-keys", "dify-secret-key")
+    );
+    // A key set here would be ignored: refused instead.
+    let mut both = spec(&[
+        "secrets.existingSecret=ops-keys",
+        "secrets.postgresPassword=pw-123456",
+    ]);
+    both.master_key_env = None;
+    let err = render_release(&both).unwrap_err().to_string();
+    assert!(
+        err.contains("secrets.postgresPassword has no effect with secrets.existingSecret"),
+        "{err}"
+    );
+    assert!(!err.contains("pw-123456"));
+}
+
+/// Every pod runs as the release's ServiceAccount without an API token.
+#[test]
+fn pods_run_as_the_release_service_account_without_a_token() {
+    let r = render(&[]);
+    let m = &r.manifest;
+    let sa = find(m, "ServiceAccount", "dify-pods");
+    assert_eq!(sa.body["automountServiceAccountToken"], false);
+    let mut pods = 0;
+    for res in m
+        .resources
+        .iter()
+        .filter(|r| ["Deployment", "StatefulSet", "Job"].contains(&r.kind.as_str()))
+    {
+        let p = pod(m, &res.kind, &res.name);
+        assert_eq!(
+            p.service_account_name.as_deref(),
+            Some("dify-pods"),
+            "{}",
+            res.id()
+        );
+        assert_eq!(
+            p.automount_service_account_token,
+            Some(false),
+            "{}",
+            res.id()
+        );
+        pods += 1;
+    }
+    assert_eq!(pods, 11);
+}
+
+/// Scheduling, metadata and extras of a component's pods reach exactly that component.
+#[test]
+fn pod_settings_reach_their_component() {
+    let r = render(&[
+        "storage.accessMode=ReadWriteMany",
+        "storage.storageClassName=nutanix-files",
+        "api.pod.nodeSelector.pool=dify",
+        "api.pod.priorityClassName=dify-high",
+        "api.pod.labels.team=ai",
+        "api.pod.annotations.example\\.com/owner=ai",
+        "api.pod.tolerations[0].key=dedicated",
+        "api.pod.tolerations[0].operator=Exists",
+        "api.pod.volumes[0].name=ca",
+        "api.pod.volumes[0].configMap.name=corporate-ca",
+        "api.pod.volumeMounts[0].name=ca",
+        "api.pod.volumeMounts[0].mountPath=/etc/ssl/corporate",
+        "api.pod.env[0].name=FROM_SECRET",
+        "api.pod.env[0].valueFrom.secretKeyRef.name=s",
+        "api.pod.env[0].valueFrom.secretKeyRef.key=k",
+        "dify.extraEnv.PROXY_URL.valueFrom.secretKeyRef.name=proxy",
+        "dify.extraEnv.PROXY_URL.valueFrom.secretKeyRef.key=url",
+    ]);
+    let m = &r.manifest;
+    let api = pod(m, "Deployment", "dify-api");
+    assert_eq!(api.node_selector.as_ref().unwrap()["pool"], "dify");
+    assert_eq!(api.priority_class_name.as_deref(), Some("dify-high"));
+    assert_eq!(
+        api.tolerations.as_ref().unwrap()[0].key.as_deref(),
+        Some("dedicated")
+    );
+    let volumes: Vec<&str> = api
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(volumes, ["storage", "ca"]);
+    let c = container(&api, "api");
+    let mounts: Vec<&str> = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|v| v.mount_path.as_str())
+        .collect();
+    assert_eq!(mounts, ["/app/api/storage", "/etc/ssl/corporate"]);
+    for name in ["FROM_SECRET", "PROXY_URL"] {
+        let e = c.env.iter().flatten().find(|e| e.name == name).unwrap();
+        assert!(
+            e.value_from.as_ref().unwrap().secret_key_ref.is_some(),
+            "{name}"
+        );
+    }
+    let meta = &find(m, "Deployment", "dify-api").body["spec"]["template"]["metadata"];
+    assert_eq!(meta["labels"]["team"], "ai");
+    assert_eq!(meta["annotations"]["example.com/owner"], "ai");
+    assert!(meta["annotations"]["difyrender.io/keys-checksum"].is_string());
+    // The worker shares dify.extraEnv but not the api's pod settings.
+    let worker = pod(m, "Deployment", "dify-worker");
+    assert!(worker.node_selector.is_none());
+    assert!(
+        container(&worker, "worker")
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "PROXY_URL")
+    );
+    assert!(
+        !container(&worker, "worker")
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "FROM_SECRET")
+    );
+    // The chart's own labels are not the operator's to replace.
+    let err = render_release(&spec(&["api.pod.labels.app\\.kubernetes\\.io/component=x"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("api.pod.labels.app.kubernetes.io/component: labels under app.kubernetes.io/"),
+        "{err}"
+    );
+    // With ReadWriteOnce storage the chart's podAffinity keeps api and worker together.
+    let err = render_release(&spec(&["worker.pod.affinity.podAffinity.x=1"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("worker.pod.affinity.podAffinity cannot be set here"),
+        "{err}"
+    );
+    let rwo = render(&[
+        "api.pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
+        "api.pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+    ]);
+    let affinity = pod(&rwo.manifest, "Deployment", "dify-api")
+        .affinity
+        .unwrap();
+    assert!(
+        affinity.pod_affinity.is_some() && affinity.node_affinity.is_some(),
+        "both kept"
+    );
+}
+
+/// More than one pod gets a PodDisruptionBudget; autoscaling hands replicas to an HPA, and is
+/// refused where the pods must share one node.
+#[test]
+fn disruption_budgets_and_autoscalers() {
+    let single = render(&[]);
+    assert!(
+        single
+            .manifest
+            .resources
+            .iter()
+            .all(|r| r.kind != "PodDisruptionBudget" && r.kind != "HorizontalPodAutoscaler")
+    );
+    let r = render(&[
+        "storage.accessMode=ReadWriteMany",
+        "storage.storageClassName=nutanix-files",
+        "api.autoscaling.enabled=true",
+        "web.replicas=2",
+        "sandbox.autoscaling.enabled=true",
+        "sandbox.autoscaling.maxReplicas=1",
+        "sandbox.autoscaling.minReplicas=1",
+    ]);
+    let m = &r.manifest;
+    let hpa = find(m, "HorizontalPodAutoscaler", "dify-api");
+    assert_eq!(hpa.body["spec"]["scaleTargetRef"]["name"], "dify-api");
+    assert_eq!(hpa.body["spec"]["minReplicas"], 2);
+    assert!(
+        find(m, "Deployment", "dify-api").body["spec"]
+            .get("replicas")
+            .is_none(),
+        "the HPA owns replicas"
+    );
+    for name in ["dify-api", "dify-web"] {
+        let pdb = find(m, "PodDisruptionBudget", name);
+        let deployment = find(m, "Deployment", name);
+        for (k, v) in pdb.body["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .unwrap()
+        {
+            assert_eq!(
+                &deployment.body["spec"]["template"]["metadata"]["labels"][k], v,
+                "{name} selects its pods"
+            );
+        }
+    }
+    assert!(
+        m.resources
+            .iter()
+            .all(|r| !(r.kind == "PodDisruptionBudget" && r.name == "dify-sandbox")),
+        "one pod at most: no budget"
+    );
+    let err = render_release(&spec(&["worker.autoscaling.enabled=true"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("worker.autoscaling.enabled needs storage.accessMode=ReadWriteMany"),
+        "{err}"
+    );
+}
+
+/// A certificate names a host: TLS needs a DNS name, and then every Ingress serves that name;
+/// cert-manager is asked once, on the web Ingress.
+#[test]
+fn tls_with_a_certificate_for_the_host() {
+    let r = render(&[
+        "external.host=dify.example.com",
+        "expose.tls.secretName=dify-tls",
+        "expose.tls.clusterIssuer=corporate-ca",
+    ]);
+    let m = &r.manifest;
+    let mut issuers = 0;
+    for res in m.resources.iter().filter(|r| r.kind == "Ingress") {
+        let ingress: Ingress = res.to_typed().unwrap();
+        let spec = ingress.spec.unwrap();
+        let tls = &spec.tls.unwrap()[0];
+        assert_eq!(
+            tls.hosts.as_deref(),
+            Some(&["dify.example.com".to_owned()][..])
+        );
+        assert_eq!(tls.secret_name.as_deref(), Some("dify-tls"));
+        assert_eq!(
+            spec.rules.unwrap()[0].host.as_deref(),
+            Some("dify.example.com"),
+            "{}",
+            res.name
+        );
+        issuers += ingress
+            .metadata
+            .annotations
+            .unwrap()
+            .contains_key("cert-manager.io/cluster-issuer") as usize;
+    }
+    assert_eq!(issuers, 1, "one Certificate, not one per Ingress");
+    let err = render_release(&spec(&["expose.tls.secretName=dify-tls"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expose.tls.secretName needs external.host to be a DNS name"),
+        "{err}"
+    );
+    // Without TLS the routes serve any host, addresses included.
+    let plain = render(&["external.host=dify.example.com"]);
+    let ingress: Ingress = find(&plain.manifest, "Ingress", "dify-web")
+        .to_typed()
+        .unwrap();
+    assert!(ingress.spec.unwrap().rules.unwrap()[0].host.is_none());
 }

@@ -143,7 +143,7 @@ fn keys_secret(
     args: &RenderArgs,
     release: &ReleaseArgs,
 ) -> Result<(Resource, RenderedRelease), Error> {
-    let spec = args.to_spec(release.to_release()?)?;
+    let mut spec = args.to_spec(release.to_release()?)?;
     let rendered = match render_release(&spec) {
         Ok(r) => r,
         Err(release::Error::Render(e)) => {
@@ -155,7 +155,6 @@ fn keys_secret(
             if fill.is_empty() {
                 return Err(release::Error::Render(e).into());
             }
-            let mut spec = spec.clone();
             for (path, value) in fill {
                 let mut node = Value::String((*value).to_owned());
                 for part in path.rsplit('.') {
@@ -171,14 +170,36 @@ fn keys_secret(
         }
         Err(e) => return Err(e.into()),
     };
-    let secret = rendered
+    // With secrets.existingSecret the chart renders no keys Secret: render the chart's own one
+    // and give it the operator's name and key names, so this prints the Secret to provide.
+    if let Some(existing) = rendered.existing_secret().map(str::to_owned) {
+        let mut own = spec.clone();
+        let clear = serde_json::json!({"secrets": {"existingSecret": ""}});
+        crate::values::merge_maps(&mut own.injected, clear.as_object().unwrap().clone());
+        let chart_keys = render_release(&own)?;
+        let mut secret = find_keys_secret(&chart_keys)?;
+        secret.name = existing.clone();
+        secret.body["metadata"]["name"] = Value::String(existing);
+        if let Some(Value::Object(data)) = secret.body.get_mut("data") {
+            let renamed: Map<String, Value> = std::mem::take(data)
+                .into_iter()
+                .map(|(k, v)| (rendered.key_name(&k).to_owned(), v))
+                .collect();
+            *data = renamed;
+        }
+        return Ok((secret, chart_keys));
+    }
+    Ok((find_keys_secret(&rendered)?, rendered))
+}
+
+fn find_keys_secret(rendered: &RenderedRelease) -> Result<Resource, Error> {
+    rendered
         .manifest
         .resources
         .iter()
         .find(|r| r.component == "secrets" && r.kind == "Secret")
         .cloned()
-        .ok_or_else(|| Error::Usage("the chart renders no keys Secret".into()))?;
-    Ok((secret, rendered))
+        .ok_or_else(|| Error::Usage("the chart renders no keys Secret".into()))
 }
 
 fn source_text(source: MasterKeySource) -> &'static str {

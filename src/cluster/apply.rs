@@ -206,6 +206,9 @@ pub async fn apply_release(
     inventory::stamp(&mut manifest, release, namespace);
     let mut report = ApplyReport::default();
 
+    // Secrets the pods read but the release does not render must be there before any write.
+    super::refs::check_external_secrets(mgr, &manifest, namespace).await?;
+
     // Stage 1: the namespace, which holds the inventory and which every later dry run needs.
     let namespaces: Vec<&Resource> = manifest.stage(Stage::Namespace).collect();
     let ns_plans = plan_all(mgr, &namespaces, opts.force, false).await?;

@@ -19,7 +19,9 @@ fn plural_and_scope(kind: &str) -> Option<(&'static str, bool)> {
         "Ingress" => ("ingresses", true),
         "NetworkPolicy" => ("networkpolicies", true),
         "PodDisruptionBudget" => ("poddisruptionbudgets", true),
+        "HorizontalPodAutoscaler" => ("horizontalpodautoscalers", true),
         "Middleware" => ("middlewares", true),
+        "HTTPRoute" => ("httproutes", true),
         _ => return None,
     })
 }

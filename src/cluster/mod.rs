@@ -13,6 +13,7 @@ pub mod manager;
 pub mod podsecurity;
 pub mod progress;
 pub mod readiness;
+pub mod refs;
 pub mod smoketest;
 pub mod status;
 pub mod wait;

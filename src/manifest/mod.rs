@@ -36,6 +36,7 @@ pub fn is_dns_label(name: &str, max: usize) -> bool {
 /// Components a user can select with `--show-only`.
 pub const COMPONENTS: &[&str] = &[
     "namespace",
+    "service-account",
     "secrets",
     "storage",
     "network-policy",
@@ -80,8 +81,8 @@ impl Stage {
             "Namespace" => Stage::Namespace,
             "StatefulSet" => Stage::Datastores,
             "Job" => Stage::Migration,
-            "Deployment" => Stage::Apps,
-            "Ingress" | "Middleware" => Stage::Routing,
+            "Deployment" | "HorizontalPodAutoscaler" => Stage::Apps,
+            "Ingress" | "Middleware" | "HTTPRoute" => Stage::Routing,
             _ => Stage::Config,
         }
     }

@@ -2,7 +2,7 @@
 //! Traefik's Middleware, a local one) with no field left over. A misspelt field in a template
 //! is caught here, named by its path, before anything is printed or sent to a cluster.
 
-use k8s_openapi::api::{apps, batch, core, networking, policy};
+use k8s_openapi::api::{apps, autoscaling, batch, core, networking, policy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -21,8 +21,10 @@ const KINDS: &[(&str, &str)] = &[
     ("apps/v1", "StatefulSet"),
     ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("traefik.io/v1alpha1", "Middleware"),
     ("networking.k8s.io/v1", "Ingress"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
 ];
 
 /// Position of a kind in [`KINDS`], for ordering within a stage.
@@ -49,7 +51,11 @@ pub fn check(api_version: &str, kind: &str, body: &Value) -> Vec<String> {
         ("networking.k8s.io/v1", "Ingress") => strict::<networking::v1::Ingress>(body),
         ("networking.k8s.io/v1", "NetworkPolicy") => strict::<networking::v1::NetworkPolicy>(body),
         ("policy/v1", "PodDisruptionBudget") => strict::<policy::v1::PodDisruptionBudget>(body),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+            strict::<autoscaling::v2::HorizontalPodAutoscaler>(body)
+        }
         ("traefik.io/v1alpha1", "Middleware") => strict::<Middleware>(body),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute") => strict::<HttpRoute>(body),
         _ => {
             let known: Vec<String> = KINDS.iter().map(|(a, k)| format!("{a} {k}")).collect();
             vec![format!(
@@ -128,6 +134,117 @@ struct AddPrefix {
 struct StripPrefix {
     prefixes: Vec<String>,
     force_slash: Option<bool>,
+}
+
+/// Gateway API's `HTTPRoute` (`gateway.networking.k8s.io/v1`), limited to what the chart uses.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRoute {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: HttpRouteSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteSpec {
+    parent_refs: Vec<ParentRef>,
+    hostnames: Option<Vec<String>>,
+    rules: Vec<HttpRouteRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ParentRef {
+    group: Option<String>,
+    kind: Option<String>,
+    namespace: Option<String>,
+    name: String,
+    section_name: Option<String>,
+    port: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteRule {
+    matches: Vec<HttpRouteMatch>,
+    filters: Option<Vec<HttpRouteFilter>>,
+    backend_refs: Vec<BackendRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteMatch {
+    path: TypedValue,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct TypedValue {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HttpRouteFilter {
+    #[serde(rename = "type")]
+    kind: String,
+    url_rewrite: Option<UrlRewrite>,
+    request_header_modifier: Option<HeaderModifier>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct UrlRewrite {
+    hostname: Option<String>,
+    path: Option<PathModifier>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct PathModifier {
+    #[serde(rename = "type")]
+    kind: String,
+    replace_prefix_match: Option<String>,
+    replace_full_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct HeaderModifier {
+    set: Option<Vec<HeaderValue>>,
+    add: Option<Vec<HeaderValue>>,
+    remove: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct HeaderValue {
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct BackendRef {
+    group: Option<String>,
+    kind: Option<String>,
+    namespace: Option<String>,
+    name: String,
+    port: i32,
+    weight: Option<i32>,
 }
 
 #[cfg(test)]

@@ -265,6 +265,9 @@ fn environment<'c>(
         Ok(JValue::from(map))
     });
     env.add_filter("dns_label", |s: &str, max: usize| labels::dns_label(s, max));
+    env.add_test("ip_address", |s: &str| {
+        s.parse::<std::net::IpAddr>().is_ok()
+    });
     env.add_filter("sha256", |s: &str| {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(s.as_bytes()))[..16].to_owned()

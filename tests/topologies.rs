@@ -1,0 +1,308 @@
+//! Production shapes (issue: topologies) on the real control plane: keys from an existing
+//! Secret, with no master key anywhere near render or apply.
+
+mod common;
+
+use common::cluster::{self, ok};
+use common::*;
+use std::path::PathBuf;
+use std::process::Output;
+
+const MASTER: &str = "topologies-test-master-key-0123456789";
+
+fn kubeconfig() -> &'static PathBuf {
+    cluster::shared("topologies")
+}
+
+fn kubectl(args: &[&str]) -> Output {
+    cluster::kubectl(args, kubeconfig())
+}
+
+/// `difyrender <verb>` for a release at the root path in `ns`, without any master key in the
+/// environment.
+fn run(verb: &str, ns: &str, extra: &[&str]) -> Output {
+    let out = difyrender()
+        .arg(verb)
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), verb);
+    out
+}
+
+const EXISTING: &[&str] = &[
+    "--set",
+    "secrets.existingSecret=ops-keys",
+    "--set",
+    "secrets.existingSecretKeys.SECRET_KEY=dify-secret-key",
+];
+
+#[test]
+fn keys_from_an_existing_secret_need_no_master_key() {
+    let ns = "t-existing";
+    ok(&kubectl(&["create", "namespace", ns]));
+    let apply_args = [EXISTING, &["--timeout", "120s"]].concat();
+
+    // Without the Secret, apply stops before its first write.
+    let refused = run("apply", ns, &apply_args);
+    assert_eq!(refused.status.code(), Some(3), "{}", transcript(&refused));
+    let text = transcript(&refused);
+    assert!(
+        text.contains(&format!("Secret {ns}/ops-keys does not exist")),
+        "{text}"
+    );
+    assert!(text.contains("Nothing was changed"), "{text}");
+    let inventory = kubectl(&["get", "configmap", "-n", ns, "dify-inventory"]);
+    assert!(!inventory.status.success(), "nothing was written");
+
+    // The operator provides the Secret once, from wherever the master key lives.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master");
+    std::fs::write(&key_file, MASTER).unwrap();
+    let made = difyrender()
+        .args(["secrets", "apply", "--kubeconfig"])
+        .arg(kubeconfig())
+        .args(["-n", ns, "--secret-key-file"])
+        .arg(&key_file)
+        .args(EXISTING)
+        .output()
+        .unwrap();
+    ok(&made);
+    let keys = cluster::kubectl_json(&["get", "secret", "-n", ns, "ops-keys"], kubeconfig());
+    assert!(keys["data"]["dify-secret-key"].is_string());
+    assert!(
+        keys["data"].get("SECRET_KEY").is_none(),
+        "the key is mapped"
+    );
+
+    // Now apply converges with no key material at all.
+    let applied = run("apply", ns, &apply_args);
+    assert!(applied.status.success(), "{}", transcript(&applied));
+    assert!(
+        !kubectl(&["get", "secret", "-n", ns, "dify-keys"])
+            .status
+            .success(),
+        "the chart's own keys Secret is not rendered"
+    );
+    let api = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
+    let pod = &api["spec"]["template"];
+    assert!(
+        pod["metadata"]["annotations"]
+            .get("difyrender.io/keys-checksum")
+            .is_none(),
+        "no hash of keys difyrender never saw"
+    );
+    let env = pod["spec"]["containers"][0]["env"].as_array().unwrap();
+    let secret_key = env.iter().find(|e| e["name"] == "SECRET_KEY").unwrap();
+    assert_eq!(
+        secret_key["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "ops-keys", "key": "dify-secret-key"})
+    );
+
+    // A key removed from the Secret is named, and nothing is written.
+    ok(&kubectl(&[
+        "patch",
+        "secret",
+        "-n",
+        ns,
+        "ops-keys",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op": "remove", "path": "/data/INIT_PASSWORD"}]"#,
+    ]));
+    let before = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
+    let lacking = run(
+        "apply",
+        ns,
+        &[EXISTING, &["--set", "api.replicas=2"]].concat(),
+    );
+    assert_eq!(lacking.status.code(), Some(3), "{}", transcript(&lacking));
+    assert!(
+        transcript(&lacking).contains(&format!(
+            "Secret {ns}/ops-keys lacks the keys INIT_PASSWORD"
+        )),
+        "{}",
+        transcript(&lacking)
+    );
+    let after = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
+    assert_eq!(
+        before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
+        "nothing was written"
+    );
+}
+
+/// A production-like shape: shared file storage, an autoscaled api, two web pods, pods pinned
+/// to a node pool. The API server accepts every object; the disruption budget counts the pods
+/// it selects and the autoscaler finds the Deployment it scales.
+#[test]
+fn autoscalers_and_budgets_are_accepted_and_select_their_pods() {
+    let ns = "t-scaling";
+    let key_env = [("DIFY_SECRET_KEY", MASTER)];
+    let args = [
+        "--set",
+        "storage.accessMode=ReadWriteMany",
+        "--set",
+        "api.autoscaling.enabled=true",
+        "--set",
+        "api.autoscaling.minReplicas=2",
+        "--set",
+        "web.replicas=2",
+        "--set",
+        "web.pod.labels.team=ai",
+        "--set",
+        "worker.pod.priorityClassName=system-cluster-critical",
+        "--timeout",
+        "120s",
+    ];
+    let mut cmd = difyrender();
+    cmd.arg("apply")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(args);
+    cmd.envs(key_env);
+    let out = cmd.output().unwrap();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply");
+    assert!(out.status.success(), "{}", transcript(&out));
+
+    let pdb_ready = kubectl(&[
+        "wait",
+        "-n",
+        ns,
+        "pdb/dify-web",
+        "--for=jsonpath={.status.expectedPods}=2",
+        "--timeout=60s",
+    ]);
+    assert!(pdb_ready.status.success(), "{}", transcript(&pdb_ready));
+    let pdb = cluster::kubectl_json(&["get", "pdb", "-n", ns, "dify-web"], kubeconfig());
+    assert_eq!(pdb["status"]["currentHealthy"], 2, "{pdb}");
+    let scaled = kubectl(&[
+        "wait",
+        "-n",
+        ns,
+        "hpa/dify-api",
+        "--for=condition=AbleToScale",
+        "--timeout=60s",
+    ]);
+    assert!(scaled.status.success(), "{}", transcript(&scaled));
+    let api = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
+    assert_eq!(
+        api["spec"]["replicas"], 2,
+        "the autoscaler raised it to minReplicas"
+    );
+    let worker = cluster::kubectl_json(
+        &["get", "deployment", "-n", ns, "dify-worker"],
+        kubeconfig(),
+    );
+    assert_eq!(
+        worker["spec"]["template"]["spec"]["priorityClassName"],
+        "system-cluster-critical"
+    );
+}
+
+/// The Gateway API CRDs of the release pinned in hack/testenv/gateway-api (downloaded by
+/// scripts/test), installed once.
+fn gateway_api_crds() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let out = std::process::Command::new("go")
+            .args(["mod", "download", "-json", "sigs.k8s.io/gateway-api"])
+            .current_dir(root().join("hack/testenv/gateway-api"))
+            .env("GOFLAGS", "-mod=mod")
+            .output()
+            .expect("go runs");
+        assert!(out.status.success(), "{}", transcript(&out));
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let crds = PathBuf::from(info["Dir"].as_str().unwrap()).join("config/crd/standard");
+        ok(&kubectl(&[
+            "apply",
+            "--server-side",
+            "-f",
+            crds.to_str().unwrap(),
+        ]));
+        ok(&kubectl(&[
+            "wait",
+            "--for=condition=established",
+            "--timeout=60s",
+            "crd/httproutes.gateway.networking.k8s.io",
+        ]));
+    });
+}
+
+/// HTTPRoutes (with the sub-path rewrites) and TLS Ingresses are accepted by the API server
+/// with strict validation, applied by difyrender's field manager.
+#[test]
+fn gateway_routes_and_tls_ingresses_are_accepted() {
+    gateway_api_crds();
+    let sub_path = [
+        "--set",
+        "expose.path=/dify",
+        "--set",
+        "images.web.repository=registry.example.com/dify-web-dify",
+        "--set",
+        "images.web.basePath=/dify",
+        "--no-wait",
+    ];
+    let gateway = [
+        &sub_path[..],
+        &[
+            "--set",
+            "expose.kind=HTTPRoute",
+            "--set",
+            "expose.gateway.parentRefs[0].name=traefik-gateway",
+            "--set",
+            "expose.gateway.parentRefs[0].namespace=kommander",
+        ],
+    ]
+    .concat();
+    for (ns, args) in [
+        ("t-gateway", gateway),
+        (
+            "t-tls",
+            [
+                &sub_path[..],
+                &[
+                    "--set",
+                    "external.scheme=https",
+                    "--set",
+                    "expose.tls.secretName=dify-tls",
+                    "--set",
+                    "expose.tls.clusterIssuer=corporate-ca",
+                ],
+            ]
+            .concat(),
+        ),
+    ] {
+        let mut cmd = difyrender();
+        cmd.arg("apply")
+            .arg("--kubeconfig")
+            .arg(kubeconfig())
+            .args(["-n", ns])
+            .args(root_profile())
+            .args(["--set", "external.host=dify.example.com"])
+            .args(&args)
+            .env("DIFY_SECRET_KEY", MASTER);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{ns}: {}", transcript(&out));
+    }
+    let routes = cluster::kubectl_json(&["get", "httproutes", "-n", "t-gateway"], kubeconfig());
+    let items = routes["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{routes}");
+    for route in items {
+        assert_eq!(
+            route["metadata"]["managedFields"][0]["manager"],
+            "difyrender"
+        );
+    }
+    let ingress =
+        cluster::kubectl_json(&["get", "ingress", "-n", "t-tls", "dify-api"], kubeconfig());
+    assert_eq!(ingress["spec"]["tls"][0]["secretName"], "dify-tls");
+}
