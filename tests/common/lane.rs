@@ -119,20 +119,24 @@ pub fn build() {
     BUILT.get_or_init(|| run_ok(Command::new(script()).arg("build"), "scripts/runtime build"));
 }
 
-/// The program `scripts/runtime build` built from `hack/runtime/<dir>`, which requires
-/// `module`: `target/runtime/bin/<dir>-<version>`.
-pub fn built(dir: &str, module: &str) -> PathBuf {
+/// The program `scripts/runtime build` built of `module` at `version`: from the directory
+/// of `hack/runtime/` whose go.mod requires it, `target/runtime/bin/<dir>-<version>`. Running
+/// another version (another release's pin) takes one more such directory.
+pub fn built(module: &str, version: &str) -> PathBuf {
     build();
-    let go_mod = std::fs::read_to_string(root().join("hack/runtime").join(dir).join("go.mod"))
-        .expect("hack/runtime/<dir>/go.mod");
-    let version = go_mod
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("require {module} ")))
-        .unwrap_or_else(|| panic!("hack/runtime/{dir}/go.mod requires {module} on one line"))
-        .trim();
+    let want = format!("require {module} {version}");
+    let dirs = std::fs::read_dir(root().join("hack/runtime")).unwrap();
+    let dir = dirs
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|d| {
+            std::fs::read_to_string(d.join("go.mod"))
+                .is_ok_and(|m| m.lines().any(|l| l.trim() == want))
+        })
+        .unwrap_or_else(|| panic!("no hack/runtime/*/go.mod has `{want}`"));
+    let name = dir.file_name().unwrap().to_str().unwrap();
     let bin = root()
         .join("target/runtime/bin")
-        .join(format!("{dir}-{version}"));
+        .join(format!("{name}-{version}"));
     assert!(
         bin.is_file(),
         "scripts/runtime build made {}",
