@@ -3,15 +3,15 @@
 
 mod common;
 
+use common::kubelet::{container, container_env, env_get, find, pod};
 use common::*;
 use difyrender::chart::Chart;
 use difyrender::manifest::{Manifest, Resource};
 use difyrender::release::{ReleaseSpec, RenderedRelease, render_release};
 use difyrender::render::Release;
 use difyrender::values::ValueSources;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, Secret, Service};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -50,77 +50,9 @@ fn render(set: &[&str]) -> RenderedRelease {
     render_release(&spec(set)).expect("renders")
 }
 
-fn find<'a>(m: &'a Manifest, kind: &str, name: &str) -> &'a Resource {
-    m.resources
-        .iter()
-        .find(|r| r.kind == kind && r.name == name)
-        .unwrap_or_else(|| panic!("{kind}/{name} is rendered"))
-}
-
-fn pod(m: &Manifest, kind: &str, name: &str) -> PodSpec {
-    let r = find(m, kind, name);
-    match kind {
-        "Deployment" => r
-            .to_typed::<Deployment>()
-            .unwrap()
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap(),
-        "StatefulSet" => r
-            .to_typed::<StatefulSet>()
-            .unwrap()
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap(),
-        "Job" => r
-            .to_typed::<Job>()
-            .unwrap()
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap(),
-        _ => unreachable!(),
-    }
-}
-
-/// An env var's effective value: a literal, a value from the keys Secret, or a `$(VAR)`
-/// reference expanded from the variables defined before it (as the kubelet does).
+/// An env var's effective value, as the kubelet computes it (`tests/common/kubelet.rs`).
 fn env_value(m: &Manifest, c: &Container, name: &str) -> String {
-    let env: &Vec<EnvVar> = c.env.as_ref().unwrap();
-    let pos = env
-        .iter()
-        .position(|e| e.name == name)
-        .unwrap_or_else(|| panic!("{} has {name}", c.name));
-    resolve(m, &env[..pos], &env[pos])
-}
-
-fn resolve(m: &Manifest, before: &[EnvVar], var: &EnvVar) -> String {
-    if let Some(from) = &var.value_from {
-        let r = from
-            .secret_key_ref
-            .as_ref()
-            .expect("only secretKeyRef is used");
-        let secret: Secret = find(m, "Secret", &r.name).to_typed().unwrap();
-        let bytes = &secret.data.unwrap()[&r.key];
-        return String::from_utf8(bytes.0.clone()).unwrap();
-    }
-    let mut value = var.value.clone().unwrap_or_default();
-    for (i, earlier) in before.iter().enumerate() {
-        let pattern = format!("$({})", earlier.name);
-        if value.contains(&pattern) {
-            value = value.replace(&pattern, &resolve(m, &before[..i], earlier));
-        }
-    }
-    value
-}
-
-fn container<'a>(p: &'a PodSpec, name: &str) -> &'a Container {
-    p.containers.iter().find(|c| c.name == name).unwrap()
+    env_get(&container_env(m, c), name).to_owned()
 }
 
 /// A Service exists for `http://name:port` URLs, with that port.

@@ -1,0 +1,1186 @@
+//! The runtime lane: the rendered stack's real programs (Debian's PostgreSQL, Redis, squid,
+//! nginx, python3-kombu) run as local processes with the environment, command line, volumes
+//! and configuration the kubelet would give each container, one network namespace per pod,
+//! each Service name resolved by a cluster DNS to its pod's own loopback address. Programs no
+//! registry has (the plugin daemon, the sandbox, the api) are replaced by a recorder where a
+//! check needs something in their place; see README.md, "Runtime test lane".
+
+mod common;
+
+use common::kubelet::{
+    self, command_line, container, container_env, env_get, find, job_named, pod_template,
+};
+use common::lane::{self, Lane, PATH, Spawn};
+use difyrender::chart::Chart;
+use difyrender::release::{ReleaseSpec, RenderedRelease, render_release};
+use difyrender::render::Release;
+use difyrender::values::ValueSources;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const MASTER: &str = "runtime-lane-master-key-0123456789abcdef";
+const HOST: &str = "203.0.113.10";
+
+/// The NKP profile at `path` (a sub-path with its base-path web image), https, plus `set`.
+fn render(path: &str, set: &[&str]) -> RenderedRelease {
+    let mut values = vec![
+        "expose.ingressClassName=kommander-traefik".to_owned(),
+        "external.scheme=https".to_owned(),
+        format!("external.host={HOST}"),
+        "storage.storageClassName=nutanix-volume".to_owned(),
+        format!("expose.path={path}"),
+    ];
+    if path != "/" {
+        values.push("images.web.repository=registry.example.com/dify-web-dify".to_owned());
+        values.push(format!("images.web.basePath={path}"));
+    }
+    values.extend(set.iter().map(|s| s.to_string()));
+    render_release(&ReleaseSpec {
+        chart: Chart::embedded(),
+        sources: ValueSources {
+            set: values,
+            ..Default::default()
+        },
+        secret_key_file: None,
+        master_key_env: Some(MASTER.to_owned()),
+        release: Release {
+            name: "dify".into(),
+            namespace: "dify".into(),
+        },
+        injected: Default::default(),
+    })
+    .expect("renders")
+}
+
+/// `user` is a name, or `UID:GID[:GROUPS]` as [`run_as`] gives it.
+fn chown(path: &Path, user: &str) {
+    let (uid, gid) = lane::user_ids(user);
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The identity a pod's securityContext gives a container, as `UID:GID:FSGROUP` (see
+/// [`Spawn::user`]): the container's runAsUser/runAsGroup over the pod's, fsGroup as a
+/// supplementary group.
+fn run_as(pod: &PodSpec, c: &Container) -> String {
+    let p = pod.security_context.clone().unwrap_or_default();
+    let sc = c.security_context.clone().unwrap_or_default();
+    let uid = sc.run_as_user.or(p.run_as_user).expect("a runAsUser");
+    let gid = sc.run_as_group.or(p.run_as_group).unwrap_or(uid);
+    let mut user = format!("{uid}:{gid}");
+    if let Some(fs) = p.fs_group {
+        user.push_str(&format!(":{fs}"));
+    }
+    user
+}
+
+/// `env` with PATH set as the image sets it (`prefix` before the Debian defaults).
+fn with_path(mut env: Vec<(String, String)>, prefix: &str) -> Vec<(String, String)> {
+    env.retain(|(k, _)| k != "PATH");
+    env.push(("PATH".into(), format!("{prefix}{PATH}")));
+    env
+}
+
+fn spawn(name: &str, argv: Vec<String>, env: Vec<(String, String)>) -> Spawn<'_> {
+    Spawn {
+        name,
+        argv,
+        env,
+        user: None,
+        cwd: None,
+    }
+}
+
+fn argv(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// A rendered release running in a lane: every Service has an address (127.0.1.x, in name
+/// order) and a cluster DNS record `<name>.<namespace>.svc.<clusterDomain>`; a workload's pod
+/// takes the address of the Service selecting it; other pods (clients, Jobs) get 127.0.2.x.
+struct Stack {
+    r: RenderedRelease,
+    lane: Lane,
+    services: Vec<(String, BTreeMap<String, String>, Ipv4Addr)>,
+    clients: u8,
+}
+
+impl Stack {
+    fn new(test: &str, r: RenderedRelease) -> Stack {
+        Stack::with_hosts(test, r, &[])
+    }
+
+    /// Like [`Stack::new`], with test pods `hosts` (at 127.0.3.x) that have a DNS record like
+    /// a Service's; [`Stack::host`] starts each.
+    fn with_hosts(test: &str, r: RenderedRelease, hosts: &[&str]) -> Stack {
+        let namespace = r.release.namespace.clone();
+        let domain = r
+            .values
+            .get("clusterDomain")
+            .and_then(|v| v.as_str())
+            .unwrap_or("cluster.local")
+            .to_owned();
+        let mut services = Vec::new();
+        for (i, (name, selector, svc)) in kubelet::services(&r.manifest).into_iter().enumerate() {
+            // The lane has no kube-proxy: a Service's address is its pod's, so each port must
+            // be the pod's port. True of every Service of the chart; checked, not assumed.
+            for p in svc.spec.unwrap().ports.unwrap_or_default() {
+                let target = p.target_port.clone().unwrap();
+                let pod = r
+                    .manifest
+                    .resources
+                    .iter()
+                    .filter(|w| matches!(w.kind.as_str(), "Deployment" | "StatefulSet"))
+                    .map(pod_template)
+                    .find(|(labels, _)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                    .unwrap_or_else(|| panic!("Service {name} selects a pod"))
+                    .1;
+                let number = pod
+                    .containers
+                    .iter()
+                    .find_map(|c| {
+                        c.ports.iter().flatten().find(|cp| match &target {
+                            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => {
+                                cp.container_port == *n
+                            }
+                            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                                s,
+                            ) => cp.name.as_deref() == Some(s),
+                        })
+                    })
+                    .unwrap_or_else(|| panic!("Service {name}: port {target:?} is a pod port"))
+                    .container_port;
+                assert_eq!(p.port, number, "Service {name}: port and target port");
+            }
+            services.push((name, selector, Ipv4Addr::new(127, 0, 1, i as u8 + 1)));
+        }
+        for (i, host) in hosts.iter().enumerate() {
+            services.push((
+                host.to_string(),
+                BTreeMap::new(),
+                Ipv4Addr::new(127, 0, 3, i as u8 + 1),
+            ));
+        }
+        let mut lane = Lane::new(test, &namespace, &domain);
+        let records: Vec<(String, Ipv4Addr)> = services
+            .iter()
+            .map(|(n, _, a)| (format!("{n}.{namespace}.svc.{domain}"), *a))
+            .collect();
+        lane.start_dns(&records);
+        Stack {
+            r,
+            lane,
+            services,
+            clients: 0,
+        }
+    }
+
+    fn fqdn(&self, service: &str) -> String {
+        let domain = self
+            .r
+            .values
+            .get("clusterDomain")
+            .and_then(|v| v.as_str())
+            .unwrap_or("cluster.local");
+        format!("{service}.{}.svc.{domain}", self.r.release.namespace)
+    }
+
+    /// A pod without a Service (a client, a Job's pod), at the next 127.0.2.x.
+    fn client(&mut self, name: &str) -> String {
+        self.clients += 1;
+        self.lane.pod(name, Ipv4Addr::new(127, 0, 2, self.clients));
+        name.to_owned()
+    }
+
+    /// The pod of test host `name` (see [`Stack::with_hosts`]).
+    fn host(&mut self, name: &str) -> String {
+        let addr = self
+            .services
+            .iter()
+            .find(|(n, sel, _)| n == name && sel.is_empty())
+            .unwrap_or_else(|| panic!("{name} is a test host"))
+            .2;
+        self.lane.pod(name, addr);
+        name.to_owned()
+    }
+
+    /// The pod of workload `kind/name`, created at the address of the Service selecting it.
+    fn workload_pod(&mut self, kind: &str, name: &str) -> (String, PodSpec) {
+        let (labels, spec) = pod_template(find(&self.r.manifest, kind, name));
+        let addr = self
+            .services
+            .iter()
+            .find(|(_, sel, _)| {
+                !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("a Service selects {kind}/{name}"));
+        self.lane.pod(name, addr);
+        (name.to_owned(), spec)
+    }
+
+    /// The environment of container `c` of workload `kind/name`, as the kubelet builds it.
+    fn env_of(&self, kind: &str, name: &str, c: &str) -> Vec<(String, String)> {
+        let (_, spec) = pod_template(find(&self.r.manifest, kind, name));
+        container_env(&self.r.manifest, container(&spec, c))
+    }
+
+    /// The container's volumes, mounted at their paths inside the lane: a ConfigMap's keys as
+    /// files (one file for a subPath), a fresh directory for anything else (emptyDir, a claim),
+    /// given to the pod's fsGroup as the kubelet does, or else owned by `owner`.
+    fn mount_volumes(&self, pod: &PodSpec, c: &Container, owner: Option<&str>) {
+        for vm in c.volume_mounts.iter().flatten() {
+            let volume = pod.volumes.iter().flatten().find(|v| v.name == vm.name);
+            let base = self.lane.dir.join("volumes").join(&c.name).join(&vm.name);
+            std::fs::create_dir_all(&base).unwrap();
+            match volume.and_then(|v| v.config_map.as_ref()) {
+                Some(cm) => {
+                    let cm_res = find(&self.r.manifest, "ConfigMap", &cm.name);
+                    let data: BTreeMap<String, String> =
+                        serde_json::from_value(cm_res.body["data"].clone()).unwrap();
+                    for (key, value) in &data {
+                        std::fs::write(base.join(key), value).unwrap();
+                    }
+                    match &vm.sub_path {
+                        Some(sub) => self.lane.mount(&base.join(sub), &vm.mount_path),
+                        None => self.lane.mount(&base, &vm.mount_path),
+                    }
+                }
+                None => {
+                    match pod.security_context.as_ref().and_then(|sc| sc.fs_group) {
+                        // What the kubelet does for fsGroup: the group owns the volume,
+                        // group-writable, setgid.
+                        Some(group) => {
+                            std::os::unix::fs::chown(&base, Some(0), Some(group as u32)).unwrap();
+                            std::fs::set_permissions(
+                                &base,
+                                std::fs::Permissions::from_mode(0o2775),
+                            )
+                            .unwrap();
+                        }
+                        None => {
+                            if let Some(user) = owner {
+                                chown(&base, user);
+                            }
+                        }
+                    }
+                    self.lane.mount(&base, &vm.mount_path);
+                }
+            }
+        }
+    }
+
+    /// Waits until the container's rendered readiness probe passes (exec probes run in the
+    /// pod with the container's environment, as the kubelet runs them).
+    fn wait_probe(
+        &mut self,
+        pod: &str,
+        index: usize,
+        c: &Container,
+        env: &[(String, String)],
+        user: Option<&str>,
+    ) {
+        let (probe, port) = kubelet::readiness(c);
+        let addr = self.lane.addr(pod);
+        let what = format!("{} readiness ({pod})", c.name);
+        self.lane.wait_ready(index, &what, |lane| {
+            let check = if let Some(exec) = &probe.exec {
+                Spawn {
+                    name: "probe",
+                    argv: exec.command.clone().unwrap_or_default(),
+                    env: env.to_vec(),
+                    user,
+                    cwd: None,
+                }
+            } else if let Some(http) = &probe.http_get {
+                let url = format!(
+                    "http://{addr}:{}{}",
+                    port.unwrap(),
+                    http.path.as_deref().unwrap_or("/")
+                );
+                spawn(
+                    "probe",
+                    argv(&["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", &url]),
+                    Vec::new(),
+                )
+            } else {
+                tcp_check(addr, port.unwrap())
+            };
+            lane.exec(pod, check).status.success()
+        });
+    }
+
+    /// Starts a recorder (hack/runtime/recorder.py) in `pod` on `port`; returns its log.
+    fn recorder(&mut self, pod: &str, port: u16) -> PathBuf {
+        let log = self.lane.dir.join(format!("recorded-{pod}-{port}.jsonl"));
+        let script = common::root().join("hack/runtime/recorder.py");
+        let name = format!("recorder-{pod}-{port}");
+        let index = self.lane.spawn(
+            pod,
+            spawn(
+                &name,
+                vec![
+                    "/usr/bin/python3".into(),
+                    script.display().to_string(),
+                    port.to_string(),
+                    log.display().to_string(),
+                ],
+                Vec::new(),
+            ),
+        );
+        let addr = self.lane.addr(pod);
+        self.lane
+            .wait_ready(index, &format!("recorder {pod}:{port}"), |lane| {
+                lane.exec(pod, tcp_check(addr, port.into()))
+                    .status
+                    .success()
+            });
+        log
+    }
+
+    /// `curl ARGS` in `pod`: the HTTP status (a proxy's answer to CONNECT when no response
+    /// came through the tunnel) and the body.
+    fn curl(&self, pod: &str, args: &[&str]) -> (u16, String) {
+        let mut line = argv(&[
+            "curl",
+            "-sS",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_code} %{http_connect}",
+        ]);
+        line.extend(args.iter().map(|s| s.to_string()));
+        let out = self.lane.exec(pod, spawn("curl", line, Vec::new()));
+        let stdout = text(&out.stdout);
+        let (body, codes) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+        let codes: Vec<u16> = codes
+            .split_whitespace()
+            .map(|c| c.parse().unwrap_or(0))
+            .collect();
+        let code = codes.iter().copied().find(|&c| c != 0).unwrap_or(0);
+        (code, body.to_owned())
+    }
+
+    /// PostgreSQL from Debian, with the rendered container's arguments, environment and
+    /// volumes, initialised as the image's entrypoint does on an empty volume.
+    fn start_postgres(&mut self) {
+        let (pod, spec) = self.workload_pod("StatefulSet", "dify-postgresql");
+        let c = container(&spec, "postgresql").clone();
+        // The image's PATH has the server's directory.
+        let env = with_path(
+            container_env(&self.r.manifest, &c),
+            "/usr/lib/postgresql/15/bin:",
+        );
+        // Debian's postgres user stands in for the image's (uid 70, which Debian lacks and
+        // initdb must look up), with the pod's groups.
+        let (uid, gid) = lane::user_ids("postgres");
+        let pod_user = run_as(&spec, &c);
+        let groups = pod_user.splitn(3, ':').nth(2);
+        let user = match groups {
+            Some(g) => format!("{uid}:{gid}:{g}"),
+            None => format!("{uid}:{gid}"),
+        };
+        self.mount_volumes(&spec, &c, Some(&user));
+        // docker-entrypoint.sh on an empty PGDATA: initdb with POSTGRES_USER and the password,
+        // `listen_addresses = '*'` (the image's postgresql.conf.sample), password logins from
+        // any host (POSTGRES_HOST_AUTH_METHOD's default, scram-sha-256), then POSTGRES_DB.
+        let pwfile = self.lane.dir.join("postgres-password");
+        std::fs::write(&pwfile, env_get(&env, "POSTGRES_PASSWORD")).unwrap();
+        std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+        chown(&pwfile, &user);
+        let as_postgres = |name, argv| Spawn {
+            name,
+            argv,
+            env: env.clone(),
+            user: Some(&user),
+            cwd: None,
+        };
+        let init = self.lane.exec(
+            &pod,
+            as_postgres(
+                "initdb",
+                vec![
+                    "initdb".into(),
+                    "--username".into(),
+                    env_get(&env, "POSTGRES_USER").into(),
+                    "--pwfile".into(),
+                    pwfile.display().to_string(),
+                ],
+            ),
+        );
+        assert!(init.status.success(), "initdb: {}", text(&init.stderr));
+        let conf = self.lane.exec(
+            &pod,
+            as_postgres(
+                "configure",
+                argv(&[
+                    "sh",
+                    "-c",
+                    "echo \"listen_addresses = '*'\" >>\"$PGDATA/postgresql.conf\" && \
+                     echo 'host all all all scram-sha-256' >>\"$PGDATA/pg_hba.conf\"",
+                ]),
+            ),
+        );
+        assert!(conf.status.success(), "{}", text(&conf.stderr));
+        // args only: the image's entrypoint puts `postgres` before arguments starting with '-'.
+        let line = command_line(&c, &env, &["postgres"], &[]);
+        let index = self.lane.spawn(&pod, as_postgres("postgresql", line));
+        self.wait_probe(&pod, index, &c, &env, Some(&user));
+        let db = env_get(&env, "POSTGRES_DB").to_owned();
+        let create = self.lane.exec(
+            &pod,
+            as_postgres(
+                "createdb",
+                argv(&[
+                    "psql",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "--username",
+                    env_get(&env, "POSTGRES_USER"),
+                    "--dbname",
+                    "postgres",
+                    "-c",
+                    &format!("CREATE DATABASE \"{db}\""),
+                ]),
+            ),
+        );
+        assert!(create.status.success(), "{}", text(&create.stderr));
+    }
+
+    /// SQL as the superuser, through the server's socket in its pod.
+    fn psql_admin(&self, sql: &str) -> String {
+        let env = self.env_of("StatefulSet", "dify-postgresql", "postgresql");
+        let out = self.lane.exec(
+            "dify-postgresql",
+            Spawn {
+                name: "psql",
+                argv: argv(&[
+                    "psql",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-tA",
+                    "--username",
+                    env_get(&env, "POSTGRES_USER"),
+                    "--dbname",
+                    env_get(&env, "POSTGRES_DB"),
+                    "-c",
+                    sql,
+                ]),
+                env: Vec::new(),
+                user: Some("postgres"),
+                cwd: None,
+            },
+        );
+        assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Redis from Debian with the rendered arguments (the image's entrypoint puts
+    /// `redis-server` before arguments starting with '-'), as the pod's securityContext user,
+    /// in /data, the image's WORKDIR.
+    fn start_redis(&mut self) {
+        let (pod, spec) = self.workload_pod("StatefulSet", "dify-redis");
+        let c = container(&spec, "redis").clone();
+        let env = container_env(&self.r.manifest, &c);
+        let user = run_as(&spec, &c);
+        self.mount_volumes(&spec, &c, Some(&user));
+        let line = command_line(&c, &env, &["redis-server"], &[]);
+        let index = self.lane.spawn(
+            &pod,
+            Spawn {
+                name: "redis",
+                argv: line,
+                env: env.clone(),
+                user: Some(&user),
+                cwd: Some("/data"),
+            },
+        );
+        self.wait_probe(&pod, index, &c, &env, Some(&user));
+    }
+
+    /// Weaviate built from its Go module at the rendered tag (scripts/runtime build), with the
+    /// rendered environment and volume, run as the image runs it: ENTRYPOINT `/bin/weaviate`,
+    /// CMD `--host 0.0.0.0 --port 8080 --scheme http`, as the pod's securityContext user.
+    fn start_weaviate(&mut self) {
+        // The version the render deploys (a release's pin): each has its hack/runtime/ module.
+        let tag = self.r.values["images"]["weaviate"]["tag"].as_str().unwrap();
+        let bin = lane::built("github.com/weaviate/weaviate", &format!("v{tag}"));
+        let (pod, spec) = self.workload_pod("StatefulSet", "dify-weaviate");
+        let c = container(&spec, "weaviate").clone();
+        let mut env = container_env(&self.r.manifest, &c);
+        // Weaviate's cluster layer (memberlist) advertises the pod's first private address;
+        // a lane pod's address is a loopback one, which it does not pick by itself.
+        env.push((
+            "CLUSTER_ADVERTISE_ADDR".into(),
+            self.lane.addr(&pod).to_string(),
+        ));
+        let uid = run_as(&spec, &c);
+        self.mount_volumes(&spec, &c, Some(&uid));
+        let line = command_line(
+            &c,
+            &env,
+            &[&bin.display().to_string()],
+            &["--host", "0.0.0.0", "--port", "8080", "--scheme", "http"],
+        );
+        let index = self.lane.spawn(
+            &pod,
+            Spawn {
+                name: "weaviate",
+                argv: line,
+                env: env.clone(),
+                user: Some(&uid),
+                cwd: None,
+            },
+        );
+        self.wait_probe(&pod, index, &c, &env, Some(&uid));
+    }
+
+    /// squid from Debian with the rendered squid.conf mounted where the pod mounts it, run as
+    /// the ubuntu/squid image's entrypoint runs it: `tail -F` of squid's log files to the
+    /// container's output, `squid -Nz`, then squid with the CMD `-f /etc/squid/squid.conf -NYC`.
+    fn start_squid(&mut self) {
+        let (pod, spec) = self.workload_pod("Deployment", "dify-ssrf-proxy");
+        let c = container(&spec, "ssrf-proxy").clone();
+        let env = container_env(&self.r.manifest, &c);
+        self.mount_volumes(&spec, &c, None);
+        let mut tail = argv(&["tail", "-q", "-F"]);
+        for log in ["access", "error", "store", "cache"] {
+            tail.push(format!("/var/log/squid/{log}.log"));
+        }
+        self.lane.spawn(&pod, spawn("squid-logs", tail, Vec::new()));
+        let init = self
+            .lane
+            .exec(&pod, spawn("squid-z", argv(&["squid", "-Nz"]), env.clone()));
+        assert!(init.status.success(), "squid -Nz: {}", text(&init.stderr));
+        let line = command_line(
+            &c,
+            &env,
+            &["squid"],
+            &["-f", "/etc/squid/squid.conf", "-NYC"],
+        );
+        let index = self.lane.spawn(&pod, spawn("squid", line, env.clone()));
+        self.wait_probe(&pod, index, &c, &env, None);
+    }
+}
+
+/// A TCP connect check (a tcpSocket probe).
+fn tcp_check(addr: Ipv4Addr, port: i32) -> Spawn<'static> {
+    spawn(
+        "tcp-check",
+        argv(&["bash", "-c", &format!("exec 3<>/dev/tcp/{addr}/{port}")]),
+        Vec::new(),
+    )
+}
+
+fn recorded(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn env_expansion_follows_kubernetes() {
+    let lookup = |n: &str| (n == "A").then(|| "x".to_owned());
+    for (input, want) in [
+        ("$(A)", "x"),
+        ("a$(A)b$(A)", "axbx"),
+        ("$$(A)", "$(A)"),
+        ("$(B)", "$(B)"),
+        ("$(A", "$(A"),
+        ("$", "$"),
+        ("$x$(A)", "$xx"),
+        ("100%$", "100%$"),
+        ("$$$(A)", "$x"),
+    ] {
+        assert_eq!(kubelet::expand(input, &lookup), want, "{input}");
+    }
+}
+
+#[test]
+fn datastores_accept_the_derived_passwords_and_refuse_others() {
+    let mut s = Stack::new("datastores", render("/dify", &[]));
+    s.start_postgres();
+    s.start_redis();
+    let api = s.env_of("Deployment", "dify-api", "api");
+    let pod = s.client("api");
+
+    // PostgreSQL, reached by the api's DB_HOST through cluster DNS and its search domains.
+    let psql = |password: &str| {
+        let env = [
+            ("PGHOST", env_get(&api, "DB_HOST")),
+            ("PGPORT", env_get(&api, "DB_PORT")),
+            ("PGUSER", env_get(&api, "DB_USERNAME")),
+            ("PGDATABASE", env_get(&api, "DB_DATABASE")),
+            ("PGPASSWORD", password),
+            ("PGCONNECT_TIMEOUT", "10"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        s.lane.exec(
+            &pod,
+            spawn(
+                "psql",
+                argv(&[
+                    "psql",
+                    "-tAc",
+                    "select current_user || '@' || current_database()",
+                ]),
+                env,
+            ),
+        )
+    };
+    let ok = psql(env_get(&api, "DB_PASSWORD"));
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert_eq!(text(&ok.stdout).trim(), "postgres@dify");
+    let wrong = psql("not-the-password");
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("password authentication failed"),
+        "{}",
+        text(&wrong.stderr)
+    );
+
+    // Redis: the api's password is required and enough.
+    let redis = |password: Option<&str>| {
+        let mut env = Vec::new();
+        if let Some(p) = password {
+            env.push(("REDISCLI_AUTH".to_owned(), p.to_owned()));
+        }
+        let out = s.lane.exec(
+            &pod,
+            spawn(
+                "redis-cli",
+                argv(&[
+                    "redis-cli",
+                    "-h",
+                    env_get(&api, "REDIS_HOST"),
+                    "-p",
+                    env_get(&api, "REDIS_PORT"),
+                    "ping",
+                ]),
+                env,
+            ),
+        );
+        format!("{}{}", text(&out.stdout), text(&out.stderr))
+    };
+    assert_eq!(redis(Some(env_get(&api, "REDIS_PASSWORD"))).trim(), "PONG");
+    let none = redis(None);
+    assert!(none.starts_with("NOAUTH"), "{none}");
+    // redis-cli reports the refused AUTH, and the PING after it is refused.
+    let wrong = redis(Some("not-the-password"));
+    assert!(
+        wrong.contains("WRONGPASS") && wrong.contains("NOAUTH"),
+        "{wrong}"
+    );
+}
+
+/// A pod-network source address for clients inside squid's pod (see the squid test).
+const POD_NETWORK_CLIENT: &str = "10.244.0.10";
+
+#[test]
+fn weaviate_accepts_the_api_key_only() {
+    let mut s = Stack::new("weaviate", render("/dify", &[]));
+    s.start_weaviate();
+    let api = s.env_of("Deployment", "dify-api", "api");
+    let pod = s.client("api");
+    let key = env_get(&api, "WEAVIATE_API_KEY").to_owned();
+    // HTTP, at the api's WEAVIATE_ENDPOINT.
+    let schema = format!("{}/v1/schema", env_get(&api, "WEAVIATE_ENDPOINT"));
+    let bearer = |k: &str| format!("Authorization: Bearer {k}");
+    let (code, body) = s.curl(&pod, &[&schema, "-H", &bearer(&key)]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        s.curl(&pod, &[&schema, "-H", &bearer("not-the-key")]).0,
+        401
+    );
+    assert_eq!(s.curl(&pod, &[&schema]).0, 401, "anonymous access is off");
+    // gRPC, at the api's WEAVIATE_GRPC_ENDPOINT: an empty TenantsGet call over HTTP/2. With
+    // the key it gets past authentication (and fails for want of a collection); with another
+    // key it does not.
+    let grpc = env_get(&api, "WEAVIATE_GRPC_ENDPOINT").replacen("grpc://", "http://", 1);
+    let call = |k: &str| {
+        let out = s.lane.exec(
+            &pod,
+            spawn(
+                "grpc",
+                argv(&[
+                    "bash",
+                    "-c",
+                    "printf '\\0\\0\\0\\0\\0' | curl -sS --max-time 20 --http2-prior-knowledge \
+                     -o /dev/null -D - -X POST -H 'content-type: application/grpc' -H 'te: trailers' \
+                     -H \"authorization: Bearer $1\" --data-binary @- \"$2/weaviate.v1.Weaviate/TenantsGet\"",
+                    "grpc",
+                    k,
+                    &grpc,
+                ]),
+                Vec::new(),
+            ),
+        );
+        let headers = text(&out.stdout);
+        let field = |name: &str| {
+            headers.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        match (field("grpc-status"), field("grpc-message")) {
+            (Some(status), message) => (status, message.unwrap_or_default()),
+            _ => panic!("a gRPC status: {headers}{}", text(&out.stderr)),
+        }
+    };
+    // Weaviate 1.27 answers both with UNKNOWN (2); the message tells them apart.
+    let (_, with_key) = call(&key);
+    assert_eq!(
+        with_key, "get tenants: missing collection",
+        "past authentication"
+    );
+    let (_, wrong) = call("not-the-key");
+    assert!(wrong.contains("invalid api key"), "{wrong}");
+}
+
+#[test]
+fn difyrender_test_job_passes_against_the_real_datastores() {
+    use difyrender::cluster::smoketest;
+    let mut s = Stack::new("smoketest", render("/dify", &[]));
+    s.start_postgres();
+    s.start_redis();
+    s.start_weaviate();
+    // The Job `difyrender test` would create from the rendered api Deployment.
+    let api = find(&s.r.manifest, "Deployment", "dify-api");
+    let options = smoketest::Options {
+        keep: false,
+        through_ingress: false,
+        timeout: Duration::from_secs(60),
+    };
+    let job = smoketest::job("dify", "dify", "dify-test-lane", &api.body, &options).unwrap();
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(job).unwrap();
+    let spec = job.spec.unwrap().template.spec.unwrap();
+    let c = &spec.containers[0];
+    let user = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.run_as_user)
+        .unwrap()
+        .to_string();
+    // The checks whose servers run here (the api, web, plugin daemon and sandbox are in no
+    // registry; squid's ACLs need a pod-network client, see the squid test). A pod's
+    // termination log does not exist here: results on stdout only.
+    let mut env = container_env(&s.r.manifest, c);
+    env.push(("DIFYTEST_CHECKS".into(), "postgresql,redis,weaviate".into()));
+    env.push(("DIFYTEST_RESULT_FILE".into(), String::new()));
+    let line = command_line(c, &env, &[], &[]);
+    let pod = s.client("test");
+    let api_env = s.env_of("Deployment", "dify-api", "api");
+    let keys: Vec<&str> = ["DB_PASSWORD", "REDIS_PASSWORD", "WEAVIATE_API_KEY"]
+        .iter()
+        .map(|k| env_get(&api_env, k))
+        .collect();
+    let run = |env: Vec<(String, String)>| {
+        let out = s.lane.exec(
+            &pod,
+            Spawn {
+                name: "difytest",
+                argv: line.clone(),
+                env,
+                user: Some(&user),
+                cwd: None,
+            },
+        );
+        let stdout = text(&out.stdout);
+        for key in &keys {
+            assert!(!stdout.contains(key), "the test Job prints no key");
+        }
+        (
+            out.status.success(),
+            smoketest::parse_results(&stdout),
+            stdout,
+        )
+    };
+    let (ok, results, stdout) = run(env.clone());
+    assert!(ok, "{stdout}");
+    let checks: Vec<(&str, bool)> = results.iter().map(|r| (r.check.as_str(), r.ok)).collect();
+    assert_eq!(
+        checks,
+        [("weaviate", true), ("postgresql", true), ("redis", true)],
+        "{stdout}"
+    );
+    // With other keys every check fails, and the Job with it.
+    let wrong: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "DB_PASSWORD" | "REDIS_PASSWORD" | "WEAVIATE_API_KEY" => {
+                (k.clone(), "not-the-key".to_owned())
+            }
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let (ok, results, stdout) = run(wrong);
+    assert!(!ok, "{stdout}");
+    assert_eq!(results.len(), 3, "{stdout}");
+    assert!(results.iter().all(|r| !r.ok), "{stdout}");
+}
+
+#[test]
+fn squid_runs_the_rendered_configuration() {
+    // One outside server is listed in ssrfProxy.allowedPrivateNetworks, the other is not.
+    let mut s = Stack::with_hosts(
+        "squid",
+        render("/", &["ssrfProxy.allowedPrivateNetworks={127.0.3.1/32}"]),
+        &["allowed-target", "internal-service"],
+    );
+    // The sandbox is in no registry: a recorder in its pod, on its port, stands in for it.
+    let (sandbox, _) = s.workload_pod("Deployment", "dify-sandbox");
+    let sandbox_log = s.recorder(&sandbox, 8194);
+    // Outside servers with DNS names like a Service's: plain HTTP on 443 (an SSL_port, for
+    // CONNECT tunnels), on 8080 (a Safe_port) and on 25 (neither).
+    let allowed = s.host("allowed-target");
+    assert_eq!(s.lane.addr(&allowed).to_string(), "127.0.3.1");
+    let allowed_443 = s.recorder(&allowed, 443);
+    let allowed_8080 = s.recorder(&allowed, 8080);
+    let allowed_25 = s.recorder(&allowed, 25);
+    let internal = s.host("internal-service");
+    let internal_443 = s.recorder(&internal, 443);
+    let internal_8080 = s.recorder(&internal, 8080);
+    let (allowed_fqdn, internal_fqdn) = (s.fqdn("allowed-target"), s.fqdn("internal-service"));
+    s.start_squid();
+    let squid = "dify-ssrf-proxy";
+    let paths = |log: &Path| -> Vec<String> {
+        recorded(log)
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // In a cluster, squid's clients (api, worker, sandbox) have pod addresses, which are in the
+    // rendered `localnet` ACL; lane pods have 127.0.x.y addresses, which are not. A client in
+    // squid's own pod with a pod-network source address stands in for them: the address
+    // exists only on that pod's loopback interface, and its packets never leave it.
+    let add = s.lane.exec(
+        squid,
+        spawn(
+            "ip",
+            argv(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{POD_NETWORK_CLIENT}/32"),
+                "dev",
+                "lo",
+            ]),
+            Vec::new(),
+        ),
+    );
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let pod_client = |args: &[&str]| {
+        let mut all = vec!["--interface", POD_NETWORK_CLIENT];
+        all.extend_from_slice(args);
+        s.curl(squid, &all)
+    };
+    let proxy = "http://127.0.0.1:3128";
+
+    // The reverse proxy (8194 accel -> cache_peer): squid resolves the peer's name with its own
+    // DNS client. It configures its peers shortly after it starts listening: polled.
+    lane::wait_until(
+        "squid's reverse proxy to reach the sandbox",
+        Duration::from_secs(30),
+        || pod_client(&["http://127.0.0.1:8194/v1/sandbox/dependencies?language=python3"]).0 == 200,
+    );
+    assert!(paths(&sandbox_log).contains(&"/v1/sandbox/dependencies?language=python3".into()));
+
+    // The forward proxy, from the pod network. A private destination listed in
+    // allowedPrivateNetworks: allowed (CONNECT to 443 goes direct, to the name squid resolves).
+    let (code, body) = pod_client(&[
+        "-x",
+        proxy,
+        "-p",
+        &format!("http://{allowed_fqdn}:443/tunnel"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    assert!(paths(&allowed_443).contains(&"/tunnel".into()));
+    // Any other private destination: refused, by name or by address, before any connection.
+    for url in [
+        format!("http://{internal_fqdn}:8080/private"),
+        format!("http://{}:8080/private", s.lane.addr(&internal)),
+    ] {
+        assert_eq!(pod_client(&["-x", proxy, &url]).0, 403, "{url}");
+    }
+    let (code, _) = pod_client(&[
+        "-x",
+        proxy,
+        "-p",
+        &format!("http://{internal_fqdn}:443/private"),
+    ]);
+    assert_eq!(code, 403, "CONNECT to a private address");
+    assert!(paths(&internal_8080).is_empty() && paths(&internal_443).is_empty());
+    assert!(!paths(&sandbox_log).contains(&"/private".into()));
+    // A port outside Safe_ports, and CONNECT to a port other than 443: refused.
+    let (code, _) = pod_client(&["-x", proxy, &format!("http://{allowed_fqdn}:25/port")]);
+    assert_eq!(code, 403, "port 25 is not a Safe_port");
+    assert!(paths(&allowed_25).is_empty());
+    let (code, _) = pod_client(&[
+        "-x",
+        proxy,
+        "-p",
+        &format!("http://{allowed_fqdn}:8080/port"),
+    ]);
+    assert_eq!(code, 403, "CONNECT to 8080");
+    assert!(!paths(&allowed_8080).contains(&"/port".into()));
+    // Squid does not apply resolv.conf's search domains (dns_defnames off): a short name does
+    // not resolve. This is why cache_peer must be fully qualified.
+    let (code, _) = pod_client(&["-x", proxy, "-p", "http://allowed-target:443/short"]);
+    assert!(code >= 500, "a short name does not resolve: {code}");
+    assert!(!paths(&allowed_443).contains(&"/short".into()));
+
+    // Clients outside the pod network are refused: localhost is allowed only to public
+    // destinations, any other address not at all (the reverse proxy included).
+    let (code, _) = s.curl(
+        squid,
+        &[
+            "-x",
+            proxy,
+            "-p",
+            &format!("http://{allowed_fqdn}:443/localhost"),
+        ],
+    );
+    assert_eq!(code, 403, "localhost to a private destination");
+    let other = s.client("other");
+    let (code, _) = s.curl(
+        &other,
+        &[
+            "-x",
+            "http://dify-ssrf-proxy:3128",
+            "-p",
+            &format!("http://{allowed_fqdn}:443/other"),
+        ],
+    );
+    assert_eq!(code, 403, "a client outside the pod network");
+    let (code, _) = s.curl(&other, &["http://dify-ssrf-proxy:8194/other"]);
+    assert_eq!(code, 403, "the reverse proxy, from outside the pod network");
+    assert!(
+        !paths(&allowed_443)
+            .iter()
+            .any(|p| p == "/localhost" || p == "/other")
+    );
+    assert!(!paths(&sandbox_log).contains(&"/other".into()));
+}
+
+#[test]
+fn hook_proxy_gives_the_daemon_the_public_url() {
+    for (path, prefix) in [("/dify", Some("/dify")), ("/", None)] {
+        let mut s = Stack::new(
+            &format!("hooks{}", path.replace('/', "-")),
+            render(path, &[]),
+        );
+        let (pod, spec) = s.workload_pod("Deployment", "dify-plugin-daemon");
+        // The daemon is in no registry: a recorder on its SERVER_PORT, in the same pod.
+        let daemon = container_env(&s.r.manifest, container(&spec, "plugin-daemon"));
+        let port: u16 = env_get(&daemon, "SERVER_PORT").parse().unwrap();
+        let log = s.recorder(&pod, port);
+        // The hook proxy: Debian's nginx with the rendered nginx.conf, as the nginx image runs it.
+        let c = container(&spec, "hook-proxy").clone();
+        let env = container_env(&s.r.manifest, &c);
+        let user = run_as(&spec, &c);
+        s.mount_volumes(&spec, &c, Some(&user));
+        let line = command_line(&c, &env, &["nginx"], &["-g", "daemon off;"]);
+        let index = s.lane.spawn(
+            &pod,
+            Spawn {
+                name: "hook-proxy",
+                argv: line,
+                env: env.clone(),
+                user: Some(&user),
+                cwd: None,
+            },
+        );
+        let hooks = kubelet::container_port(
+            &c,
+            &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("hooks".into()),
+        );
+        let addr = s.lane.addr(&pod);
+        s.lane.wait_ready(index, "hook proxy", |lane| {
+            lane.exec(&pod, tcp_check(addr, hooks)).status.success()
+        });
+
+        // Traefik's request after its StripPrefix: the path without the prefix, and the
+        // X-Forwarded-* headers of the original request.
+        let traefik = s.client("traefik");
+        let url = format!("http://dify-plugin-daemon:{hooks}/e/abc/x?y=1");
+        let mut args = vec![
+            url.clone(),
+            "-H".into(),
+            "X-Forwarded-Proto: https".into(),
+            "-H".into(),
+            format!("X-Forwarded-Host: {HOST}"),
+        ];
+        if let Some(p) = prefix {
+            args.extend(["-H".into(), format!("X-Forwarded-Prefix: {p}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, body) = s.curl(&traefik, &args);
+        assert_eq!(code, 200, "{body}");
+        let seen: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        let want = format!("https://{HOST}{}/e/abc/x?y=1", prefix.unwrap_or(""));
+        assert_eq!(seen["headers"]["dify-hook-url"], want, "{path}");
+        assert_eq!(
+            seen["path"], "/e/abc/x?y=1",
+            "the daemon gets the stripped path"
+        );
+        // Without forwarding headers, the header is built from the request itself.
+        let (code, body) = s.curl(&traefik, &[&url]);
+        assert_eq!(code, 200, "{body}");
+        let seen: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        assert_eq!(
+            seen["headers"]["dify-hook-url"],
+            format!("http://dify-plugin-daemon:{hooks}/e/abc/x?y=1")
+        );
+        assert_eq!(recorded(&log).len(), 2);
+    }
+}
+
+#[test]
+fn celery_broker_url_carries_a_password_with_reserved_characters() {
+    let password = "p/a#s?s@w:o%rd";
+    let mut s = Stack::new(
+        "broker",
+        render("/", &[&format!("secrets.redisPassword={password}")]),
+    );
+    s.start_redis();
+    let worker = s.env_of("Deployment", "dify-worker", "worker");
+    let pod = s.client("worker");
+    // What Celery does with the URL: kombu's redis transport connects and pings.
+    let ping = |url: &str| {
+        s.lane.exec(
+            &pod,
+            spawn(
+                "kombu",
+                vec![
+                    "python3".into(),
+                    "-c".into(),
+                    "import sys, kombu\n\
+                     c = kombu.Connection(sys.argv[1], connect_timeout=5)\n\
+                     c.ensure_connection(max_retries=1)\n\
+                     print(c.default_channel.client.ping())"
+                        .into(),
+                    url.into(),
+                ],
+                Vec::new(),
+            ),
+        )
+    };
+    let ok = ping(env_get(&worker, "CELERY_BROKER_URL"));
+    assert!(ok.status.success(), "the rendered broker URL connects");
+    assert_eq!(text(&ok.stdout).trim(), "True");
+    let raw = ping(&format!("redis://:{password}@dify-redis:6379/1"));
+    assert!(!raw.status.success(), "the unencoded password does not");
+}
+
+#[test]
+fn migration_gate_fails_unless_the_database_is_at_head() {
+    let mut s = Stack::new("migration", render("/", &[]));
+    s.start_postgres();
+    let job = job_named(&s.r.manifest, "dify-migration-");
+    let (_, spec) = pod_template(job);
+    let c = spec.containers[0].clone();
+    let head = env_get(&container_env(&s.r.manifest, &c), "DIFYRENDER_ALEMBIC_HEAD").to_owned();
+    // The api image is in no registry: only `flask` is replaced, by what Dify < 1.13 does when
+    // a migration fails (an error on the log, exit status 0).
+    let bin = s.lane.dir.join("flask-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("flask"),
+        "#!/bin/sh\necho \"flask $*: Database migration failed: (psycopg2.errors.DuplicateTable)\" >&2\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("flask"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = with_path(
+        container_env(&s.r.manifest, &c),
+        &format!("{}:", bin.display()),
+    );
+    let line = command_line(&c, &env, &[], &[]);
+    let pod = s.client("migration");
+    let run = |s: &Stack| {
+        let out = s
+            .lane
+            .exec(&pod, spawn("migration", line.clone(), env.clone()));
+        (
+            out.status.success(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    };
+    // No alembic_version table (a migration that never ran): the Job fails.
+    let (ok, log) = run(&s);
+    assert!(!ok, "no alembic_version: {log}");
+    s.psql_admin("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)");
+    // Another revision: fails, naming the head it expected.
+    s.psql_admin("INSERT INTO alembic_version VALUES ('0123456789ab')");
+    let (ok, log) = run(&s);
+    assert!(!ok, "a wrong revision: {log}");
+    assert!(log.contains(&head), "the message names the head: {log}");
+    // The head: passes.
+    s.psql_admin(&format!(
+        "UPDATE alembic_version SET version_num = '{head}'"
+    ));
+    let (ok, log) = run(&s);
+    assert!(ok, "at head: {log}");
+}
+
+#[test]
+fn init_permissions_chowns_the_storage_once() {
+    let r = render("/", &["storage.accessMode=ReadWriteMany"]);
+    for name in ["dify-api", "dify-worker"] {
+        let (_, spec) = pod_template(find(&r.manifest, "Deployment", name));
+        let c = container(&spec, "init-permissions");
+        let env = container_env(&r.manifest, c);
+        let mut line = command_line(c, &env, &[], &[]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("privkeys")).unwrap();
+        std::fs::write(dir.path().join("privkeys/key.pem"), "x").unwrap();
+        *line.last_mut().unwrap() = dir.path().display().to_string();
+        let run = || {
+            let out = Command::new(&line[0])
+                .args(&line[1..])
+                .env_clear()
+                .env("PATH", PATH)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        };
+        let owner = |p: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(p).unwrap();
+            (m.uid(), m.gid())
+        };
+        run();
+        for p in ["", "privkeys", "privkeys/key.pem", ".init_permissions"] {
+            assert_eq!(owner(&dir.path().join(p)), (1001, 1001), "{name}: {p}");
+        }
+        // Guarded: a second start leaves ownership alone.
+        std::os::unix::fs::chown(dir.path().join("privkeys/key.pem"), Some(0), Some(0)).unwrap();
+        run();
+        assert_eq!(
+            owner(&dir.path().join("privkeys/key.pem")),
+            (0, 0),
+            "{name}"
+        );
+    }
+    // ReadWriteOnce (fsGroup applies to block volumes): no such step.
+    let r = render("/", &[]);
+    let (_, spec) = pod_template(find(&r.manifest, "Deployment", "dify-api"));
+    assert!(
+        !spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == "init-permissions")
+    );
+}
