@@ -1175,11 +1175,11 @@ fn squid_reaches_the_sandbox_by_its_fully_qualified_name() {
     let conf = squid_conf(&render(&[]).manifest);
     assert!(
         conf.contains(
-            "\ncache_peer dify-sandbox.dify.svc.cluster.local parent 8194 0 no-query originserver\n"
+            "\ncache_peer dify-sandbox.dify.svc.cluster.local parent 8194 0 no-query originserver name=sandbox_peer\ncache_peer_access sandbox_peer allow sandbox_port\ncache_peer_access sandbox_peer deny all\n"
         ),
         "{conf}"
     );
-    assert!(conf.contains("\naccess_log stdio:/dev/stdout dify_log\n"));
+    assert!(conf.contains("\naccess_log /var/log/squid/access.log dify_log\n"));
     assert!(conf.contains("\nmax_filedescriptors 65536\n"));
     let other = squid_conf(&render(&["clusterDomain=nkp.internal"]).manifest);
     assert!(other.contains("cache_peer dify-sandbox.dify.svc.nkp.internal parent"));

@@ -53,6 +53,7 @@ fn render(path: &str, set: &[&str]) -> RenderedRelease {
             namespace: "dify".into(),
         },
         injected: Default::default(),
+        allow_unknown_release: false,
     })
     .expect("renders")
 }
@@ -511,10 +512,11 @@ impl Stack {
     /// CMD `--host 0.0.0.0 --port 8080 --scheme http`, as the pod's securityContext user.
     fn start_weaviate(&mut self) {
         // The version the render deploys (a release's pin): each has its hack/runtime/ module.
-        let tag = self.r.values["images"]["weaviate"]["tag"].as_str().unwrap();
-        let bin = lane::built("github.com/weaviate/weaviate", &format!("v{tag}"));
         let (pod, spec) = self.workload_pod("StatefulSet", "dify-weaviate");
         let c = container(&spec, "weaviate").clone();
+        let image = c.image.as_deref().unwrap();
+        let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap();
+        let bin = lane::built("github.com/weaviate/weaviate", &format!("v{tag}"));
         let mut env = container_env(&self.r.manifest, &c);
         // Weaviate's cluster layer (memberlist) advertises the pod's first private address;
         // a lane pod's address is a loopback one, which it does not pick by itself.
@@ -907,6 +909,12 @@ fn squid_runs_the_rendered_configuration() {
     ]);
     assert_eq!(code, 200, "{body}");
     assert!(paths(&allowed_443).contains(&"/tunnel".into()));
+    // A plain HTTP request through the forward proxy goes to its destination, never to the
+    // sandbox's parent peer (cache_peer_access keeps the peer to the reverse-proxy port).
+    let (code, body) = pod_client(&["-x", proxy, &format!("http://{allowed_fqdn}:8080/plain")]);
+    assert_eq!(code, 200, "{body}");
+    assert!(paths(&allowed_8080).contains(&"/plain".into()));
+    assert!(!paths(&sandbox_log).contains(&"/plain".into()));
     // Any other private destination: refused, by name or by address, before any connection.
     for url in [
         format!("http://{internal_fqdn}:8080/private"),
