@@ -1140,6 +1140,24 @@ fn migration_gate_fails_unless_the_database_is_at_head() {
     ));
     let (ok, log) = run(&s);
     assert!(ok, "at head: {log}");
+    // A release outside the table (--allow-unknown-release) has no known head: the gate then
+    // requires exactly one revision, and none fails.
+    let unknown: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "DIFYRENDER_ALEMBIC_HEAD" => (k.clone(), String::new()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let run_unknown = |s: &Stack| {
+        s.lane
+            .exec(&pod, spawn("migration", line.clone(), unknown.clone()))
+            .status
+            .success()
+    };
+    assert!(run_unknown(&s), "one revision, no head known");
+    s.psql_admin("DELETE FROM alembic_version");
+    assert!(!run_unknown(&s), "no revision at all");
 }
 
 #[test]
