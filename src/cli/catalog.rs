@@ -2,7 +2,9 @@
 //! Secret that entry reads, which the operator creates once per release.
 
 use super::args::{CatalogCommand, ReleaseArgs, RenderArgs, SecretsApplyCommand, SecretsCommand};
-use crate::catalog::{self as entry, EntryOptions, Icon, PLACEHOLDER_MASTER_KEY};
+use crate::catalog::{
+    self as entry, EntryOptions, FluxOnlyOptions, FluxSource, Icon, PLACEHOLDER_MASTER_KEY,
+};
 use crate::cluster::{FIELD_MANAGER, ResourceManager};
 use crate::error::{Error, exit};
 use crate::manifest::Resource;
@@ -18,7 +20,33 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
     if spec.secret_key_file.is_none() && spec.master_key_env.is_none() {
         spec.master_key_env = Some(PLACEHOLDER_MASTER_KEY.to_owned());
     }
+    // --flux-only: the release is checked before anything is rendered or written.
+    let flux_release = match &cmd.flux_only {
+        Some(_) => {
+            let (namespace, release) = cmd.flux_instance.split_once('/').ok_or_else(|| {
+                Error::Usage(format!(
+                    "--flux-instance {:?} must be NAMESPACE/NAME",
+                    cmd.flux_instance
+                ))
+            })?;
+            Some(
+                ReleaseArgs {
+                    namespace: namespace.to_owned(),
+                    release: release.to_owned(),
+                }
+                .to_release()?,
+            )
+        }
+        None => None,
+    };
     let rendered = render_release(&spec).map_err(with_host_hint)?;
+    if let (Some(dir), Some(release)) = (&cmd.flux_only, flux_release) {
+        return flux_only(&cmd, dir, release, &rendered);
+    }
+    let out_dir = cmd
+        .out
+        .clone()
+        .ok_or_else(|| Error::Usage("--out DIR or --flux-only DIR is required".into()))?;
     let icon = match &cmd.icon {
         Some(path) => Some(Icon {
             origin: path.display().to_string(),
@@ -37,14 +65,14 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
         bloodhound: cmd.bloodhound,
     };
     let entry = entry::build(&rendered, &options)?;
-    let report = entry::write(&entry, &cmd.out)?;
+    let report = entry::write(&entry, &out_dir)?;
 
     let dir = entry.version_dir().to_string_lossy().replace('\\', "/");
     let mut out = format!(
         "Wrote the NKP catalog entry {} {} into {}:\n  {dir}/: {} files ({} written, {} unchanged)\n",
         entry.app_name,
         entry.app_version,
-        cmd.out.display(),
+        out_dir.display(),
         entry.files.len(),
         report
             .written
@@ -68,17 +96,10 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
             entry::K8S_VERSIONS.join(", ")
         ));
     }
-    out.push_str("Left out:\n");
-    for dropped in &entry.dropped {
-        let why = if dropped.starts_with("Namespace ") {
-            "Kommander deploys into the existing workspace or project namespace"
-        } else if dropped.starts_with("Secret ") {
-            "no secret goes into a catalog; create it with `difyrender secrets apply`"
-        } else {
-            "not part of a catalog entry"
-        };
-        out.push_str(&format!("  {dropped}: {why}\n"));
-    }
+    out.push_str(&left_out(
+        &entry.dropped,
+        "Kommander deploys into the existing workspace or project namespace",
+    ));
     out.push_str("Fixed at generation time (listed in the entry's overview):\n");
     for (setting, value) in &entry.fixed {
         out.push_str(&format!("  {setting}: {value}\n"));
@@ -88,6 +109,82 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
          release name the AppDeployment will use:\n  \
          difyrender secrets apply -n <namespace> --release <release name> [the same -f/--set flags]\n",
     );
+    print(&out)?;
+    Ok(exit::OK)
+}
+
+/// The "Left out:" lines: the Namespace and the keys Secret, and why.
+fn left_out(dropped: &[String], namespace_why: &str) -> String {
+    let mut out = "Left out:\n".to_owned();
+    for dropped in dropped {
+        let why = if dropped.starts_with("Namespace ") {
+            namespace_why
+        } else if dropped.starts_with("Secret ") {
+            "no secret goes into a catalog; create it with `difyrender secrets apply`"
+        } else {
+            "not part of a catalog entry"
+        };
+        out.push_str(&format!("  {dropped}: {why}\n"));
+    }
+    out
+}
+
+/// `catalog --flux-only DIR`: manifests/ and flux-sync.yaml for plain Flux.
+fn flux_only(
+    cmd: &CatalogCommand,
+    dir: &std::path::Path,
+    release: crate::render::Release,
+    rendered: &RenderedRelease,
+) -> Result<u8, Error> {
+    let version = cmd
+        .app_version
+        .clone()
+        .unwrap_or_else(|| rendered.dify_version().to_owned());
+    let url = cmd.flux_url.as_deref().unwrap_or_default();
+    let source = FluxSource::parse(
+        url,
+        cmd.flux_ref.as_deref(),
+        cmd.flux_path.as_deref(),
+        &version,
+    )?;
+    let options = FluxOnlyOptions {
+        source: source.clone(),
+        release: release.clone(),
+    };
+    let bundle = entry::build_flux_only(rendered, &options)?;
+    let report = entry::write_flux_only(&bundle, dir)?;
+    let mut out = format!(
+        "Wrote manifests/ and flux-sync.yaml for Flux into {}: {} files ({} written, {} unchanged)\n",
+        dir.display(),
+        bundle.files.len(),
+        report.written.len(),
+        report.unchanged.len(),
+    );
+    for removed in &report.removed {
+        out.push_str(&format!(
+            "  removed {removed} (no longer part of the manifests)\n"
+        ));
+    }
+    out.push_str(&left_out(
+        &bundle.dropped,
+        "create the namespace before applying flux-sync.yaml",
+    ));
+    let publish = match &source {
+        FluxSource::Oci { url, tag } => format!(
+            "push {}/manifests as a Flux OCI artifact, e.g. flux push artifact {url}:{tag} --path={}/manifests --source=... --revision=...",
+            dir.display(),
+            dir.display()
+        ),
+        FluxSource::Git { url, branch, path } => {
+            format!("commit manifests/ to {url} on branch {branch} as {path}")
+        }
+    };
+    out.push_str(&format!(
+        "Then:\n  1. {publish}\n  2. difyrender secrets apply -n {ns} --release {name} [the same -f/--set flags]\n  3. kubectl apply -f {}/flux-sync.yaml   (Kustomization {ns}/{name}-manifests)\n",
+        dir.display(),
+        ns = release.namespace,
+        name = release.name,
+    ));
     print(&out)?;
     Ok(exit::OK)
 }
