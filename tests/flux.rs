@@ -417,6 +417,27 @@ fn entry_objects(version_dir: &Path, instance: &Instance) -> Vec<(String, String
         .collect()
 }
 
+/// Where `live` differs from what the entry says (`want`), ignoring what the API server adds:
+/// fields the entry does not set (defaults), numbers it stores as strings (quantities), and
+/// empty strings it drops.
+fn mismatch(want: &Value, live: &Value, at: &str) -> Option<String> {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w
+            .iter()
+            .find_map(|(k, v)| mismatch(v, l.get(k).unwrap_or(&Value::Null), &format!("{at}/{k}"))),
+        (Value::Array(w), Value::Array(l)) if w.len() == l.len() => w
+            .iter()
+            .zip(l)
+            .enumerate()
+            .find_map(|(i, (w, l))| mismatch(w, l, &format!("{at}/{i}"))),
+        (Value::Number(n), Value::String(s)) if n.to_string() == *s => None,
+        // The API server omits empty strings (`value: ""` of an env var).
+        (Value::String(s), Value::Null) if s.is_empty() => None,
+        _ if want == live => None,
+        _ => Some(format!("{at}: entry {want}, live {live}")),
+    }
+}
+
 /// The migration Job of an entry, by name.
 fn migration_job(objects: &[(String, String, Value)]) -> String {
     objects
@@ -473,6 +494,34 @@ fn enable_applies_every_object_with_kustomize_controller_and_keeps_literal_dolla
         &extra,
     );
     let ns = app.namespace;
+    // The literals, character for character.
+    let api = get(ns, "deployment.apps", "dify-api").unwrap();
+    let env = api["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let template = env.iter().find(|e| e["name"] == "TEMPLATE");
+    check(
+        template.is_some_and(|e| e["value"] == LITERAL),
+        ns,
+        format!("TEMPLATE in the live api Deployment: {template:?}, want {LITERAL:?}"),
+    );
+    let squid = list(ns, "configmaps")
+        .into_iter()
+        .flat_map(|c| {
+            c["data"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+                .into_values()
+        })
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .any(|v| v.contains(&format!("# {LITERAL}\n")));
+    check(
+        squid,
+        ns,
+        format!("no live ConfigMap holds the line {LITERAL:?}"),
+    );
+
     let objects = entry_objects(&version_dir, &app);
     check(objects.len() > 20, ns, format!("{} objects", objects.len()));
 
@@ -507,51 +556,17 @@ fn enable_applies_every_object_with_kustomize_controller_and_keeps_literal_dolla
             "/spec/rules",
         ] {
             if let Some(want) = want.pointer(pointer) {
-                let mut got = live.pointer(pointer).cloned().unwrap_or(Value::Null);
-                // Defaults the API server adds to containers are not the entry's business.
-                if let (Value::Array(got), Value::Array(want)) = (&mut got, want) {
-                    for (g, w) in got.iter_mut().zip(want) {
-                        if let (Value::Object(g), Value::Object(w)) = (g, w) {
-                            g.retain(|k, _| w.contains_key(k));
-                        }
-                    }
+                let got = live.pointer(pointer).unwrap_or(&Value::Null);
+                if let Some(at) = mismatch(want, got, pointer) {
+                    check(
+                        false,
+                        ns,
+                        format!("{resource} {name}: {at}\nlive {got}\nentry {want}"),
+                    );
                 }
-                check(
-                    &got == want,
-                    ns,
-                    format!("{resource} {name} {pointer}: live {got}\nentry {want}"),
-                );
             }
         }
     }
-
-    // The literals, character for character.
-    let api = get(ns, "deployment.apps", "dify-api").unwrap();
-    let env = api["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()
-        .unwrap();
-    let template = env.iter().find(|e| e["name"] == "TEMPLATE");
-    check(
-        template.is_some_and(|e| e["value"] == LITERAL),
-        ns,
-        format!("TEMPLATE in the live api Deployment: {template:?}, want {LITERAL:?}"),
-    );
-    let squid = list(ns, "configmaps")
-        .into_iter()
-        .flat_map(|c| {
-            c["data"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-                .into_values()
-        })
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .any(|v| v.contains(&format!("# {LITERAL}\n")));
-    check(
-        squid,
-        ns,
-        format!("no live ConfigMap holds the line {LITERAL:?}"),
-    );
 
     // The migration Job completed before the entry turned Ready.
     let job = get(ns, "job.batch", &migration_job(&objects)).unwrap();
@@ -593,7 +608,8 @@ fn two_instances_in_two_namespaces_do_not_collide() {
         secrets_apply(i);
         enable(i, "two/nkp-catalog/dify", "1.11.4");
     }
-    let mut names = Vec::new();
+    let mut uids = BTreeMap::new();
+    let mut objects = 0;
     for i in [&a, &b] {
         wait_ready(i.namespace, i.release, "1.11.4");
         let inner = wait_ready(i.namespace, &i.inner(), "1.11.4");
@@ -610,7 +626,7 @@ fn two_instances_in_two_namespaces_do_not_collide() {
             i.namespace,
             format!("inventory of {}: {ids:?}", i.inner()),
         );
-        for (resource, name, _) in entry_objects(&version_dir, i) {
+        for (resource, name, want) in entry_objects(&version_dir, i) {
             let live = get(i.namespace, &resource, &name);
             check(
                 live.is_some(),
@@ -618,12 +634,16 @@ fn two_instances_in_two_namespaces_do_not_collide() {
                 format!("{resource} {name} is missing"),
             );
             let live = live.unwrap();
-            if let Some(selector) = live.pointer("/spec/selector/matchLabels") {
-                check(
-                    selector["app.kubernetes.io/instance"] == i.release,
-                    i.namespace,
-                    format!("{resource} {name} selects {selector}"),
-                );
+            // Workloads' and Services' selectors pick only this instance's pods.
+            for pointer in ["/spec/selector/matchLabels", "/spec/selector"] {
+                let instance = format!("{pointer}/app.kubernetes.io~1instance");
+                if want.pointer(&instance).is_some() {
+                    check(
+                        live.pointer(&instance) == Some(&Value::String(i.release.to_owned())),
+                        i.namespace,
+                        format!("{resource} {name} selects {}", live["spec"]["selector"]),
+                    );
+                }
             }
             for c in live
                 .pointer("/spec/template/spec/containers")
@@ -641,11 +661,15 @@ fn two_instances_in_two_namespaces_do_not_collide() {
                     }
                 }
             }
-            names.push(format!("{}/{name}", i.namespace));
+            uids.insert(
+                live["metadata"]["uid"].as_str().unwrap().to_owned(),
+                format!("{}/{resource}/{name}", i.namespace),
+            );
+            objects += 1;
         }
     }
-    let distinct: BTreeSet<&String> = names.iter().collect();
-    assert_eq!(distinct.len(), names.len(), "{names:?}");
+    // Every object of both instances is its own live object.
+    assert_eq!(uids.len(), objects, "{uids:?}");
 }
 
 #[test]
@@ -998,7 +1022,7 @@ fn flux_only_deploys_with_a_plain_flux_source_and_kustomization() {
     docs[0]["spec"]["insecure"] = Value::Bool(true);
     let text: String = docs
         .iter()
-        .map(|d| format!("{}\n---\n", serde_json::to_string(d).unwrap()))
+        .map(|d| format!("{}---\n", difyrender::yaml::to_string(d)))
         .collect();
     ok(&kubectl_stdin(
         &["apply", "--server-side", "--validate=strict", "-f", "-"],
