@@ -669,7 +669,15 @@ fn two_instances_in_two_namespaces_do_not_collide() {
         }
     }
     // Every object of both instances is its own live object.
-    assert_eq!(uids.len(), objects, "{uids:?}");
+    check(
+        uids.len() == objects,
+        b.namespace,
+        format!(
+            "{objects} objects, {} distinct: {uids:?}\n{}",
+            uids.len(),
+            report(a.namespace)
+        ),
+    );
 }
 
 #[test]
