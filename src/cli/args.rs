@@ -139,7 +139,7 @@ pub struct CatalogCommand {
     #[arg(long, value_name = "DIR", required_unless_present = "flux_only")]
     pub out: Option<PathBuf>,
     /// Instead of a catalog entry: the same manifests/ plus flux-sync.yaml (a source and a Flux
-    /// Kustomization for --release in -n), for clusters that run Flux without NKP's catalog.
+    /// Kustomization for --flux-instance), for clusters that run Flux without NKP's catalog.
     #[arg(
         long,
         value_name = "DIR",
