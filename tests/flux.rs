@@ -803,7 +803,7 @@ fn removing_the_application_keeps_the_data() {
 }
 
 #[test]
-fn a_hand_edit_is_put_back_by_the_next_reconcile() {
+fn a_hand_edit_and_a_deletion_are_put_back_by_the_next_reconcile() {
     let app = Instance::workspace("dify", "ws-drift");
     let ns = app.namespace;
     create_namespace(ns);
@@ -837,6 +837,14 @@ fn a_hand_edit_is_put_back_by_the_next_reconcile() {
         ns,
         "the hand edit did not land",
     );
+    // And an object deleted by hand.
+    let service = entry_objects(&version_dir, &app)
+        .into_iter()
+        .find(|(r, _, _)| r == "service")
+        .map(|(_, n, _)| n)
+        .expect("the entry has a Service");
+    let uid = get(ns, "service", &service).unwrap()["metadata"]["uid"].clone();
+    ok(&kubectl(&["delete", "service", &service, "-n", ns]));
 
     // The next reconcile, asked for as `flux reconcile` does, instead of waiting 6 hours.
     let requested = format!("drift-{}", std::process::id());
@@ -861,6 +869,14 @@ fn a_hand_edit_is_put_back_by_the_next_reconcile() {
             "ConfigMap {name} {key} after the reconcile: {}",
             live["data"][&key]
         ),
+    );
+    let recreated = get(ns, "service", &service);
+    check(
+        recreated
+            .as_ref()
+            .is_some_and(|s| s["metadata"]["uid"] != uid),
+        ns,
+        format!("Service {service} after the reconcile: {recreated:?}"),
     );
 }
 
