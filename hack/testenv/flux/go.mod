@@ -11,6 +11,13 @@
 // (v0.4.0) is served. The registry is the distribution version that
 // source-controller 1.7.3 itself tests against (v3.0.0).
 //
+// Three modules of the graph are not in the checksum database the proxy serves
+// (fluxcd/pkg/http/fetch v0.20.0, fluxcd/pkg/http/transport v0.7.0, the
+// k8schain pseudo-version), and some test-only dependencies of the controllers
+// are not served at all, so re-tidy with
+//   GONOSUMDB=github.com/fluxcd/pkg/http/fetch,github.com/fluxcd/pkg/http/transport,github.com/google/go-containerregistry/pkg/authn/k8schain go mod tidy -e
+// Builds (-mod=readonly) check every zip against go.sum.
+//
 // The replaces are the controllers' own (a dependency's replace directives do
 // not apply to its dependents): go-digest at the commit with BLAKE3, and
 // kustomize-controller's kustomize (v5.7) and yaml.v3 pins.
