@@ -24,9 +24,11 @@
 //! keys Secret (no secret goes into a catalog; the operator creates `${releaseName}-keys` once
 //! with `difyrender secrets apply`). Everything here is pure except [`write`].
 
+mod flux;
 mod manifests;
 mod metadata;
 
+pub use flux::{FluxBundle, FluxOnlyOptions, FluxSource, build_flux_only, write_flux_only};
 pub use manifests::{escape_for_flux, substitute_like_flux};
 
 use crate::release::RenderedRelease;
@@ -150,6 +152,12 @@ pub enum Error {
         "refusing to write the entry: {file} would contain a secret value (a key given in values ends up outside the keys Secret)"
     )]
     SecretInEntry { file: String },
+    #[error("--flux-url {0:?}: {1}")]
+    FluxUrl(String, &'static str),
+    #[error("--flux-ref {0:?}: {1}")]
+    FluxRef(String, &'static str),
+    #[error("--flux-path {0:?}: {1}")]
+    FluxPath(String, &'static str),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -287,6 +295,14 @@ pub fn build(rendered: &RenderedRelease, options: &EntryOptions) -> Result<Entry
 
 /// Refuses an entry in which any secret of the release, or its base64 form, occurs.
 fn check_no_secrets(entry: &Entry, rendered: &RenderedRelease) -> Result<(), Error> {
+    check_no_secret_in(entry.repo_files(), rendered)
+}
+
+/// Refuses files (path, text) in which any secret of the release, or its base64 form, occurs.
+fn check_no_secret_in<'a>(
+    files: impl IntoIterator<Item = (String, &'a str)>,
+    rendered: &RenderedRelease,
+) -> Result<(), Error> {
     use base64::Engine;
     let secrets: Vec<String> = rendered
         .secret_values()
@@ -297,7 +313,7 @@ fn check_no_secrets(entry: &Entry, rendered: &RenderedRelease) -> Result<(), Err
             [s, b64]
         })
         .collect();
-    for (path, text) in entry.repo_files() {
+    for (path, text) in files {
         if secrets.iter().any(|s| text.contains(s.as_str())) {
             return Err(Error::SecretInEntry { file: path });
         }
@@ -340,23 +356,7 @@ pub fn write(entry: &Entry, repo: &Path) -> Result<WriteReport, Error> {
     }
     std::fs::create_dir_all(&version_dir)
         .map_err(io(format!("creating {}", version_dir.display())))?;
-
-    let mut existing = Vec::new();
-    list_files(&version_dir, &mut existing)?;
-    for path in existing {
-        let rel = path
-            .strip_prefix(&version_dir)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let keep = entry.files.contains_key(&rel)
-            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-        if !keep {
-            std::fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
-            report.removed.push(shown(&path));
-        }
-    }
-    remove_empty_dirs(&version_dir, true)?;
+    remove_others(&version_dir, &entry.files, &mut report, &shown)?;
 
     let mut targets: Vec<(PathBuf, &str)> = entry
         .files
@@ -366,6 +366,43 @@ pub fn write(entry: &Entry, repo: &Path) -> Result<WriteReport, Error> {
     if let Some(b) = &entry.bloodhound {
         targets.insert(0, (repo.join(".bloodhound.yml"), b.as_str()));
     }
+    write_targets(targets, &mut report, &shown)?;
+    report.removed.sort();
+    Ok(report)
+}
+
+/// Deletes every file under `folder` that `keep` (paths relative to `folder`) does not name,
+/// then the directories left empty (not `folder` itself).
+fn remove_others(
+    folder: &Path,
+    keep: &BTreeMap<String, String>,
+    report: &mut WriteReport,
+    shown: &dyn Fn(&Path) -> String,
+) -> Result<(), Error> {
+    let mut existing = Vec::new();
+    list_files(folder, &mut existing)?;
+    for path in existing {
+        let rel = path
+            .strip_prefix(folder)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let kept =
+            keep.contains_key(&rel) && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if !kept {
+            std::fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
+            report.removed.push(shown(&path));
+        }
+    }
+    remove_empty_dirs(folder, true)
+}
+
+/// Writes each file whose contents differ, creating parent directories.
+fn write_targets(
+    targets: Vec<(PathBuf, &str)>,
+    report: &mut WriteReport,
+    shown: &dyn Fn(&Path) -> String,
+) -> Result<(), Error> {
     for (path, text) in targets {
         if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
             report.unchanged.push(shown(&path));
@@ -378,8 +415,7 @@ pub fn write(entry: &Entry, repo: &Path) -> Result<WriteReport, Error> {
         std::fs::write(&path, text).map_err(io(format!("writing {}", path.display())))?;
         report.written.push(shown(&path));
     }
-    report.removed.sort();
-    Ok(report)
+    Ok(())
 }
 
 /// Every non-directory entry under `dir` (symlinks are not followed).

@@ -215,8 +215,35 @@ pub struct CatalogCommand {
     pub render: RenderArgs,
     /// Catalog repository to write into (created if missing). Only
     /// applications/<app>/<version>/ is replaced; other applications and versions are untouched.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "flux_only")]
+    pub out: Option<PathBuf>,
+    /// Instead of a catalog entry: the same manifests/ plus flux-sync.yaml (a source and a Flux
+    /// Kustomization for --flux-instance), for clusters that run Flux without NKP's catalog.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["out", "icon", "bloodhound"],
+        requires = "flux_url"
+    )]
+    pub flux_only: Option<PathBuf>,
+    /// With --flux-only: where Flux fetches manifests/ from: oci://HOST/REPO (push manifests/
+    /// as the artifact) or a Git URL (https://, http://, ssh://).
+    #[arg(long, value_name = "URL", requires = "flux_only")]
+    pub flux_url: Option<String>,
+    /// With --flux-only: the OCI tag (default: --app-version) or the Git branch (default: main).
+    #[arg(long, value_name = "REF", requires = "flux_only")]
+    pub flux_ref: Option<String>,
+    /// With --flux-only and a Git URL: manifests/ inside the repository (default: ./manifests).
+    #[arg(long, value_name = "PATH", requires = "flux_only")]
+    pub flux_path: Option<String>,
+    /// With --flux-only: the namespace and release name flux-sync.yaml deploys.
+    #[arg(
+        long,
+        value_name = "NAMESPACE/NAME",
+        default_value = "dify/dify",
+        requires = "flux_only"
+    )]
+    pub flux_instance: String,
     /// Application ID: the folder applications/<app> and the App's name in NKP.
     #[arg(long, value_name = "NAME", default_value = "dify")]
     pub app_name: String,

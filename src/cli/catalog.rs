@@ -2,7 +2,9 @@
 //! Secret that entry reads, which the operator creates once per release.
 
 use super::args::{CatalogCommand, ReleaseArgs, RenderArgs, SecretsApplyCommand, SecretsCommand};
-use crate::catalog::{self as entry, EntryOptions, Icon, PLACEHOLDER_MASTER_KEY};
+use crate::catalog::{
+    self as entry, EntryOptions, FluxOnlyOptions, FluxSource, Icon, PLACEHOLDER_MASTER_KEY,
+};
 use crate::cluster::{FIELD_MANAGER, ResourceManager};
 use crate::error::{Error, exit};
 use crate::manifest::Resource;
@@ -18,6 +20,25 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
     if spec.secret_key_file.is_none() && spec.master_key_env.is_none() {
         spec.master_key_env = Some(PLACEHOLDER_MASTER_KEY.to_owned());
     }
+    // --flux-only: the release is checked before anything is rendered or written.
+    let flux_release = match &cmd.flux_only {
+        Some(_) => {
+            let (namespace, release) = cmd.flux_instance.split_once('/').ok_or_else(|| {
+                Error::Usage(format!(
+                    "--flux-instance {:?} must be NAMESPACE/NAME",
+                    cmd.flux_instance
+                ))
+            })?;
+            Some(
+                ReleaseArgs {
+                    namespace: namespace.to_owned(),
+                    release: release.to_owned(),
+                }
+                .to_release()?,
+            )
+        }
+        None => None,
+    };
     let mut versions: Vec<&String> = Vec::new();
     for v in &cmd.dify_versions {
         if !versions.contains(&v) {
@@ -42,13 +63,25 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
         }
         rendered.push(render_release(&spec).map_err(with_host_hint)?);
     }
+    if let (Some(dir), Some(release)) = (&cmd.flux_only, flux_release) {
+        let [one] = &rendered[..] else {
+            return Err(Error::Usage(
+                "--flux-only writes one release: give at most one --dify-version".into(),
+            ));
+        };
+        return flux_only(&cmd, dir, release, one);
+    }
+    let out_dir = cmd
+        .out
+        .clone()
+        .ok_or_else(|| Error::Usage("--out DIR or --flux-only DIR is required".into()))?;
     let entries = rendered
         .iter()
         .map(|r| build_entry(&cmd, r))
         .collect::<Result<Vec<_>, Error>>()?;
     let mut out = String::new();
     for (entry, r) in entries.iter().zip(&rendered) {
-        out.push_str(&write_entry(&cmd, entry, r)?);
+        out.push_str(&write_entry(entry, r, &out_dir)?);
     }
     out.push_str(
         "Before enabling the application, create its keys Secret once, in the namespace and for the \
@@ -83,18 +116,18 @@ fn build_entry(cmd: &CatalogCommand, rendered: &RenderedRelease) -> Result<entry
 
 /// Writes one version folder; returns what to report.
 fn write_entry(
-    cmd: &CatalogCommand,
     entry: &entry::Entry,
     rendered: &RenderedRelease,
+    out_dir: &std::path::Path,
 ) -> Result<String, Error> {
-    let report = entry::write(entry, &cmd.out)?;
+    let report = entry::write(entry, out_dir)?;
 
     let dir = entry.version_dir().to_string_lossy().replace('\\', "/");
     let mut out = format!(
         "Wrote the NKP catalog entry {} {} into {}:\n  {dir}/: {} files ({} written, {} unchanged)\n",
         entry.app_name,
         entry.app_version,
-        cmd.out.display(),
+        out_dir.display(),
         entry.files.len(),
         report
             .written
@@ -118,17 +151,10 @@ fn write_entry(
             entry::K8S_VERSIONS.join(", ")
         ));
     }
-    out.push_str("Left out:\n");
-    for dropped in &entry.dropped {
-        let why = if dropped.starts_with("Namespace ") {
-            "Kommander deploys into the existing workspace or project namespace"
-        } else if dropped.starts_with("Secret ") {
-            "no secret goes into a catalog; create it with `difyrender secrets apply`"
-        } else {
-            "not part of a catalog entry"
-        };
-        out.push_str(&format!("  {dropped}: {why}\n"));
-    }
+    out.push_str(&left_out(
+        &entry.dropped,
+        "Kommander deploys into the existing workspace or project namespace",
+    ));
     out.push_str("Fixed at generation time (listed in the entry's overview):\n");
     for (setting, value) in &entry.fixed {
         out.push_str(&format!("  {setting}: {value}\n"));
@@ -138,6 +164,82 @@ fn write_entry(
         out.push_str(&format!("Upgrades from: {}\n", from.join(", ")));
     }
     Ok(out)
+}
+
+/// The "Left out:" lines: the Namespace and the keys Secret, and why.
+fn left_out(dropped: &[String], namespace_why: &str) -> String {
+    let mut out = "Left out:\n".to_owned();
+    for dropped in dropped {
+        let why = if dropped.starts_with("Namespace ") {
+            namespace_why
+        } else if dropped.starts_with("Secret ") {
+            "no secret goes into a catalog; create it with `difyrender secrets apply`"
+        } else {
+            "not part of a catalog entry"
+        };
+        out.push_str(&format!("  {dropped}: {why}\n"));
+    }
+    out
+}
+
+/// `catalog --flux-only DIR`: manifests/ and flux-sync.yaml for plain Flux.
+fn flux_only(
+    cmd: &CatalogCommand,
+    dir: &std::path::Path,
+    release: crate::render::Release,
+    rendered: &RenderedRelease,
+) -> Result<u8, Error> {
+    let version = cmd
+        .app_version
+        .clone()
+        .unwrap_or_else(|| rendered.dify_version().to_owned());
+    let url = cmd.flux_url.as_deref().unwrap_or_default();
+    let source = FluxSource::parse(
+        url,
+        cmd.flux_ref.as_deref(),
+        cmd.flux_path.as_deref(),
+        &version,
+    )?;
+    let options = FluxOnlyOptions {
+        source: source.clone(),
+        release: release.clone(),
+    };
+    let bundle = entry::build_flux_only(rendered, &options)?;
+    let report = entry::write_flux_only(&bundle, dir)?;
+    let mut out = format!(
+        "Wrote manifests/ and flux-sync.yaml for Flux into {}: {} files ({} written, {} unchanged)\n",
+        dir.display(),
+        bundle.files.len(),
+        report.written.len(),
+        report.unchanged.len(),
+    );
+    for removed in &report.removed {
+        out.push_str(&format!(
+            "  removed {removed} (no longer part of the manifests)\n"
+        ));
+    }
+    out.push_str(&left_out(
+        &bundle.dropped,
+        "create the namespace before applying flux-sync.yaml",
+    ));
+    let publish = match &source {
+        FluxSource::Oci { url, tag } => format!(
+            "push {}/manifests as a Flux OCI artifact, e.g. flux push artifact {url}:{tag} --path={}/manifests --source=... --revision=...",
+            dir.display(),
+            dir.display()
+        ),
+        FluxSource::Git { url, branch, path } => {
+            format!("commit manifests/ to {url} on branch {branch} as {path}")
+        }
+    };
+    out.push_str(&format!(
+        "Then:\n  1. {publish}\n  2. difyrender secrets apply -n {ns} --release {name} [the same -f/--set flags]\n  3. kubectl apply -f {}/flux-sync.yaml   (Kustomization {ns}/{name}-manifests)\n",
+        dir.display(),
+        ns = release.namespace,
+        name = release.name,
+    ));
+    print(&out)?;
+    Ok(exit::OK)
 }
 
 /// A catalog entry cannot detect the Traefik address as `apply` does: say so.

@@ -40,6 +40,16 @@ spec:
 /// process exits, with the Middleware CRD and the kommander-traefik IngressClass installed.
 /// Returns its kubeconfig.
 pub fn start(name: &str) -> PathBuf {
+    start_instance(name, false)
+}
+
+/// [`start`], plus Flux's source-controller and kustomize-controller, their CRDs and an OCI
+/// registry on loopback (`scripts/testenv`, `TESTENV_FLUX=1`); see [`port`] for the registry.
+pub fn start_with_flux(name: &str) -> PathBuf {
+    start_instance(name, true)
+}
+
+fn start_instance(name: &str, flux: bool) -> PathBuf {
     let dir = root()
         .join("target")
         .join(format!("testenv-{name}-{}", std::process::id()));
@@ -47,6 +57,7 @@ pub fn start(name: &str) -> PathBuf {
         .arg("start")
         .env("TESTENV_DIR", &dir)
         .env("TESTENV_WATCH_PID", std::process::id().to_string())
+        .env("TESTENV_FLUX", if flux { "1" } else { "0" })
         .status()
         .expect("scripts/testenv runs");
     assert!(
@@ -80,6 +91,17 @@ pub fn instance_dir(kubeconfig: &Path) -> &Path {
     kubeconfig
         .parent()
         .expect("the kubeconfig is inside its instance directory")
+}
+
+/// The port of a component of the instance, from its `ports` file (`registry=PORT`).
+pub fn port(kubeconfig: &Path, component: &str) -> u16 {
+    let ports = std::fs::read_to_string(instance_dir(kubeconfig).join("ports"))
+        .expect("the instance has a ports file");
+    ports
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{component}=")))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port for {component} in {ports}"))
 }
 
 pub fn kubectl(args: &[&str], kc: &Path) -> Output {
