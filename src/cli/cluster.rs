@@ -232,10 +232,10 @@ fn confirm_data_deletion(release: &str, namespace: &str) -> Result<(), Error> {
             "--delete-data deletes the release's volumes and keys; confirm with --yes (stdin is not a terminal to ask on)".into(),
         ));
     }
-    eprint!(
+    crate::diag::prompt(&format!(
         "This deletes the volumes (PostgreSQL, Redis, Weaviate, file storage) and the keys Secret of release {release} \
          in namespace {namespace}; they cannot be recovered. Type the release name to confirm: "
-    );
+    ));
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

@@ -5,11 +5,11 @@ pub mod args;
 mod catalog;
 mod cluster;
 pub mod config;
+pub mod output_dir;
 
 pub use args::{Cli, Command};
 
 use crate::error::{Error, exit};
-use crate::manifest::Manifest;
 use crate::release::render_release;
 use std::io::Write;
 
@@ -36,7 +36,7 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
         rendered.manifest.only_components(&cmd.show_only)
     };
     match &cmd.output_dir {
-        Some(dir) => write_dir(&manifest, dir)?,
+        Some(dir) => output_dir::write_dir(&manifest, dir)?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(manifest.to_yaml_stream().as_bytes())
@@ -45,14 +45,4 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
         }
     }
     Ok(exit::OK)
-}
-
-fn write_dir(manifest: &Manifest, dir: &std::path::Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    for r in &manifest.resources {
-        let path = dir.join(Manifest::file_name(r));
-        let text = format!("# Source: {}\n{}", r.template, r.to_yaml());
-        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
-    }
-    Ok(())
 }
