@@ -24,7 +24,7 @@
 //! keys Secret (no secret goes into a catalog; the operator creates `${releaseName}-keys` once
 //! with `difyrender secrets apply`). Everything here is pure except [`write`].
 
-mod manifests;
+pub mod manifests;
 mod metadata;
 
 pub use manifests::{escape_for_flux, substitute_like_flux};
