@@ -119,8 +119,9 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
         } else {
             "pruned"
         };
-        println!(
-            "Dify {} at {}: {verb} {} of {} objects, {pruned} {}, kept {}{}",
+        // Through `print`: a closed stdout is not a panic.
+        print(&format!(
+            "Dify {} at {}: {verb} {} of {} objects, {pruned} {}, kept {}{}\n",
             rendered.dify_version(),
             rendered.external_url(),
             report.writes(),
@@ -132,7 +133,7 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
             } else {
                 ""
             }
-        );
+        ))?;
         Ok(exit::OK)
     })
 }
@@ -213,14 +214,15 @@ pub fn uninstall_cmd(cmd: UninstallCommand) -> Result<u8, Error> {
         else {
             return Err(no_release(&release, &namespace));
         };
-        println!(
-            "release {release} uninstalled: deleted {}, kept {}",
+        let mut text = format!(
+            "release {release} uninstalled: deleted {}, kept {}\n",
             report.deleted.len(),
             report.kept.len()
         );
         for (object, why) in &report.kept {
-            println!("  kept {object}: {why}");
+            text.push_str(&format!("  kept {object}: {why}\n"));
         }
+        print(&text)?;
         Ok(exit::OK)
     })
 }
