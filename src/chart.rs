@@ -73,9 +73,11 @@ impl Chart {
     /// A chart directory with the same layout as this repository's.
     pub fn from_dir(dir: &Path) -> Result<Chart, Error> {
         let read = |p: PathBuf| {
-            std::fs::read(&p).map_err(|source| Error::Read {
-                path: p.display().to_string(),
-                source,
+            crate::input::read_limited(&p, crate::input::MAX_DOCUMENT_BYTES).map_err(|source| {
+                Error::Read {
+                    path: p.display().to_string(),
+                    source,
+                }
             })
         };
         let mut templates = BTreeMap::new();

@@ -43,6 +43,8 @@ impl Error {
             Error::Catalog(_) => exit::INPUT,
             Error::Cluster(e) if e.is_wait_failure() => exit::WAIT,
             Error::Cluster(crate::cluster::Error::Usage(_)) => exit::INPUT,
+            // A kubeconfig that cannot be read or used is bad input: nothing was sent.
+            Error::Cluster(crate::cluster::Error::Config(_)) => exit::INPUT,
             Error::Cluster(_) => exit::CLUSTER,
         }
     }

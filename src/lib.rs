@@ -12,12 +12,16 @@
 //! - [`catalog`]: a release as an NKP application-catalog entry of plain manifests, no secrets.
 //! - [`cluster`]: server-side apply, readiness and the Traefik address, through kube-rs.
 //! - [`cli`]: command-line arguments, turned into validated configs before anything runs.
+//! - [`diag`]: the one rule for every message a user sees: no secret, no line of echoed input
+//!   longer than a line; [`input`]: files read with a limit.
 
 pub mod catalog;
 pub mod chart;
 pub mod cli;
 pub mod cluster;
+pub mod diag;
 pub mod error;
+pub mod input;
 pub mod manifest;
 pub mod release;
 pub mod render;

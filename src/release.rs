@@ -17,7 +17,8 @@ pub struct ReleaseSpec {
     pub sources: ValueSources,
     pub secret_key_file: Option<PathBuf>,
     /// `$DIFY_SECRET_KEY`, read once by the caller so the library never reads the environment.
-    pub master_key_env: Option<String>,
+    /// Raw, so that a key that is not UTF-8 is reported rather than taken as missing.
+    pub master_key_env: Option<std::ffi::OsString>,
     pub release: Release,
     /// Values found at run time (the Traefik LoadBalancer address), merged after every flag.
     pub injected: Map<String, Value>,
@@ -157,9 +158,23 @@ pub enum Error {
     Version(#[from] crate::versions::Error),
 }
 
+/// Every string under `secrets` is a secret: no message may show it (see [`crate::diag`]).
+fn register_secret_values(user: &Map<String, Value>) {
+    if let Some(Value::Object(secrets)) = user.get("secrets") {
+        for v in secrets.values() {
+            if let Value::String(s) = v {
+                crate::diag::register_secret(s);
+            }
+        }
+    }
+}
+
 /// Renders a release. Nothing here talks to a cluster.
 pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
-    let mut user = UserValues::load(&spec.sources, &|p| std::fs::read(p))?;
+    let mut user = UserValues::load(&spec.sources, &|p, limit| {
+        crate::input::read_limited(p, limit)
+    })?;
+    register_secret_values(&user.merged);
     let master_key_source = values::secrets::inject_master_key(
         &mut user.merged,
         spec.secret_key_file.as_deref(),
@@ -182,7 +197,8 @@ pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
     )?;
     let keys = DerivedKeys::resolve(merged.as_object().expect("coalesce returns a mapping"));
     let rendered = render::render(&spec.chart, &merged, &keys, &spec.release, &dify)?;
-    let manifest = Manifest::from_rendered(&rendered)?;
+    let manifest = Manifest::from_rendered(&rendered)
+        .map_err(|e| e.with_value_keys(&Value::Object(user.merged.clone())))?;
     Ok(RenderedRelease {
         release: spec.release.clone(),
         values: merged,

@@ -74,9 +74,10 @@ pub enum Error {
     #[error(
         "images.dify.tag {version:?} is not in the release table (versions.yaml); supported releases: {supported}.\n\
          Each release pins its own plugin daemon, sandbox and Weaviate, and has its own database head, so an \
-         unknown release is not guessed. To render it anyway, give every pinned image tag from its \
-         docker/docker-compose.yaml (images.pluginDaemon.tag, images.sandbox.tag, images.weaviate.tag) and add \
-         --allow-unknown-release; or add it to versions.yaml (see the README)."
+         unknown release is not guessed.\n\
+         To render it anyway, give every pinned image tag from its docker/docker-compose.yaml \
+         (images.pluginDaemon.tag, images.sandbox.tag, images.weaviate.tag) and add --allow-unknown-release; \
+         or add it to versions.yaml (see docs/releases.md)."
     )]
     Unknown { version: String, supported: String },
     #[error(

@@ -7,6 +7,10 @@ use serde_json::Value;
 
 /// Largest YAML input accepted: far above any real values file or chart, far below trouble.
 pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
+/// Largest a values document may grow to once parsed, with every alias (`*ref`) counted each
+/// time it is used: text bytes of keys and scalars plus one per node. A file of
+/// [`MAX_INPUT_BYTES`] without aliases stays far below it.
+pub const MAX_VALUES_BYTES: usize = 8 * 1024 * 1024;
 
 /// Why a YAML input was refused. `Display` never includes the input text itself, so a
 /// secret on a malformed line is not echoed.
@@ -26,6 +30,92 @@ fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         legacy_octal_numbers: true,
         with_snippet: false,
+    }
+}
+
+/// Deserializes a JSON value while counting its expanded size against a budget, so aliases
+/// that repeat a large anchor are refused while they are being expanded, not after.
+struct Bounded<'a> {
+    left: &'a std::cell::Cell<usize>,
+}
+
+impl Bounded<'_> {
+    fn charge<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+        let cost = bytes.saturating_add(1);
+        if cost > self.left.get() {
+            return Err(E::custom(format!(
+                "the values expand to more than {MAX_VALUES_BYTES} bytes (an alias counts each time it is used)"
+            )));
+        }
+        self.left.set(self.left.get() - cost);
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.charge(8)?;
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.charge(8)?;
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.charge(8)?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.charge(v.len())?;
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.charge(v.len())?;
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.charge(0)?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Bounded { left: self.left })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.charge(0)?;
+        let mut out = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            self.charge(k.len())?;
+            let v = map.next_value_seed(Bounded { left: self.left })?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -53,8 +143,23 @@ pub fn from_str(text: &str) -> Result<Value, YamlError> {
             max: MAX_INPUT_BYTES,
         });
     }
-    serde_saphyr::from_str_with_options::<Option<Value>>(text, options())
-        .map(|v| v.unwrap_or(Value::Null))
+    let left = std::cell::Cell::new(MAX_VALUES_BYTES);
+    serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+        serde::de::DeserializeSeed::deserialize(Bounded { left: &left }, de)
+    })
+    .map_err(|e| YamlError::Syntax(syntax_message(&e)))
+}
+
+/// Parses a single document into a typed struct (a kubeconfig). Messages give the position
+/// and what was wrong, never a value from the document.
+pub fn from_str_typed<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(YamlError::TooLarge {
+            size: text.len(),
+            max: MAX_INPUT_BYTES,
+        });
+    }
+    serde_saphyr::from_str_with_options::<T>(text, options())
         .map_err(|e| YamlError::Syntax(syntax_message(&e)))
 }
 
@@ -80,16 +185,92 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
         .expect("a serde_json::Value always serialises")
 }
 
-/// `line:column: what`, from saphyr's "what at line L, column C". Later lines of its message
-/// would hold a source snippet, which could show a secret, so only the first is kept.
+/// `line:column: what`, written for an operator. saphyr's own text is for developers (it
+/// names Rust APIs and prints budget structs) and some of it quotes the input, so known
+/// errors get their own wording and no value from the document is ever included.
+/// Also used for kubeconfigs, which kube parses.
+pub fn describe(e: &serde_saphyr::Error) -> String {
+    syntax_message(e)
+}
+
 fn syntax_message(e: &serde_saphyr::Error) -> String {
-    let text = e.to_string();
+    let what = operator_text(e);
+    match e.location() {
+        Some(at) if at.line() > 0 => format!("{}:{}: {what}", at.line(), at.column()),
+        _ => what,
+    }
+}
+
+fn operator_text(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
+    match e {
+        E::AliasError { error, .. } | E::WithSnippet { error, .. } => operator_text(error),
+        E::Budget { breach, .. } => {
+            let what = match breach {
+                B::Nodes { .. } => "too many values (more than 250000 nodes)".to_owned(),
+                B::Depth { .. } => "nested too deeply (more than 64 levels)".to_owned(),
+                B::Aliases { .. } | B::AliasAnchorRatio { .. } => {
+                    "too many aliases (*ref) for its anchors (&ref)".to_owned()
+                }
+                B::Anchors { .. } => "too many anchors (&ref)".to_owned(),
+                B::Documents { .. } => "too many YAML documents".to_owned(),
+                B::ScalarBytes { .. } => "too much text in its values".to_owned(),
+                B::Events { .. } => {
+                    "too large a document (more than 1000000 parser events)".to_owned()
+                }
+                _ => "too large or too complex a document".to_owned(),
+            };
+            format!("refused: {what}")
+        }
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => {
+            "refused: aliases (*ref) expand to too much".to_owned()
+        }
+        E::MultipleDocuments { .. } => {
+            "more than one YAML document (a second `---`); this file must hold exactly one"
+                .to_owned()
+        }
+        E::NullIntoString { .. } => "a value is empty where text is expected".to_owned(),
+        E::QuotingRequired { .. } => "a value must be quoted".to_owned(),
+        E::SerdeInvalidType { expected, .. } | E::SerdeInvalidValue { expected, .. } => {
+            format!("wrong type of value: expected {expected}")
+        }
+        E::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("duplicate key {}", crate::diag::excerpt(k))
+        }
+        E::DuplicateMappingKey { key: None, .. } => "duplicate key".to_owned(),
+        E::Message { msg, .. } => first_line(msg),
+        other => {
+            let text = other.to_string();
+            let first = first_line(&text);
+            match first.rsplit_once(" at line ") {
+                Some((what, _)) => what.to_owned(),
+                None => first,
+            }
+        }
+    }
+}
+
+/// The first line of a message, with any quoted text (which may be input) cut out.
+fn first_line(text: &str) -> String {
     let first = text.lines().next().unwrap_or_default().trim();
     let first = first.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-    match first.rsplit_once(" at line ") {
-        Some((what, position)) => format!("{}: {what}", position.replace(", column ", ":")),
-        None => first,
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in first.chars() {
+        if c == '"' || c == '`' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
     }
+    out
 }
 
 #[cfg(test)]

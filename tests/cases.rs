@@ -1,7 +1,10 @@
 //! The fixture corpus: every folder in tests/cases is one run of the real binary. `args` holds
-//! one argument per line; an optional `env` sets the environment (`DIFY_SECRET_KEY=` leaves the
-//! key out; by default a test key is set). The exit code, stdout and stderr are snapshotted in
-//! snapshots/, with Secret data redacted, and every secret of the run is scanned for first.
+//! one argument per line; an optional `env` sets the environment, one `KEY=VALUE` a line
+//! (`DIFY_SECRET_KEY=` leaves the key out; by default a test key is set); an optional
+//! `must-not-print` lists strings (one a line) that may appear in no output, such as the token
+//! of a broken kubeconfig. The exit code, stdout and stderr are snapshotted in snapshots/, with
+//! Secret data redacted, and every secret of the run is scanned for first. A run must end
+//! with a documented exit code (0-4), never a panic or a signal.
 
 mod common;
 
@@ -19,6 +22,8 @@ fn run_case(dir: &Path) -> String {
         let (k, v) = line.split_once('=').expect("env lines are KEY=VALUE");
         if k == "DIFY_SECRET_KEY" {
             master = Some(v.to_owned()).filter(|v| !v.is_empty());
+        } else {
+            cmd.env(k, v);
         }
     }
     if let Some(key) = &master {
@@ -44,8 +49,20 @@ fn run_case(dir: &Path) -> String {
     for m in &masters {
         secrets.extend(secrets_of(m));
     }
+    secrets.extend(
+        read(&dir.join("must-not-print"))
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0..=4)),
+        "{}: ended with {:?}, not a documented exit code",
+        dir.display(),
+        out.status
+    );
     assert_no_secrets(&stderr, &secrets, "stderr");
     let redacted = redact(&stdout);
     assert_no_secrets(&redacted, &secrets, "stdout outside Secret data");

@@ -36,7 +36,7 @@ fn spec(set: &[&str]) -> ReleaseSpec {
             ..Default::default()
         },
         secret_key_file: None,
-        master_key_env: Some(MASTER.to_owned()),
+        master_key_env: Some(MASTER.into()),
         release: Release {
             name: "dify".into(),
             namespace: "dify".into(),
@@ -676,6 +676,7 @@ fn output_dir_writes_one_file_per_object_in_apply_order() {
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
         .collect();
     names.sort();
     assert_eq!(names.len(), render(&[]).manifest.resources.len());

@@ -47,7 +47,7 @@ fn render(path: &str, set: &[&str]) -> RenderedRelease {
             ..Default::default()
         },
         secret_key_file: None,
-        master_key_env: Some(MASTER.to_owned()),
+        master_key_env: Some(MASTER.into()),
         release: Release {
             name: "dify".into(),
             namespace: "dify".into(),

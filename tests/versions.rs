@@ -58,7 +58,7 @@ fn spec(version: &str, extra: &[&str]) -> ReleaseSpec {
             ..Default::default()
         },
         secret_key_file: None,
-        master_key_env: Some(MASTER.to_owned()),
+        master_key_env: Some(MASTER.into()),
         release: Release {
             name: "dify".into(),
             namespace: "dify".into(),

@@ -25,7 +25,7 @@
 //! with `difyrender secrets apply`). Everything here is pure except [`write`].
 
 mod flux;
-mod manifests;
+pub mod manifests;
 mod metadata;
 
 pub use flux::{FluxBundle, FluxOnlyOptions, FluxSource, build_flux_only, write_flux_only};
@@ -131,11 +131,11 @@ pub enum Error {
     )]
     NotPlaceholderRelease(String),
     #[error(
-        "--app-name {0:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit (it becomes applications/<app> and the App ID)"
+        "--app-name {0} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit (it becomes applications/<app> and the App ID)"
     )]
     AppName(String),
     #[error(
-        "--app-version {0:?} must be a version such as 1.11.4 or v1.11.4-custom.1 (it becomes the folder applications/<app>/<version>)"
+        "--app-version {0} must be a version such as 1.11.4 or v1.11.4-custom.1 (it becomes the folder applications/<app>/<version>)"
     )]
     AppVersion(String),
     #[error("--icon {origin}: {reason}")]
@@ -175,13 +175,13 @@ fn check_app_name(name: &str) -> Result<(), Error> {
     if crate::manifest::is_dns_label(name, 63) {
         Ok(())
     } else {
-        Err(Error::AppName(name.to_owned()))
+        Err(Error::AppName(crate::diag::excerpt(name)))
     }
 }
 
 /// `[v]MAJOR.MINOR.PATCH[-pre][+build]`: the catalog's version folders are semantic versions.
 fn check_app_version(version: &str) -> Result<(), Error> {
-    let bad = || Error::AppVersion(version.to_owned());
+    let bad = || Error::AppVersion(crate::diag::excerpt(version));
     let core = version.strip_prefix('v').unwrap_or(version);
     let (core, rest) = match core.find(['-', '+']) {
         Some(i) => (&core[..i], &core[i + 1..]),

@@ -18,7 +18,7 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
     // entry is rendered with placeholders that become ${releaseNamespace} and ${releaseName}.
     let mut spec = cmd.render.to_spec(entry::placeholder_release())?;
     if spec.secret_key_file.is_none() && spec.master_key_env.is_none() {
-        spec.master_key_env = Some(PLACEHOLDER_MASTER_KEY.to_owned());
+        spec.master_key_env = Some(PLACEHOLDER_MASTER_KEY.into());
     }
     // --flux-only: the release is checked before anything is rendered or written.
     let flux_release = match &cmd.flux_only {
@@ -97,7 +97,7 @@ fn build_entry(cmd: &CatalogCommand, rendered: &RenderedRelease) -> Result<entry
     let icon = match &cmd.icon {
         Some(path) => Some(Icon {
             origin: path.display().to_string(),
-            bytes: std::fs::read(path)
+            bytes: crate::input::read_limited(path, entry::MAX_ICON_BYTES)
                 .map_err(Error::io(format!("reading the icon {}", path.display())))?,
         }),
         None => None,
@@ -111,7 +111,13 @@ fn build_entry(cmd: &CatalogCommand, rendered: &RenderedRelease) -> Result<entry
         icon,
         bloodhound: cmd.bloodhound,
     };
-    Ok(entry::build(rendered, &options)?)
+    entry::build(rendered, &options).map_err(|e| match e {
+        // The version came from the values, not from a flag: say so.
+        entry::Error::AppVersion(v) if cmd.app_version.is_none() => Error::Usage(format!(
+            "the entry's version folder defaults to images.dify.tag, which is {v}, not a version such as 1.11.4; give --app-version"
+        )),
+        other => other.into(),
+    })
 }
 
 /// Writes one version folder; returns what to report.
@@ -376,10 +382,10 @@ fn apply(cmd: SecretsApplyCommand) -> Result<u8, Error> {
     }
     print(&out)?;
     if !changed.is_empty() {
-        eprintln!(
+        crate::diag::eprint_message(
             "warning: running pods keep the old values until they restart; a PostgreSQL volume \
              keeps the password it was initialised with, so a changed DB_PASSWORD locks Dify \
-             out of an existing database"
+             out of an existing database",
         );
     }
     Ok(exit::OK)

@@ -135,8 +135,9 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
             }
             _ => String::new(),
         };
-        println!(
-            "Dify {}{upgraded} at {}: {verb} {} of {} objects, {pruned} {}, kept {}{}",
+        // Through `print`: a closed stdout is not a panic.
+        print(&format!(
+            "Dify {}{upgraded} at {}: {verb} {} of {} objects, {pruned} {}, kept {}{}\n",
             rendered.dify_version(),
             rendered.external_url(),
             report.writes(),
@@ -148,9 +149,9 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
             } else {
                 ""
             }
-        );
+        ))?;
         if !options.dry_run {
-            super::print_notes(&mut std::io::stdout().lock(), &rendered.notes());
+            print(&super::notes_text(&rendered.notes()))?;
         }
         Ok(exit::OK)
     })
@@ -233,14 +234,15 @@ pub fn uninstall_cmd(cmd: UninstallCommand) -> Result<u8, Error> {
         else {
             return Err(no_release(&release, &namespace));
         };
-        println!(
-            "release {release} uninstalled: deleted {}, kept {}",
+        let mut text = format!(
+            "release {release} uninstalled: deleted {}, kept {}\n",
             report.deleted.len(),
             report.kept.len()
         );
         for (object, why) in &report.kept {
-            println!("  kept {object}: {why}");
+            text.push_str(&format!("  kept {object}: {why}\n"));
         }
+        print(&text)?;
         Ok(exit::OK)
     })
 }
@@ -252,10 +254,10 @@ fn confirm_data_deletion(release: &str, namespace: &str) -> Result<(), Error> {
             "--delete-data deletes the release's volumes and keys; confirm with --yes (stdin is not a terminal to ask on)".into(),
         ));
     }
-    eprint!(
+    crate::diag::prompt(&format!(
         "This deletes the volumes (PostgreSQL, Redis, Weaviate, file storage) and the keys Secret of release {release} \
          in namespace {namespace}; they cannot be recovered. Type the release name to confirm: "
-    );
+    ));
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

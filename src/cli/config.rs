@@ -17,7 +17,8 @@ pub fn check_dns_label(what: &str, name: &str, max: usize) -> Result<(), Error> 
         Ok(())
     } else {
         Err(Error::Usage(format!(
-            "{what} {name:?} must be 1-{max} lowercase letters, digits or '-', starting and ending with a letter or digit"
+            "{what} {} must be 1-{max} lowercase letters, digits or '-', starting and ending with a letter or digit",
+            crate::diag::excerpt(name)
         )))
     }
 }
@@ -28,6 +29,13 @@ impl ReleaseArgs {
         check_dns_label("namespace", &self.namespace, 63)?;
         // Object names are `<release>-<component>` plus suffixes; 30 leaves room for them.
         check_dns_label("release name", &self.release, 30)?;
+        // Service names are DNS-1035 labels: the API server refuses `1abc-api`.
+        if !self.release.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(Error::Usage(format!(
+                "release name {} must start with a lowercase letter: it begins every Service name, and Service names must (DNS-1035)",
+                crate::diag::excerpt(&self.release)
+            )));
+        }
         Ok(Release {
             name: self.release.clone(),
             namespace: self.namespace.clone(),
@@ -52,7 +60,7 @@ impl RenderArgs {
                 set_file: self.set_file.clone(),
             },
             secret_key_file: self.secret_key_file.clone(),
-            master_key_env: std::env::var(MASTER_KEY_ENV).ok(),
+            master_key_env: std::env::var_os(MASTER_KEY_ENV),
             release,
             injected: Map::new(),
             allow_unknown_release: self.allow_unknown_release,
@@ -116,33 +124,56 @@ pub fn check_components(names: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-/// `90s`, `10m`, `1h30m`, or plain seconds.
+/// Longest `--timeout` accepted: a week. Far beyond any rollout, and far from the overflow
+/// of adding it to the clock.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// `90s`, `10m`, `1h30m`, or plain seconds; at most [`MAX_TIMEOUT_SECS`]. Checked with
+/// arithmetic that cannot overflow, before anything runs.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, Error> {
+    let shown = crate::diag::excerpt(text);
     let bad = || {
         Error::Usage(format!(
-            "invalid duration {text:?}: use e.g. 90s, 10m or 1h30m"
+            "invalid duration {shown}: use e.g. 90s, 10m or 1h30m"
         ))
     };
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    let (mut total, mut number) = (0u64, String::new());
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
+    let too_long = || {
+        Error::Usage(format!(
+            "duration {shown} is too long: at most {MAX_TIMEOUT_SECS}s (7 days)"
+        ))
+    };
+    let total = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>().map_err(|_| too_long())?
+    } else {
+        let (mut total, mut number) = (0u64, String::new());
+        for c in text.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => return Err(bad()),
+            };
+            if number.is_empty() {
+                return Err(bad());
+            }
+            let n = number.parse::<u64>().map_err(|_| too_long())?;
+            total = n
+                .checked_mul(unit)
+                .and_then(|s| total.checked_add(s))
+                .ok_or_else(too_long)?;
+            number.clear();
         }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        total += number.parse::<u64>().map_err(|_| bad())? * unit;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 && text != "0s" {
-        return Err(bad());
+        if !number.is_empty() || text.is_empty() || total == 0 && text != "0s" {
+            return Err(bad());
+        }
+        total
+    };
+    if total > MAX_TIMEOUT_SECS {
+        return Err(too_long());
     }
     Ok(std::time::Duration::from_secs(total))
 }
@@ -168,5 +199,18 @@ mod tests {
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("5m3").is_err());
+        assert!(parse_duration("").is_err());
+        for huge in [
+            "18446744073709551615s",
+            "18446744073709551615",
+            "99999999999999999h",
+            "184467440737095516150",
+            "5124095576030431h",
+            "604801",
+        ] {
+            let e = parse_duration(huge).unwrap_err().to_string();
+            assert!(e.contains("too long"), "{huge}: {e}");
+        }
+        assert_eq!(parse_duration("168h").unwrap().as_secs(), MAX_TIMEOUT_SECS);
     }
 }

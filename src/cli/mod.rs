@@ -6,12 +6,12 @@ mod catalog;
 mod cluster;
 pub mod config;
 mod doctor;
+pub mod output_dir;
 mod versions;
 
 pub use args::{Cli, Command};
 
 use crate::error::{Error, exit};
-use crate::manifest::Manifest;
 use crate::release::render_release;
 use std::io::Write;
 
@@ -36,12 +36,12 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
 pub(crate) fn warn_unknown_release(rendered: &crate::release::RenderedRelease) {
     let d = &rendered.dify;
     if !d.known {
-        eprintln!(
+        crate::diag::eprint_message(&format!(
             "warning: Dify {} is not in the release table: it gets the switches of {} and its migration \
              has no Alembic head to check; apply cannot tell an upgrade from a downgrade by database head",
             d.version,
             d.switches_from.as_deref().unwrap_or("the newest release")
-        );
+        ));
     }
 }
 
@@ -57,7 +57,7 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
         rendered.manifest.only_components(&cmd.show_only)
     };
     match &cmd.output_dir {
-        Some(dir) => write_dir(&manifest, dir)?,
+        Some(dir) => output_dir::write_dir(&manifest, dir)?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(manifest.to_yaml_stream().as_bytes())
@@ -65,23 +65,13 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
             out.flush().map_err(Error::io("writing to stdout"))?;
         }
     }
-    print_notes(&mut std::io::stderr().lock(), &rendered_notes);
+    if !rendered_notes.is_empty() {
+        crate::diag::eprint_message(notes_text(&rendered_notes).trim_end());
+    }
     Ok(exit::OK)
 }
 
-/// The release's notes, one per line. A closed or full stream is not an error.
-pub(crate) fn print_notes(out: &mut impl Write, notes: &[String]) {
-    for note in notes {
-        let _ = writeln!(out, "Note: {note}");
-    }
-}
-
-fn write_dir(manifest: &Manifest, dir: &std::path::Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    for r in &manifest.resources {
-        let path = dir.join(Manifest::file_name(r));
-        let text = format!("# Source: {}\n{}", r.template, r.to_yaml());
-        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
-    }
-    Ok(())
+/// The release's notes as text, one `Note:` line each.
+pub(crate) fn notes_text(notes: &[String]) -> String {
+    notes.iter().map(|n| format!("Note: {n}\n")).collect()
 }

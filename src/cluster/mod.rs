@@ -37,36 +37,51 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A client for the configured cluster.
+    /// A client for the configured cluster. Every kubeconfig file is read with a size limit and
+    /// parsed before kube sees it, so a malformed file is reported by position only: kube's
+    /// own parse errors quote the lines around the mistake, tokens and keys included.
     pub async fn client(&self) -> Result<kube::Client, Error> {
-        use kube::config::{Config, KubeConfigOptions, Kubeconfig};
+        use kube::config::{Config, KubeConfigOptions};
         let options = KubeConfigOptions {
             context: self.context.clone(),
             ..Default::default()
         };
-        let config = match &self.kubeconfig {
-            Some(path) => {
-                let shown = path.display().to_string();
-                let kc = Kubeconfig::read_from(path).map_err(|e| {
-                    Error::Config(format!("cannot read the kubeconfig {shown}: {e}"))
-                })?;
-                Config::from_custom_kubeconfig(kc, &options)
+        let config = match self.kubeconfig_files()? {
+            Some(files) => {
+                let mut merged: Option<kube::config::Kubeconfig> = None;
+                for path in &files {
+                    let kc = read_kubeconfig(path)?;
+                    merged = Some(match merged {
+                        None => kc,
+                        Some(m) => m.merge(kc).map_err(|e| {
+                            Error::Config(format!(
+                                "cannot merge the kubeconfig {}: {e}",
+                                path.display()
+                            ))
+                        })?,
+                    });
+                }
+                let shown = files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Config::from_custom_kubeconfig(merged.unwrap_or_default(), &options)
                     .await
                     .map_err(|e| Error::Config(format!("cannot use the kubeconfig {shown}: {e}")))?
             }
-            None => match Config::from_kubeconfig(&options).await {
-                Ok(config) => config,
-                // No kubeconfig at all: in a pod, use its service account, as kubectl does.
-                Err(e) if self.context.is_none() => Config::incluster().map_err(|ie| {
-                    Error::Config(format!("no kubeconfig ({e}) and not in a cluster ({ie})"))
-                })?,
-                Err(e) => {
-                    return Err(Error::Config(format!(
-                        "cannot use context {:?}: {e}",
-                        self.context.as_deref().unwrap_or_default()
-                    )));
-                }
-            },
+            // No kubeconfig at all: in a pod, use its service account, as kubectl does.
+            None if self.context.is_none() => Config::incluster().map_err(|ie| {
+                Error::Config(format!(
+                    "no kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config) and not in a cluster ({ie})"
+                ))
+            })?,
+            None => {
+                return Err(Error::Config(format!(
+                    "cannot use context {}: no kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config)",
+                    crate::diag::excerpt(self.context.as_deref().unwrap_or_default())
+                )));
+            }
         };
         // kube 4+ sets no read timeout; without one, an API server that stops answering would
         // hang the command instead of failing it.
@@ -77,6 +92,64 @@ impl Connection {
         kube::Client::try_from(config)
             .map_err(|e| Error::Config(format!("cannot create a client: {e}")))
     }
+
+    /// The kubeconfig files to merge, as kubectl finds them: `--kubeconfig`, else every path
+    /// in `$KUBECONFIG`, else `~/.kube/config` if it exists; `None` when there is none.
+    fn kubeconfig_files(&self) -> Result<Option<Vec<PathBuf>>, Error> {
+        if let Some(path) = &self.kubeconfig {
+            return Ok(Some(vec![path.clone()]));
+        }
+        if let Some(value) = std::env::var_os("KUBECONFIG") {
+            let paths: Vec<PathBuf> = std::env::split_paths(&value)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect();
+            if !paths.is_empty() {
+                return Ok(Some(paths));
+            }
+        }
+        Ok(std::env::home_dir()
+            .map(|h| h.join(".kube").join("config"))
+            .filter(|p| p.exists())
+            .map(|p| vec![p]))
+    }
+}
+
+/// One kubeconfig file: read with a limit, parsed without echoing any of it, and relative
+/// file references made absolute as kubectl does.
+fn read_kubeconfig(path: &std::path::Path) -> Result<kube::config::Kubeconfig, Error> {
+    let shown = path.display().to_string();
+    let bytes = crate::input::read_limited(path, crate::input::MAX_DOCUMENT_BYTES)
+        .map_err(|e| Error::Config(format!("cannot read the kubeconfig {shown}: {e}")))?;
+    let text = crate::yaml::decode_text(&bytes)
+        .map_err(|e| Error::Config(format!("the kubeconfig {shown}{e}")))?;
+    let mut kc = kube::config::Kubeconfig::from_yaml(text).map_err(|e| {
+        let what = match e {
+            kube::config::KubeconfigError::Parse(e) => crate::yaml::describe(&e),
+            _ => "not a kubeconfig".to_owned(),
+        };
+        Error::Config(format!("the kubeconfig {shown} is invalid: {what}"))
+    })?;
+    let absolute = |file: &mut Option<String>| {
+        if let (Some(dir), Some(f)) = (path.parent(), file.as_ref())
+            && std::path::Path::new(f).is_relative()
+            && let Some(abs) = dir.join(f).to_str()
+        {
+            *file = Some(abs.to_owned());
+        }
+    };
+    for named in &mut kc.clusters {
+        if let Some(cluster) = &mut named.cluster {
+            absolute(&mut cluster.certificate_authority);
+        }
+    }
+    for named in &mut kc.auth_infos {
+        if let Some(auth) = &mut named.auth_info {
+            absolute(&mut auth.client_certificate);
+            absolute(&mut auth.client_key);
+            absolute(&mut auth.token_file);
+        }
+    }
+    Ok(kc)
 }
 
 /// A field another manager owns, found in a 409 conflict.

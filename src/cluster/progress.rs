@@ -19,11 +19,11 @@ impl Progress {
 
     pub fn line(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!(
+            crate::diag::eprint_message(&format!(
                 "[{:>6.1}s] {}",
                 self.start.elapsed().as_secs_f64(),
                 message.as_ref()
-            );
+            ));
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod pods;
 pub mod typed;
+pub mod validate;
 
 use crate::render::RenderedTemplate;
 use crate::yaml;
@@ -156,6 +157,20 @@ pub enum Error {
     Invalid(Vec<Problem>),
 }
 
+impl Error {
+    /// Names in each problem the value keys (found in the user's `values`) that set the
+    /// refused field, where they can be found.
+    pub fn with_value_keys(self, values: &Value) -> Self {
+        let Error::Invalid(mut problems) = self;
+        for p in &mut problems {
+            if let Some(needle) = &p.needle {
+                p.value_keys = validate::locate(values, needle);
+            }
+        }
+        Error::Invalid(problems)
+    }
+}
+
 /// One problem in the rendered output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -163,14 +178,22 @@ pub struct Problem {
     /// The object, when it could be identified.
     pub object: Option<String>,
     pub message: String,
+    /// What to look for in the values to name the key that set the refused field.
+    pub needle: Option<validate::Needle>,
+    /// The value keys that set it, when they could be found.
+    pub value_keys: Vec<String>,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.object {
-            Some(o) => write!(f, "{} in {}: {}", o, self.template, self.message),
-            None => write!(f, "{}: {}", self.template, self.message),
+            Some(o) => write!(f, "{} in {}: {}", o, self.template, self.message)?,
+            None => write!(f, "{}: {}", self.template, self.message)?,
         }
+        if !self.value_keys.is_empty() {
+            write!(f, " (set by value {})", self.value_keys.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -201,6 +224,8 @@ impl Manifest {
                     template: r.template.clone(),
                     object: Some(r.id()),
                     message: "is rendered more than once".into(),
+                    needle: None,
+                    value_keys: Vec::new(),
                 });
             }
         }
@@ -310,6 +335,8 @@ fn parse_template(t: &RenderedTemplate) -> (Vec<Resource>, Vec<Problem>) {
                     template: t.name.clone(),
                     object: None,
                     message,
+                    needle: None,
+                    value_keys: Vec::new(),
                 }],
             );
         }
@@ -375,6 +402,8 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
         template: template.to_owned(),
         object,
         message,
+        needle: None,
+        value_keys: Vec::new(),
     };
     let Value::Object(map) = &body else {
         return Err(vec![problem(
@@ -417,6 +446,10 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
         .chain(pods::duplicate_env(&body))
         .map(|m| problem(Some(id.clone()), m))
         .collect();
+    problems.extend(validate::check(&kind, &body).into_iter().map(|f| Problem {
+        needle: f.needle,
+        ..problem(Some(id.clone()), format!("{}: {}", f.field, f.message))
+    }));
     let labels = metadata
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object);

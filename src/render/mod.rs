@@ -27,6 +27,13 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+/// Instructions one template may run (minijinja's fuel). The chart's largest template uses a
+/// small fraction of it; a loop that never ends in a `--chart` template stops here instead of
+/// hanging the command.
+pub const TEMPLATE_FUEL: u64 = 50_000_000;
+/// Most bytes all templates of one render may print together.
+pub const MAX_RENDERED_BYTES: usize = 64 * 1024 * 1024;
+
 /// Release identity given to templates as `Release`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Release {
@@ -114,6 +121,7 @@ pub fn render(
     );
     let mut out = Vec::new();
     let mut missing = Vec::new();
+    let mut printed = 0usize;
     for name in chart.rendered_template_names() {
         // A template that failed to compile was reported by `environment`.
         let Ok(template) = env.get_template(name) else {
@@ -126,6 +134,16 @@ pub fn render(
             tracker.lock().unwrap().failed_path = None;
             match template.render(()) {
                 Ok(text) => {
+                    printed += text.len();
+                    if printed > MAX_RENDERED_BYTES {
+                        return Err(Error::Template(vec![TemplateProblem {
+                            message: format!(
+                                "the rendered output is larger than {MAX_RENDERED_BYTES} bytes; check the values that templates repeat (for example dify.extraEnv)"
+                            ),
+                            missing: None,
+                            location: Chart::display_name_of(name),
+                        }]));
+                    }
                     out.push(RenderedTemplate {
                         name: Chart::display_name_of(name),
                         text,
@@ -171,6 +189,9 @@ fn problem(e: &JError) -> TemplateProblem {
         e = inner;
     }
     let message = match (e.kind(), e.detail()) {
+        (ErrorKind::OutOfFuel, _) => format!(
+            "the template did too much work (more than {TEMPLATE_FUEL} steps): a loop that never ends, or one over far too much?"
+        ),
         (ErrorKind::InvalidOperation, Some(detail)) => detail.to_owned(),
         (kind, Some(detail)) => format!("{kind}: {detail}"),
         (kind, None) => kind.to_string(),
@@ -206,6 +227,7 @@ fn environment<'c>(
     env.set_debug(true);
     env.set_auto_reload(false);
     env.set_recursion_limit(64);
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)

@@ -5,7 +5,7 @@ pub mod schema;
 pub mod secrets;
 pub mod strvals;
 
-use crate::yaml::{self, YamlError};
+use crate::yaml::{self, MAX_VALUES_BYTES, YamlError};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -36,13 +36,16 @@ pub enum Error {
     Yaml { path: String, source: YamlError },
     #[error("values file {path}: the top level must be a mapping of keys to values, not {found}")]
     NotAMapping { path: String, found: &'static str },
-    #[error("failed parsing {flag} argument {position} ({key}…): {message}")]
+    #[error("failed parsing {flag} argument {position}{}: {message}", key.as_deref().map(|k| format!(" ({k}…)")).unwrap_or_default())]
     Flag {
         flag: &'static str,
         position: usize,
-        key: String,
+        /// The argument's first key, only when it is plainly a key (see [`flag_key`]).
+        key: Option<String>,
         message: String,
     },
+    #[error("the values are too large: {what} is more than {max} bytes once parsed")]
+    TooLarge { what: String, max: usize },
     #[error("cannot read the secret key file {path}: {source}")]
     SecretKeyFile {
         path: String,
@@ -50,6 +53,8 @@ pub enum Error {
     },
     #[error("the secret key file {path} is empty")]
     EmptySecretKeyFile { path: String },
+    #[error("{0}")]
+    MasterKey(String),
     #[error("values do not match values.schema.json:\n{}", format_violations(.0))]
     Schema(Vec<SchemaViolation>),
 }
@@ -107,32 +112,99 @@ pub struct UserValues {
     pub layers: Vec<Layer>,
 }
 
+/// Reads a file for `-f` or `--set-file`, at most `limit` bytes of it.
+pub type FileReader<'a> = dyn Fn(&Path, usize) -> std::io::Result<Vec<u8>> + 'a;
+
+/// The part of a `--set*` argument before its first `=`, when that is plainly a key (key
+/// characters only, at most 60 of them). Anything else may be a value typed in the wrong
+/// place (`secrets.postgresPassword:PGpass`), so it is not echoed.
+pub fn flag_key(arg: &str) -> Option<String> {
+    let (key, _) = arg.split_once('=')?;
+    let plain = !key.is_empty()
+        && key.chars().count() <= 60
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/[]\\".contains(c));
+    plain.then(|| key.to_owned())
+}
+
+/// Size of a parsed value as [`crate::yaml::MAX_VALUES_BYTES`] counts it: text bytes plus one
+/// per node. Stops counting once past `max`.
+pub fn size_of(value: &Value, max: usize) -> usize {
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        total += 1;
+        match v {
+            Value::String(s) => total += s.len(),
+            Value::Number(_) => total += 8,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    total += k.len();
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+        if total > max {
+            break;
+        }
+    }
+    total
+}
+
+/// Helm reads every number as a float and prints `3.0` as `3`; so do these values, which lets
+/// `--set-json replicas=3.0` or `replicas: 3.0` in a file mean 3 wherever a count is expected.
+pub fn normalize_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64()
+                && n.is_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize_numbers),
+        Value::Object(map) => map.values_mut().for_each(normalize_numbers),
+        _ => {}
+    }
+}
+
 impl UserValues {
     /// Reads and merges every source. `read_file` serves both `-f` and `--set-file`, so tests
-    /// and embedders can supply files without touching the disk.
-    pub fn load(
-        sources: &ValueSources,
-        read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
-    ) -> Result<Self, Error> {
+    /// and embedders can supply files without touching the disk; it is given the size limit
+    /// ([`crate::input::MAX_DOCUMENT_BYTES`], [`crate::input::MAX_SET_FILE_BYTES`]) and must
+    /// not read past it.
+    pub fn load(sources: &ValueSources, read_file: &FileReader<'_>) -> Result<Self, Error> {
         let mut out = UserValues::default();
         for path in &sources.files {
             let shown = path.display().to_string();
-            let bytes = read_file(path).map_err(|source| Error::Read {
-                path: shown.clone(),
-                source,
+            let bytes = read_file(path, crate::input::MAX_DOCUMENT_BYTES).map_err(|source| {
+                Error::Read {
+                    path: shown.clone(),
+                    source,
+                }
             })?;
             let layer = parse_values(&bytes, &shown)?;
             merge_maps(&mut out.merged, layer.clone());
             out.layers.push(Layer {
-                origin: shown,
+                origin: shown.clone(),
                 values: Value::Object(layer),
             });
+            out.check_size(&format!("the values up to {shown}"))?;
         }
         let flag_file_reader = |p: &str| {
-            read_file(Path::new(p))
-                .map_err(|e| format!("cannot read {p}: {e}"))
-                .and_then(|b| String::from_utf8(b).map_err(|_| format!("{p} is not UTF-8 text")))
+            let shown = crate::diag::excerpt(p);
+            read_file(Path::new(p), crate::input::MAX_SET_FILE_BYTES)
+                .map_err(|e| format!("cannot read {shown}: {e}"))
+                .and_then(|b| {
+                    String::from_utf8(b).map_err(|_| format!("{shown} is not UTF-8 text"))
+                })
         };
+        let mut budget = strvals::Budget::default();
         use strvals::ValueKind;
         let flags: [(&'static str, &Vec<String>, ValueKind); 4] = [
             ("--set-json", &sources.set_json, ValueKind::Json),
@@ -142,28 +214,30 @@ impl UserValues {
         ];
         for (flag, args, kind) in flags {
             for (i, arg) in args.iter().enumerate() {
+                let whole_json = kind == ValueKind::Json && arg.trim_start().starts_with('{');
                 let flag_error = |message: String| Error::Flag {
                     flag,
                     position: i + 1,
-                    key: arg
-                        .split('=')
-                        .next()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(60)
-                        .collect(),
+                    key: if whole_json { None } else { flag_key(arg) },
                     message,
                 };
                 let mut layer = Map::new();
-                if kind == ValueKind::Json && arg.trim_start().starts_with('{') {
-                    // `--set-json '{"a":1}'`: a whole object, deep-merged.
+                if whole_json {
+                    // `--set-json '{"a":1}'`: a whole object, deep-merged. serde_json's
+                    // messages give a line and column, never the text.
                     let whole: Map<String, Value> = serde_json::from_str(arg.trim())
                         .map_err(|e| flag_error(format!("invalid JSON object: {e}")))?;
                     merge_maps(&mut out.merged, whole.clone());
                     layer = whole;
                 } else {
-                    strvals::parse_into(arg, &mut out.merged, kind, &flag_file_reader)
-                        .map_err(|e| flag_error(e.0))?;
+                    strvals::parse_with_budget(
+                        arg,
+                        &mut out.merged,
+                        kind,
+                        &flag_file_reader,
+                        &mut budget,
+                    )
+                    .map_err(|e| flag_error(e.0))?;
                     // Parsed again on its own only to remember which keys this flag set; file
                     // contents are not needed for that, so nothing is read twice.
                     let _ = strvals::parse_into(arg, &mut layer, kind, &|_| Ok(String::new()));
@@ -172,13 +246,46 @@ impl UserValues {
                     origin: format!("{flag} argument {}", i + 1),
                     values: Value::Object(layer),
                 });
+                // Only a file can add much: other flags are bounded by the command line.
+                if kind == ValueKind::File {
+                    out.check_size(&format!("the values up to {flag} argument {}", i + 1))?;
+                }
             }
+        }
+        out.check_size("the values of all flags")?;
+        let mut merged = Value::Object(std::mem::take(&mut out.merged));
+        normalize_numbers(&mut merged);
+        if let Value::Object(map) = merged {
+            out.merged = map;
         }
         Ok(out)
     }
 
+    /// The merged values stay below [`MAX_VALUES_BYTES`], whichever sources add up to them.
+    fn check_size(&self, what: &str) -> Result<(), Error> {
+        let size = self
+            .merged
+            .iter()
+            .map(|(k, v)| k.len() + size_of(v, MAX_VALUES_BYTES))
+            .try_fold(0usize, |acc, n| {
+                let acc = acc + n;
+                (acc <= MAX_VALUES_BYTES).then_some(acc)
+            });
+        match size {
+            Some(_) => Ok(()),
+            None => Err(Error::TooLarge {
+                what: what.to_owned(),
+                max: MAX_VALUES_BYTES,
+            }),
+        }
+    }
+
     /// The last layer that set the value at a JSON pointer, for error messages.
     pub fn origin_of(&self, pointer: &str) -> Option<&str> {
+        if pointer.is_empty() {
+            // Every layer holds the root: naming the last one would blame a random flag.
+            return None;
+        }
         self.layers
             .iter()
             .rev()
@@ -247,7 +354,7 @@ mod tests {
             ..Default::default()
         };
         f(&mut sources);
-        UserValues::load(&sources, &|p| {
+        UserValues::load(&sources, &|p, _| {
             fs.get(p)
                 .cloned()
                 .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
@@ -329,6 +436,51 @@ mod tests {
             e.contains("--set argument 1 (secrets.difySecretKey…)"),
             "{e}"
         );
+        // A mistyped separator: nothing of the argument is echoed.
+        for arg in [
+            "secrets.postgresPassword=PG,pass",
+            "secrets.postgresPassword:PGpass",
+        ] {
+            let e = load(&[], |s| s.set.push(arg.into()))
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("pass\"") && !e.contains("PGpass"), "{e}");
+        }
+        let e = load(&[], |s| {
+            s.set_json
+                .push(r#"{"secrets":{"postgresPassword":"PGsecret"}} x"#.into())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("PGsecret"), "{e}");
+        assert!(
+            e.starts_with("failed parsing --set-json argument 1: invalid JSON object"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn integral_floats_become_integers_as_in_helm() {
+        let u = load(&[("a.yaml", "r: 3.0\nh: 1.5\n")], |s| {
+            s.set_json.push("j=2.0".into())
+        })
+        .unwrap();
+        assert_eq!(Value::Object(u.merged), json!({"r": 3, "h": 1.5, "j": 2}));
+    }
+
+    #[test]
+    fn list_slots_are_bounded_across_flags() {
+        let many: Vec<String> = (0..3).map(|i| format!("k{i}[65536]=1")).collect();
+        let e = load(&[], |s| s.set.push(many.join(",")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("list elements in all"), "{e}");
+        let e = load(&[], |s| s.set.extend(many.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("list elements in all"), "{e}");
+        // One such index, as Helm allows, is fine.
+        assert!(load(&[], |s| s.set.push("k[65536]=1".into())).is_ok());
     }
 
     #[test]

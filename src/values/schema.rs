@@ -57,22 +57,43 @@ impl ValuesSchema {
             })
     }
 
-    /// Validates merged values; `user` attributes each violation to its source.
+    /// Validates merged values; `user` attributes each violation to its source. A violation of
+    /// the whole document (`(root)`) names a source only through a key it added.
     pub fn validate(&self, values: &Value, user: &UserValues) -> Result<(), Vec<SchemaViolation>> {
         let mut violations: Vec<SchemaViolation> = self
             .validator
             .iter_errors(values)
             .map(|error| {
                 let pointer = error.instance_path().as_str().to_owned();
+                let shown = match error.instance().as_ref() {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
                 let message = if self.is_secret(&pointer) {
                     error.masked_with("the secret value").to_string()
+                } else if shown.chars().count() > crate::diag::MAX_EXCERPT_CHARS {
+                    // A long value is named by a cut excerpt, not echoed whole.
+                    error
+                        .masked_with(format!("the value {}", crate::diag::excerpt(&shown)))
+                        .to_string()
                 } else {
                     error.to_string()
                 };
+                // A key that should not be there was added by whichever source has it, not
+                // by the last source that touched the mapping around it.
+                let origin_pointer = match error.kind() {
+                    jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                        unexpected.first().map(|k| {
+                            format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"))
+                        })
+                    }
+                    _ => None,
+                }
+                .unwrap_or_else(|| pointer.clone());
                 SchemaViolation {
                     path: dotted(&pointer),
                     message,
-                    origin: user.origin_of(&pointer).map(str::to_owned),
+                    origin: user.origin_of(&origin_pointer).map(str::to_owned),
                 }
             })
             .collect();

@@ -151,39 +151,110 @@ impl DerivedKeys {
     }
 }
 
+/// Shortest master key accepted, in characters.
+pub const MIN_MASTER_KEY_CHARS: usize = 16;
+/// Fewest different characters a master key must have.
+pub const MIN_MASTER_KEY_DISTINCT: usize = 8;
+
+/// The master key's minimum strength: at least [`MIN_MASTER_KEY_CHARS`] characters, at least
+/// [`MIN_MASTER_KEY_DISTINCT`] of them different, and no whitespace or control characters
+/// (which are almost always a copy-and-paste mistake). `openssl rand -hex 32` passes easily.
+/// The message never includes the key.
+pub fn check_master_key(key: &str, from: &str) -> Result<(), super::Error> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut distinct = chars.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let problem = if chars.iter().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains whitespace or control characters".to_owned())
+    } else if chars.len() < MIN_MASTER_KEY_CHARS {
+        Some(format!(
+            "is {} characters long; at least {MIN_MASTER_KEY_CHARS} are needed",
+            chars.len()
+        ))
+    } else if distinct.len() < MIN_MASTER_KEY_DISTINCT {
+        Some(format!(
+            "has only {} different characters; at least {MIN_MASTER_KEY_DISTINCT} are needed",
+            distinct.len()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(super::Error::MasterKey(format!(
+            "the master key ({from}) is too weak: it {p}. Generate one with `openssl rand -hex 32`"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Puts the master key into the user's values, from the first of: `--secret-key-file`,
 /// `secrets.difySecretKey` in `-f`/`--set`, `$DIFY_SECRET_KEY`. The file and environment keep
-/// the key out of process listings.
+/// the key out of process listings. A `secrets.difySecretKey` of any type but null wins over
+/// the environment (a number is then refused by the schema, with or without the variable);
+/// an empty string counts as not given. The key in use is checked by [`check_master_key`]
+/// and registered with [`crate::diag`], so no message can show it.
 pub fn inject_master_key(
     user: &mut Map<String, Value>,
     file: Option<&Path>,
-    env: Option<String>,
+    env: Option<std::ffi::OsString>,
 ) -> Result<MasterKeySource, super::Error> {
     let from_file = match file {
         Some(path) => {
             let shown = path.display().to_string();
-            let text =
-                std::fs::read_to_string(path).map_err(|source| super::Error::SecretKeyFile {
-                    path: shown.clone(),
-                    source,
-                })?;
+            let bytes = crate::input::read_limited(path, crate::input::MAX_SECRET_KEY_FILE_BYTES)
+                .map_err(|source| super::Error::SecretKeyFile {
+                path: shown.clone(),
+                source,
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                super::Error::MasterKey(format!("the secret key file {shown} is not UTF-8 text"))
+            })?;
             let key = text.trim_end_matches(['\n', '\r']).to_owned();
+            crate::diag::register_secret(&key);
             if key.is_empty() {
                 return Err(super::Error::EmptySecretKeyFile { path: shown });
             }
+            check_master_key(&key, &format!("--secret-key-file {shown}"))?;
             Some(key)
         }
         None => None,
     };
-    let in_values = user
-        .get("secrets")
-        .and_then(|s| s.get("difySecretKey"))
-        .and_then(Value::as_str)
-        .is_some_and(|k| !k.is_empty());
-    let (key, source) = match (from_file, in_values, env.filter(|e| !e.is_empty())) {
+    let in_values = match user.get("secrets").and_then(|s| s.get("difySecretKey")) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(k)) => !k.is_empty(),
+        Some(_) => true,
+    };
+    let env = match env.filter(|e| !e.is_empty()) {
+        None => None,
+        Some(raw) => match raw.into_string() {
+            Ok(key) => {
+                crate::diag::register_secret(&key);
+                Some(key)
+            }
+            // Only an error when it would be used.
+            Err(_) if from_file.is_some() || in_values => None,
+            Err(_) => {
+                return Err(super::Error::MasterKey(format!(
+                    "${MASTER_KEY_ENV} is set but is not UTF-8 text; the master key must be text"
+                )));
+            }
+        },
+    };
+    let (key, source) = match (from_file, in_values, env) {
         (Some(key), _, _) => (key, MasterKeySource::File),
-        (None, true, _) => return Ok(MasterKeySource::Values),
-        (None, false, Some(key)) => (key, MasterKeySource::Environment),
+        (None, true, _) => {
+            if let Some(Value::String(k)) = user.get("secrets").and_then(|s| s.get("difySecretKey"))
+            {
+                crate::diag::register_secret(k);
+                check_master_key(k, "secrets.difySecretKey")?;
+            }
+            return Ok(MasterKeySource::Values);
+        }
+        (None, false, Some(key)) => {
+            check_master_key(&key, &format!("${MASTER_KEY_ENV}"))?;
+            (key, MasterKeySource::Environment)
+        }
         (None, false, None) => return Ok(MasterKeySource::Missing),
     };
     let secrets = user
@@ -240,32 +311,74 @@ mod tests {
     #[test]
     fn master_key_precedence() {
         let mut user = Map::new();
+        const ENV: &str = "env-master-key-0123456789";
+        const SET: &str = "set-master-key-0123456789";
+        const FILE: &str = "file-master-key-0123456789";
         assert_eq!(
-            inject_master_key(&mut user, None, Some("env".into())).unwrap(),
+            inject_master_key(&mut user, None, Some(ENV.into())).unwrap(),
             MasterKeySource::Environment
         );
-        assert_eq!(user["secrets"]["difySecretKey"], "env");
-        let mut user = json!({"secrets": {"difySecretKey": "set"}})
+        assert_eq!(user["secrets"]["difySecretKey"], ENV);
+        let mut user = json!({"secrets": {"difySecretKey": SET}})
             .as_object()
             .unwrap()
             .clone();
         assert_eq!(
-            inject_master_key(&mut user, None, Some("env".into())).unwrap(),
+            inject_master_key(&mut user, None, Some(ENV.into())).unwrap(),
             MasterKeySource::Values
         );
-        assert_eq!(user["secrets"]["difySecretKey"], "set");
+        assert_eq!(user["secrets"]["difySecretKey"], SET);
+        // A value of the wrong type still wins over the environment, so the schema reports
+        // it whether or not the variable is set.
+        let mut typed = json!({"secrets": {"difySecretKey": 1234567890}})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            inject_master_key(&mut typed, None, Some(ENV.into())).unwrap(),
+            MasterKeySource::Values
+        );
+        assert_eq!(typed["secrets"]["difySecretKey"], 1234567890);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
-        std::fs::write(&path, "from-file\n").unwrap();
+        std::fs::write(&path, format!("{FILE}\n")).unwrap();
         assert_eq!(
             inject_master_key(&mut user, Some(&path), None).unwrap(),
             MasterKeySource::File
         );
-        assert_eq!(user["secrets"]["difySecretKey"], "from-file");
+        assert_eq!(user["secrets"]["difySecretKey"], FILE);
         let mut empty = Map::new();
         assert_eq!(
-            inject_master_key(&mut empty, None, Some(String::new())).unwrap(),
+            inject_master_key(&mut empty, None, Some("".into())).unwrap(),
             MasterKeySource::Missing
         );
+    }
+
+    #[test]
+    fn weak_or_undecodable_master_keys_are_refused() {
+        for weak in [
+            " ",
+            "short-key",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "with space 0123456789",
+        ] {
+            let e = inject_master_key(&mut Map::new(), None, Some(weak.into()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("too weak"), "{e}");
+            assert!(!e.contains(weak.trim()) || weak.trim().is_empty(), "{e}");
+        }
+        use std::os::unix::ffi::OsStringExt;
+        let raw = std::ffi::OsString::from_vec(b"\xff\xfekey-0123456789abcdef".to_vec());
+        let e = inject_master_key(&mut Map::new(), None, Some(raw.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+        // Not an error when a key from values takes precedence.
+        let mut user = json!({"secrets": {"difySecretKey": "set-master-key-0123456789"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(inject_master_key(&mut user, None, Some(raw)).is_ok());
     }
 }

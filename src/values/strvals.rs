@@ -10,8 +10,14 @@ use std::fmt;
 
 /// Largest list index Helm accepts (`strvals.MaxIndex`).
 const MAX_INDEX: usize = 65536;
-/// Deepest key nesting Helm accepts (`strvals.MaxNestedNameLevel`).
+/// Deepest key nesting Helm accepts (`strvals.MaxNestedNameLevel`). Unlike Helm, list
+/// indices (`a[0][0]`, `a[0].b[0]`) count as levels too: Go's stacks grow, a Rust parser's
+/// recursion would overflow.
 const MAX_NESTED_NAME_LEVEL: usize = 30;
+/// Most list slots (elements, including the nulls that `a[100]=x` pads with) that the `--set`
+/// flags of one command may create together: an index may be as large as Helm allows, but a
+/// few hundred of them cannot take gigabytes.
+pub const MAX_LIST_SLOTS: usize = 2 * (MAX_INDEX + 1);
 
 /// How raw text after `=` becomes a value; one per flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +46,20 @@ impl fmt::Display for SetError {
 /// Reads files for `--set-file`; injected so the parser itself stays I/O-free.
 pub type FileReader<'a> = dyn Fn(&str) -> Result<String, String> + 'a;
 
+/// What all flags of one command may still create; shared across [`parse_with_budget`] calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub list_slots: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            list_slots: MAX_LIST_SLOTS,
+        }
+    }
+}
+
 /// Parses one flag value (`a.b=1,c[0]=x`) into `target`.
 pub fn parse_into(
     input: &str,
@@ -47,11 +67,28 @@ pub fn parse_into(
     kind: ValueKind,
     read_file: &FileReader<'_>,
 ) -> Result<(), SetError> {
+    parse_with_budget(input, target, kind, read_file, &mut Budget::default())
+}
+
+/// [`parse_into`], drawing list slots from a budget shared by several flags.
+///
+/// Messages quote keys from the input (cut to a line), except when the input sets a
+/// secret: then a key is named by its position, since text after a mistyped separator may be
+/// part of a password (`secrets.postgresPassword=PG,pass`).
+pub fn parse_with_budget(
+    input: &str,
+    target: &mut Map<String, Value>,
+    kind: ValueKind,
+    read_file: &FileReader<'_>,
+    budget: &mut Budget,
+) -> Result<(), SetError> {
     let mut parser = Parser {
         chars: input.chars().collect(),
         pos: 0,
         kind,
         read_file,
+        echo: !sets_secrets(input),
+        budget,
     };
     loop {
         match parser.key(target, 0) {
@@ -60,6 +97,13 @@ pub fn parse_into(
             Err(Stop::Error(e)) => return Err(e),
         }
     }
+}
+
+/// Whether any pair of the input sets a key under `secrets` (the first key of the input, or
+/// one after a comma). Messages about such an input quote nothing from it.
+fn sets_secrets(input: &str) -> bool {
+    let lower = input.to_ascii_lowercase();
+    lower.starts_with("secrets") || lower.contains(",secrets")
 }
 
 /// Internal control flow: Go's parser returns `io.EOF` as an error to end the loop.
@@ -81,6 +125,9 @@ struct Parser<'a> {
     pos: usize,
     kind: ValueKind,
     read_file: &'a FileReader<'a>,
+    /// Whether messages may quote text of the input.
+    echo: bool,
+    budget: &'a mut Budget,
 }
 
 /// Outcome of reading up to a stop character.
@@ -124,27 +171,53 @@ impl Parser<'_> {
         }
     }
 
+    /// A key as messages show it: quoted and cut to a line, or by position.
+    fn shown(&self, key: &str, start: usize) -> String {
+        if self.echo {
+            crate::diag::excerpt(key)
+        } else {
+            format!("at character {}", start + 1)
+        }
+    }
+
+    fn nest(nested: usize) -> Step<usize> {
+        let nested = nested + 1;
+        if nested > MAX_NESTED_NAME_LEVEL {
+            return Err(SetError(format!(
+                "value name nested level is greater than maximum supported nested level of {MAX_NESTED_NAME_LEVEL}"
+            ))
+            .into());
+        }
+        Ok(nested)
+    }
+
     fn key(&mut self, data: &mut Map<String, Value>, nested: usize) -> Step<()> {
+        let start = self.pos;
         let run = self.until(&['=', '[', ',', '.']);
         let key = run.text;
         match run.stop {
             None if key.is_empty() => Err(Stop::Eof),
-            None => Err(SetError(format!("key {key:?} has no value")).into()),
+            None => Err(SetError(format!("key {} has no value", self.shown(&key, start))).into()),
             Some('[') => {
                 let index = self.index()?;
-                let list = match data.get(&key) {
+                // As in Helm, the list is patched in place and stored even when the rest of
+                // the input ends early (`a[0]` leaves `a: []`). Taken, not cloned, so patching
+                // a long list pair by pair stays linear.
+                let mut list = match data.get_mut(&key).map(std::mem::take) {
                     None => Vec::new(),
-                    Some(Value::Array(list)) => list.clone(),
-                    Some(_) => {
+                    Some(Value::Array(list)) => list,
+                    Some(other) => {
+                        set(data, &key, other);
                         return Err(SetError(format!(
-                            "key {key:?} is used both as a list and as a value"
+                            "key {} is used both as a list and as a value",
+                            self.shown(&key, start)
                         ))
                         .into());
                     }
                 };
-                let list = self.list_item(list, index, nested)?;
+                let result = self.list_item(&mut list, index, Self::nest(nested)?);
                 set(data, &key, Value::Array(list));
-                Ok(())
+                result
             }
             Some('=') => {
                 if self.kind == ValueKind::Json {
@@ -159,6 +232,7 @@ impl Parser<'_> {
                 }
                 match self.value_list()? {
                     ListOrNot::List(list) => {
+                        self.charge(list.len())?;
                         set(data, &key, Value::Array(list));
                         Ok(())
                     }
@@ -176,32 +250,40 @@ impl Parser<'_> {
             }
             Some(',') => {
                 set(data, &key, Value::String(String::new()));
-                Err(SetError(format!("key {key:?} has no value (cannot end with ,)")).into())
+                Err(SetError(format!(
+                    "key {} has no value (cannot end with ,)",
+                    self.shown(&key, start)
+                ))
+                .into())
             }
             Some(_) => {
                 // '.'
-                let nested = nested + 1;
-                if nested > MAX_NESTED_NAME_LEVEL {
-                    return Err(SetError(format!(
-                        "value name nested level is greater than maximum supported nested level of {MAX_NESTED_NAME_LEVEL}"
-                    ))
-                    .into());
-                }
-                let mut inner = match data.get(&key) {
+                let nested = Self::nest(nested)?;
+                // Taken, not cloned: patching a large map key by key stays linear.
+                let existed = data.contains_key(&key);
+                let mut inner = match data.get_mut(&key).map(std::mem::take) {
                     None => Map::new(),
-                    Some(Value::Object(map)) => map.clone(),
-                    Some(_) => {
+                    Some(Value::Object(map)) => map,
+                    Some(other) => {
+                        if let Some(slot) = data.get_mut(&key) {
+                            *slot = other;
+                        }
                         return Err(SetError(format!(
-                            "key {key:?} is used both as a map and as a value"
+                            "key {} is used both as a map and as a value",
+                            self.shown(&key, start)
                         ))
                         .into());
                     }
                 };
                 let result = self.key(&mut inner, nested);
                 if result.is_ok() && inner.is_empty() {
-                    return Err(SetError(format!("key map {key:?} has no value")).into());
+                    return Err(SetError(format!(
+                        "key map {} has no value",
+                        self.shown(&key, start)
+                    ))
+                    .into());
                 }
-                if !inner.is_empty() {
+                if existed || !inner.is_empty() {
                     set(data, &key, Value::Object(inner));
                 }
                 result
@@ -209,30 +291,36 @@ impl Parser<'_> {
         }
     }
 
-    fn index(&mut self) -> Step<usize> {
+    /// Helm's `keyIndex`: the number inside `[…]`. Its range is checked where Helm checks it:
+    /// the sign by `listItem`, the maximum when the list grows.
+    fn index(&mut self) -> Step<i64> {
+        let start = self.pos;
         let run = self.until(&[']']);
         if run.stop.is_none() {
             return Err(Stop::Eof);
         }
-        match run.text.parse::<i64>() {
-            Ok(i) if i < 0 => Err(SetError(format!("negative {i} index not allowed")).into()),
-            Ok(i) if i as u64 > MAX_INDEX as u64 => Err(SetError(format!(
-                "index of {i} is greater than maximum supported index of {MAX_INDEX}"
+        run.text.parse::<i64>().map_err(|_| {
+            SetError(format!(
+                "error parsing index: invalid index {}",
+                self.shown(&run.text, start)
             ))
-            .into()),
-            Ok(i) => Ok(i as usize),
-            Err(_) => {
-                Err(SetError(format!("error parsing index: invalid index {:?}", run.text)).into())
-            }
-        }
+            .into()
+        })
     }
 
-    fn list_item(&mut self, mut list: Vec<Value>, index: usize, nested: usize) -> Step<Vec<Value>> {
+    /// Helm's `listItem`: patches `list` in place. As in Helm, what a nested map received
+    /// before the input ended stays (`a[0].b=x,a[0].c=` keeps `c: ""`).
+    fn list_item(&mut self, list: &mut Vec<Value>, index: i64, nested: usize) -> Step<()> {
+        if index < 0 {
+            return Err(SetError(format!("negative {index} index not allowed")).into());
+        }
+        let index = usize::try_from(index).unwrap_or(usize::MAX);
+        let start = self.pos;
         let run = self.until(&['[', '.', '=']);
         if !run.text.is_empty() {
             return Err(SetError(format!(
-                "unexpected data at end of array index: {:?}",
-                run.text
+                "unexpected data at end of array index: {}",
+                self.shown(&run.text, start)
             ))
             .into());
         }
@@ -244,12 +332,16 @@ impl Parser<'_> {
                         Value::Null
                     } else {
                         let v = self.json_value()?;
+                        self.set_index(list, index, v)?;
                         self.empty_value();
-                        v
+                        return Ok(());
                     }
                 } else {
                     match self.value_list()? {
-                        ListOrNot::List(l) => Value::Array(l),
+                        ListOrNot::List(l) => {
+                            self.charge(l.len())?;
+                            Value::Array(l)
+                        }
                         ListOrNot::Eof => Value::String(String::new()),
                         ListOrNot::NotList => {
                             let raw = self.until(&[',']).text;
@@ -257,36 +349,78 @@ impl Parser<'_> {
                         }
                     }
                 };
-                set_index(&mut list, index, value);
-                Ok(list)
+                self.set_index(list, index, value)
             }
             Some('[') => {
                 let next = self.index()?;
-                let current = match list.get(index) {
-                    Some(Value::Array(inner)) => inner.clone(),
+                let taken = index < list.len() && matches!(list[index], Value::Array(_));
+                let mut current = match list.get_mut(index).map(std::mem::take) {
+                    Some(Value::Array(inner)) => inner,
                     Some(Value::Null) | None => Vec::new(),
-                    Some(_) => {
+                    Some(other) => {
+                        list[index] = other;
                         return Err(SetError(format!(
                             "index {index} is used both as a list and as a value"
                         ))
                         .into());
                     }
                 };
-                let inner = self.list_item(current, next, nested)?;
-                set_index(&mut list, index, Value::Array(inner));
-                Ok(list)
+                match self.list_item(&mut current, next, Self::nest(nested)?) {
+                    Ok(()) => self.set_index(list, index, Value::Array(current)),
+                    Err(e) => {
+                        if taken {
+                            list[index] = Value::Array(current);
+                        }
+                        Err(e)
+                    }
+                }
             }
             Some(_) => {
-                // '.': a map inside a list element; Helm resets a non-map element.
-                let mut inner = match list.get(index) {
-                    Some(Value::Object(map)) => map.clone(),
+                // '.': a map inside a list element; Helm resets a non-map element first.
+                let shared = index < list.len();
+                let mut inner = match list.get_mut(index).map(std::mem::take) {
+                    Some(Value::Object(map)) => map,
                     _ => Map::new(),
                 };
-                self.key(&mut inner, nested)?;
-                set_index(&mut list, index, Value::Object(inner));
-                Ok(list)
+                match self.key(&mut inner, Self::nest(nested)?) {
+                    Ok(()) => self.set_index(list, index, Value::Object(inner)),
+                    Err(e) => {
+                        if shared {
+                            list[index] = Value::Object(inner);
+                        }
+                        Err(e)
+                    }
+                }
             }
         }
+    }
+
+    /// Takes `slots` list elements from the budget.
+    fn charge(&mut self, slots: usize) -> Result<(), SetError> {
+        if slots > self.budget.list_slots {
+            return Err(SetError(format!(
+                "the --set flags create more than {MAX_LIST_SLOTS} list elements in all (an index pads the list with nulls up to it)"
+            )));
+        }
+        self.budget.list_slots -= slots;
+        Ok(())
+    }
+
+    /// Grows the list with nulls as needed (`list[3]=x` on an empty list gives
+    /// `[null,null,null,x]`), charging the new slots to the budget.
+    fn set_index(&mut self, list: &mut Vec<Value>, index: usize, value: Value) -> Step<()> {
+        if index > MAX_INDEX {
+            return Err(SetError(format!(
+                "index of {index} is greater than maximum supported index of {MAX_INDEX}"
+            ))
+            .into());
+        }
+        if list.len() <= index {
+            self.charge(index + 1 - list.len())?;
+            list.resize(index + 1, Value::Null);
+        }
+        list[index] = value;
+        Ok(())
     }
 
     /// `{a,b}` lists. Helm's `valList`.
@@ -399,14 +533,6 @@ fn set(data: &mut Map<String, Value>, key: &str, value: Value) {
     if !key.is_empty() {
         data.insert(key.to_owned(), value);
     }
-}
-
-/// Grows the list with nulls as needed (`list[3]=x` on an empty list gives `[null,null,null,x]`).
-fn set_index(list: &mut Vec<Value>, index: usize, value: Value) {
-    if list.len() <= index {
-        list.resize(index + 1, Value::Null);
-    }
-    list[index] = value;
 }
 
 #[cfg(test)]

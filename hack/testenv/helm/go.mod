@@ -1,5 +1,5 @@
-// Builds helm for the render benchmark only (scripts/testenv build-helm);
-// the integration tests do not need it.
+// Builds helm for the render benchmark and the --set differential test
+// (tests/helm_set.rs), with scripts/testenv build-helm.
 module difyrender.local/testenv/helm
 
 go 1.26.0

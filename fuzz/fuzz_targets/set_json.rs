@@ -1,0 +1,8 @@
+#![no_main]
+//! See properties::set_json for what is checked.
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../properties.rs"]
+mod properties;
+
+fuzz_target!(|data: &[u8]| properties::set_json(data));
