@@ -300,7 +300,7 @@ fn push(version_dir: &Path, repo: &str, tag: &str) -> String {
     digest
 }
 
-/// `difyrender secrets apply` for the instance, as step 6 of the README says.
+/// `difyrender secrets apply` for the instance, as step 6 of docs/catalog.md says.
 fn secrets_apply(instance: &Instance) {
     let out = difyrender()
         .args(["secrets", "apply", "--kubeconfig"])

@@ -3,7 +3,7 @@
 //! through `helm template` of a one-template chart that prints `.Values` as JSON, and through
 //! difyrender's values layer; the results must be equal, and where Helm refuses a flag,
 //! difyrender must refuse it too. Helm is built from its Go module by
-//! `scripts/testenv build-helm` (cached in target/testenv/bin). Documented deviations (README,
+//! `scripts/testenv build-helm` (cached in target/testenv/bin). Documented deviations (docs/development.md,
 //! "Hostile input") are not generated: list nesting beyond 30 levels and the list-slot budget.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The README's values reference is generated from values.schema.json and values.yaml; this
+//! The values reference (docs/values.md) is generated from values.schema.json and values.yaml; this
 //! test fails when they drift apart. Run with `UPDATE_README=1` to rewrite the section.
 
 mod common;
@@ -77,13 +77,13 @@ fn values_reference_matches_the_schema() {
     ];
     rows(&schema, Some(&defaults), "", &mut lines);
     let generated = lines.join("\n") + "\n";
-    let readme_path = root.join("README.md");
+    let readme_path = root.join("docs/values.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
     let start = readme
         .find(START)
-        .expect("README has the values-reference start marker")
+        .expect("docs/values.md has the values-reference start marker")
         + START.len();
-    let end = readme.find(END).expect("README has the end marker");
+    let end = readme.find(END).expect("docs/values.md has the end marker");
     if readme[start..end] != generated {
         if std::env::var_os("UPDATE_README").is_some() {
             std::fs::write(
@@ -93,7 +93,7 @@ fn values_reference_matches_the_schema() {
             .unwrap();
         } else {
             panic!(
-                "the README values reference is stale; run `UPDATE_README=1 cargo test --test readme`"
+                "the values reference in docs/values.md is stale; run `UPDATE_README=1 cargo test --test readme`"
             );
         }
     }

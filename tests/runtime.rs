@@ -3,7 +3,7 @@
 //! and configuration the kubelet would give each container, one network namespace per pod,
 //! each Service name resolved by a cluster DNS to its pod's own loopback address. Programs no
 //! registry has (the plugin daemon, the sandbox, the api) are replaced by a recorder where a
-//! check needs something in their place; see README.md, "Runtime test lane".
+//! check needs something in their place; see docs/development.md, "Runtime test lane".
 
 mod common;
 
