@@ -131,8 +131,9 @@ impl RenderedRelease {
         if let Some(Value::Object(secrets)) = self.values.get("secrets") {
             out.extend(
                 secrets
-                    .values()
-                    .filter_map(Value::as_str)
+                    .iter()
+                    .filter(|(k, _)| !NOT_SECRET.contains(&k.as_str()))
+                    .filter_map(|(_, v)| v.as_str())
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned),
             );
@@ -158,11 +159,17 @@ pub enum Error {
     Version(#[from] crate::versions::Error),
 }
 
-/// Every string under `secrets` is a secret: no message may show it (see [`crate::diag`]).
+/// Values under `secrets` that name things rather than hold key material: the existing Secret
+/// the pods read (`secrets.existingSecretKeys` is a mapping, so it is never taken for a value).
+pub const NOT_SECRET: &[&str] = &["existingSecret"];
+
+/// Every other string under `secrets` is a secret: no message may show it (see [`crate::diag`]).
 fn register_secret_values(user: &Map<String, Value>) {
     if let Some(Value::Object(secrets)) = user.get("secrets") {
-        for v in secrets.values() {
-            if let Value::String(s) = v {
+        for (k, v) in secrets {
+            if let Value::String(s) = v
+                && !NOT_SECRET.contains(&k.as_str())
+            {
                 crate::diag::register_secret(s);
             }
         }

@@ -59,32 +59,20 @@ pub fn fixed_values(rendered: &RenderedRelease, objects: &[Object]) -> Vec<(Stri
 fn images(objects: &[Object]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for o in objects {
-        let Some(spec) = o.body.pointer("/spec/template/spec") else {
-            continue;
-        };
         let component = o
             .body
             .pointer("/metadata/labels/app.kubernetes.io~1component")
             .and_then(Value::as_str)
             .unwrap_or(&o.kind)
             .to_owned();
-        for list in ["initContainers", "containers"] {
-            for c in spec
-                .get(list)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(image) = c.get("image").and_then(Value::as_str) else {
-                    continue;
-                };
-                match out.iter_mut().find(|(i, _)| i == image) {
-                    Some((_, users)) if !users.contains(&component) => {
-                        users.push(component.clone())
-                    }
-                    Some(_) => {}
-                    None => out.push((image.to_owned(), vec![component.clone()])),
-                }
+        for c in crate::manifest::pods::containers(&o.body) {
+            let Some(image) = c.get("image").and_then(Value::as_str) else {
+                continue;
+            };
+            match out.iter_mut().find(|(i, _)| i == image) {
+                Some((_, users)) if !users.contains(&component) => users.push(component.clone()),
+                Some(_) => {}
+                None => out.push((image.to_owned(), vec![component.clone()])),
             }
         }
     }

@@ -25,33 +25,23 @@ struct ListedImage {
 fn list_images(manifest: &crate::manifest::Manifest, dify: &Resolved) -> Vec<ListedImage> {
     let mut out: Vec<ListedImage> = Vec::new();
     for r in &manifest.resources {
-        let Some(spec) = r.body.pointer("/spec/template/spec") else {
-            continue;
-        };
-        for list in ["initContainers", "containers"] {
-            for c in spec
-                .get(list)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(image) = c.get("image").and_then(Value::as_str) else {
-                    continue;
-                };
-                if let Some(seen) = out.iter_mut().find(|i| i.image == image) {
-                    if !seen.components.contains(&r.component) {
-                        seen.components.push(r.component.clone());
-                    }
-                    continue;
+        for c in r.containers() {
+            let Some(image) = c.get("image").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(seen) = out.iter_mut().find(|i| i.image == image) {
+                if !seen.components.contains(&r.component) {
+                    seen.components.push(r.component.clone());
                 }
-                let known = dify.image_list.iter().find(|i| i.image == image);
-                out.push(ListedImage {
-                    image: image.to_owned(),
-                    source: known.map_or_else(|| image.to_owned(), |i| i.source.clone()),
-                    components: vec![r.component.clone()],
-                    overridden: known.is_some_and(|i| i.overridden),
-                });
+                continue;
             }
+            let known = dify.image_list.iter().find(|i| i.image == image);
+            out.push(ListedImage {
+                image: image.to_owned(),
+                source: known.map_or_else(|| image.to_owned(), |i| i.source.clone()),
+                components: vec![r.component.clone()],
+                overridden: known.is_some_and(|i| i.overridden),
+            });
         }
     }
     out

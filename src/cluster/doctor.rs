@@ -1042,53 +1042,47 @@ async fn limit_ranges(mgr: &ResourceManager, rendered: &RenderedRelease) -> Resu
             };
             match item.type_.as_str() {
                 "Container" => {
-                    for (r, spec) in workloads(rendered) {
-                        for list in ["initContainers", "containers"] {
-                            for c in spec
-                                .get(list)
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten()
-                            {
-                                let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
-                                for res in ["cpu", "memory"] {
-                                    let req = c
-                                        .pointer(&format!("/resources/requests/{res}"))
-                                        .and_then(Value::as_str)
-                                        .and_then(quantity);
-                                    let lim = c
-                                        .pointer(&format!("/resources/limits/{res}"))
-                                        .and_then(Value::as_str)
-                                        .and_then(quantity);
-                                    let at = format!(
-                                        "LimitRange {name}: {} container {cname}",
-                                        r.component
-                                    );
-                                    if let (Some(max), Some(l)) = (get(&item.max, res), lim)
-                                        && l > max + 1e-9
-                                    {
-                                        problems.push(format!(
-                                            "{at}: limits.{res} {} is above the max {}",
-                                            show(res, l),
-                                            show(res, max)
-                                        ));
-                                    }
-                                    if let (Some(min), Some(q)) = (get(&item.min, res), req)
-                                        && q + 1e-9 < min
-                                    {
-                                        problems.push(format!(
-                                            "{at}: requests.{res} {} is below the min {}",
-                                            show(res, q),
-                                            show(res, min)
-                                        ));
-                                    }
-                                    if let (Some(ratio), Some(q), Some(l)) =
-                                        (get(&item.max_limit_request_ratio, res), req, lim)
-                                        && q > 0.0
-                                        && l / q > ratio + 1e-9
-                                    {
-                                        problems.push(format!("{at}: {res} limit/request ratio {:.1} is above {ratio}", l / q));
-                                    }
+                    for r in &rendered.manifest.resources {
+                        for c in r.containers() {
+                            let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+                            for res in ["cpu", "memory"] {
+                                let req = c
+                                    .pointer(&format!("/resources/requests/{res}"))
+                                    .and_then(Value::as_str)
+                                    .and_then(quantity);
+                                let lim = c
+                                    .pointer(&format!("/resources/limits/{res}"))
+                                    .and_then(Value::as_str)
+                                    .and_then(quantity);
+                                let at =
+                                    format!("LimitRange {name}: {} container {cname}", r.component);
+                                if let (Some(max), Some(l)) = (get(&item.max, res), lim)
+                                    && l > max + 1e-9
+                                {
+                                    problems.push(format!(
+                                        "{at}: limits.{res} {} is above the max {}",
+                                        show(res, l),
+                                        show(res, max)
+                                    ));
+                                }
+                                if let (Some(min), Some(q)) = (get(&item.min, res), req)
+                                    && q + 1e-9 < min
+                                {
+                                    problems.push(format!(
+                                        "{at}: requests.{res} {} is below the min {}",
+                                        show(res, q),
+                                        show(res, min)
+                                    ));
+                                }
+                                if let (Some(ratio), Some(q), Some(l)) =
+                                    (get(&item.max_limit_request_ratio, res), req, lim)
+                                    && q > 0.0
+                                    && l / q > ratio + 1e-9
+                                {
+                                    problems.push(format!(
+                                        "{at}: {res} limit/request ratio {:.1} is above {ratio}",
+                                        l / q
+                                    ));
                                 }
                             }
                         }

@@ -18,33 +18,21 @@ pub fn external_secret_keys(manifest: &Manifest) -> BTreeMap<String, BTreeSet<St
         .map(|r| r.name.as_str())
         .collect();
     let mut refs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in &manifest.resources {
-        let Some(spec) = r.body.pointer("/spec/template/spec") else {
-            continue;
-        };
-        for list in ["initContainers", "containers"] {
-            for c in spec
-                .get(list)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
-                    let Some(sel) = e.pointer("/valueFrom/secretKeyRef") else {
-                        continue;
-                    };
-                    let (Some(name), Some(key)) = (
-                        sel.get("name").and_then(Value::as_str),
-                        sel.get("key").and_then(Value::as_str),
-                    ) else {
-                        continue;
-                    };
-                    if !rendered.contains(name) {
-                        refs.entry(name.to_owned())
-                            .or_default()
-                            .insert(key.to_owned());
-                    }
-                }
+    for c in manifest.resources.iter().flat_map(|r| r.containers()) {
+        for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+            let Some(sel) = e.pointer("/valueFrom/secretKeyRef") else {
+                continue;
+            };
+            let (Some(name), Some(key)) = (
+                sel.get("name").and_then(Value::as_str),
+                sel.get("key").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if !rendered.contains(name) {
+                refs.entry(name.to_owned())
+                    .or_default()
+                    .insert(key.to_owned());
             }
         }
     }

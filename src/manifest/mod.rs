@@ -2,7 +2,7 @@
 //! Kubernetes struct with unknown fields rejected, given a stage, and ordered. Nothing is
 //! printed or applied unless every document passes.
 
-mod pods;
+pub mod pods;
 pub mod typed;
 pub mod validate;
 
@@ -123,6 +123,11 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// Every container of this object's pod template, init containers first.
+    pub fn containers(&self) -> impl Iterator<Item = &Value> {
+        pods::containers(&self.body)
+    }
+
     /// `Deployment/dify/dify-api`, as users see objects named in messages.
     pub fn id(&self) -> String {
         match &self.namespace {
