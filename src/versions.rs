@@ -547,8 +547,9 @@ pub fn check_upgrade(
         };
         return Err(Error::Downgrade(format!(
             "refusing to downgrade {place} from Dify {from_version} to {}: {from_version} has migrated the database to \
-             {}, and {} expects {}, an older one. Dify's migrations never run backwards, and an older api on a newer \
-             schema can corrupt data. Nothing was changed.\n\
+             {}, and {} expects {}, an older one.\n\
+             Dify's migrations never run backwards, and an older api on a newer schema can corrupt data. Nothing was \
+             changed.\n\
              Instead: stay on {from_version} or move forward (possible: {}); or, to really go back, restore the \
              database backup taken before the upgrade into a new namespace and install {} there.",
             to_version,

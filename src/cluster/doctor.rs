@@ -779,35 +779,9 @@ async fn pod_security(mgr: &ResourceManager, rendered: &RenderedRelease) -> Resu
 // ---------------------------------------------------------------------------------------------
 // Quotas, limit ranges, capacity
 
-/// A Kubernetes quantity in base units (cores, bytes, counts).
+/// A Kubernetes quantity in base units (cores, bytes, counts): the manifest checks' parser.
 pub fn quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(n * factor)
+    crate::manifest::validate::parse_quantity(q.trim())
 }
 
 /// A quantity as a values file may give it: a string, or a plain number (`--set cpu=2`).
