@@ -132,7 +132,6 @@ resources: {{ resources }}
   "migration": merge(pod_defaults, Values.migration.pod),
 } %}
 {# Components that may autoscale, and their replicas: none when a HorizontalPodAutoscaler owns it. #}
-{% set scaling = {"api": Values.api, "worker": Values.worker, "web": Values.web, "sandbox": Values.sandbox} %}
 {% set replicas = {
   "api": none if Values.api.autoscaling.enabled else Values.api.replicas,
   "worker": none if Values.worker.autoscaling.enabled else Values.worker.replicas,
