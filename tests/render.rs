@@ -8,8 +8,6 @@ use common::*;
 use difyrender::chart::Chart;
 use difyrender::manifest::{Manifest, Resource};
 use difyrender::release::{ReleaseSpec, RenderedRelease, render_release};
-use difyrender::render::Release;
-use difyrender::values::ValueSources;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -29,21 +27,7 @@ fn spec(set: &[&str]) -> ReleaseSpec {
         "images.web.basePath=/dify",
     ];
     base.extend_from_slice(set);
-    ReleaseSpec {
-        chart: Chart::embedded(),
-        sources: ValueSources {
-            set: base.into_iter().map(str::to_owned).collect(),
-            ..Default::default()
-        },
-        secret_key_file: None,
-        master_key_env: Some(MASTER.into()),
-        release: Release {
-            name: "dify".into(),
-            namespace: "dify".into(),
-        },
-        injected: Default::default(),
-        allow_unknown_release: false,
-    }
+    release_spec(base.into_iter().map(str::to_owned).collect(), MASTER)
 }
 
 fn render(set: &[&str]) -> RenderedRelease {

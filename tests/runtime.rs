@@ -11,10 +11,8 @@ use common::kubelet::{
     self, command_line, container, container_env, env_get, find, job_named, pod_template,
 };
 use common::lane::{self, Lane, PATH, Spawn};
-use difyrender::chart::Chart;
-use difyrender::release::{ReleaseSpec, RenderedRelease, render_release};
-use difyrender::render::Release;
-use difyrender::values::ValueSources;
+use common::release_spec;
+use difyrender::release::{RenderedRelease, render_release};
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -40,22 +38,7 @@ fn render(path: &str, set: &[&str]) -> RenderedRelease {
         values.push(format!("images.web.basePath={path}"));
     }
     values.extend(set.iter().map(|s| s.to_string()));
-    render_release(&ReleaseSpec {
-        chart: Chart::embedded(),
-        sources: ValueSources {
-            set: values,
-            ..Default::default()
-        },
-        secret_key_file: None,
-        master_key_env: Some(MASTER.into()),
-        release: Release {
-            name: "dify".into(),
-            namespace: "dify".into(),
-        },
-        injected: Default::default(),
-        allow_unknown_release: false,
-    })
-    .expect("renders")
+    render_release(&release_spec(values, MASTER)).expect("renders")
 }
 
 /// `user` is a name, or `UID:GID[:GROUPS]` as [`run_as`] gives it.

@@ -9,8 +9,6 @@ use common::*;
 use difyrender::chart::Chart;
 use difyrender::manifest::{Manifest, Resource};
 use difyrender::release::{ReleaseSpec, RenderedRelease, render_release};
-use difyrender::render::Release;
-use difyrender::values::ValueSources;
 use difyrender::versions::{DifyRelease, ReleaseTable, VersionKey};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -51,21 +49,7 @@ fn spec(version: &str, extra: &[&str]) -> ReleaseSpec {
     .collect();
     set.push(format!("images.dify.tag={version}"));
     set.extend(extra.iter().map(|s| s.to_string()));
-    ReleaseSpec {
-        chart: Chart::embedded(),
-        sources: ValueSources {
-            set,
-            ..Default::default()
-        },
-        secret_key_file: None,
-        master_key_env: Some(MASTER.into()),
-        release: Release {
-            name: "dify".into(),
-            namespace: "dify".into(),
-        },
-        injected: Default::default(),
-        allow_unknown_release: false,
-    }
+    release_spec(set, MASTER)
 }
 
 fn render(version: &str) -> RenderedRelease {

@@ -105,6 +105,26 @@ pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// A release `dify` in namespace `dify` of the embedded chart, from `--set` values, with
+/// `master` as `$DIFY_SECRET_KEY`: how the library-level tests render.
+pub fn release_spec(set: Vec<String>, master: &str) -> difyrender::release::ReleaseSpec {
+    difyrender::release::ReleaseSpec {
+        chart: difyrender::chart::Chart::embedded(),
+        sources: difyrender::values::ValueSources {
+            set,
+            ..Default::default()
+        },
+        secret_key_file: None,
+        master_key_env: Some(master.into()),
+        release: difyrender::render::Release {
+            name: "dify".into(),
+            namespace: "dify".into(),
+        },
+        injected: Default::default(),
+        allow_unknown_release: false,
+    }
+}
+
 /// The `/` profile every cluster test deploys: stock images at the root path, http, the test
 /// cluster's StorageClass. Without namespace and host, which tests choose.
 pub fn root_profile() -> Vec<String> {
