@@ -79,28 +79,6 @@ fn rendered_ids(ns: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn resource_versions(ns: &str) -> Vec<String> {
-    let items = kubectl_json(&[
-        "get",
-        "deploy,sts,job,svc,secret,cm,pvc,ingress,networkpolicy",
-        "-n",
-        ns,
-    ]);
-    let mut rv: Vec<String> = items["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            format!(
-                "{}/{}={}",
-                o["kind"], o["metadata"]["name"], o["metadata"]["resourceVersion"]
-            )
-        })
-        .collect();
-    rv.sort();
-    rv
-}
-
 #[test]
 fn full_apply_then_a_second_apply_writes_nothing() {
     let ns = "t-full";
@@ -120,23 +98,12 @@ fn full_apply_then_a_second_apply_writes_nothing() {
             "{kind}/{name} is not managed by difyrender with Apply: {managers:?}"
         );
     }
-    // Controllers may still record a finished rollout after the pods are ready; wait for that
-    // settled state, so that only a write by difyrender could change a resourceVersion.
-    let settled = "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=NewReplicaSetAvailable";
-    ok(&kubectl(&[
-        "wait",
-        "deployment",
-        "--all",
-        "-n",
-        ns,
-        settled,
-        "--timeout=60s",
-    ]));
-    let before = resource_versions(ns);
+    cluster::wait_rollouts_settled(ns, kubeconfig());
+    let before = cluster::resource_versions(ns, kubeconfig());
     let second = ok(&apply(ns, &[]));
     assert!(second.contains(": wrote 0 of"), "{second}");
     assert_eq!(
-        resource_versions(ns),
+        cluster::resource_versions(ns, kubeconfig()),
         before,
         "a no-op apply changed resourceVersions"
     );

@@ -81,29 +81,6 @@ fn data_uids(ns: &str) -> BTreeMap<String, String> {
     out
 }
 
-fn resource_versions(ns: &str) -> Vec<String> {
-    let mut rv: Vec<String> = kubectl_json(&[
-        "get",
-        "deploy,sts,job,svc,secret,cm,pvc,ingress,networkpolicy",
-        "-n",
-        ns,
-    ])["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            format!(
-                "{}/{}={}",
-                o["kind"],
-                name(o),
-                o["metadata"]["resourceVersion"]
-            )
-        })
-        .collect();
-    rv.sort();
-    rv
-}
-
 fn image_of(kind: &str, object: &str, ns: &str) -> String {
     kubectl_json(&["get", kind, object, "-n", ns])["spec"]["template"]["spec"]["containers"][0]
         ["image"]
@@ -294,17 +271,8 @@ fn upgrades_run_their_migration_first_keep_the_data_and_never_go_back() {
     );
 
     // Back to 1.13.3: refused before anything is written.
-    let settled = "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=NewReplicaSetAvailable";
-    ok(&kubectl(&[
-        "wait",
-        "deployment",
-        "--all",
-        "-n",
-        ns,
-        settled,
-        "--timeout=60s",
-    ]));
-    let before = resource_versions(ns);
+    cluster::wait_rollouts_settled(ns, kubeconfig());
+    let before = cluster::resource_versions(ns, kubeconfig());
     for verb in ["apply", "diff"] {
         let back = run(verb, ns, "1.13.3", &[]);
         let text = transcript(&back);
@@ -317,12 +285,12 @@ fn upgrades_run_their_migration_first_keep_the_data_and_never_go_back() {
         assert!(text.contains("restore the database backup"), "{text}");
     }
     assert_eq!(
-        resource_versions(ns),
+        cluster::resource_versions(ns, kubeconfig()),
         before,
         "a refused downgrade wrote something"
     );
     // Negative control: the same release again is allowed and writes nothing.
     let again = ok(&apply(ns, "1.14.1", &override_flag));
     assert!(again.contains(": wrote 0 of"), "{again}");
-    assert_eq!(resource_versions(ns), before);
+    assert_eq!(cluster::resource_versions(ns, kubeconfig()), before);
 }

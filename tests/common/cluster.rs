@@ -147,3 +147,48 @@ pub fn ok(out: &Output) -> String {
     assert!(out.status.success(), "{text}");
     text
 }
+
+/// Every object kind the release writes, in namespace `ns`, as sorted `kind/name=resourceVersion`:
+/// equal before and after means nothing was written.
+pub fn resource_versions(ns: &str, kc: &Path) -> Vec<String> {
+    let items = kubectl_json(
+        &[
+            "get",
+            "deploy,sts,job,svc,secret,cm,pvc,ingress,networkpolicy",
+            "-n",
+            ns,
+        ],
+        kc,
+    );
+    let mut rv: Vec<String> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}={}",
+                o["kind"], o["metadata"]["name"], o["metadata"]["resourceVersion"]
+            )
+        })
+        .collect();
+    rv.sort();
+    rv
+}
+
+/// Waits until every Deployment in `ns` has recorded its finished rollout: controllers may still
+/// write that after the pods are ready, so only a write by difyrender changes a resourceVersion
+/// afterwards.
+pub fn wait_rollouts_settled(ns: &str, kc: &Path) {
+    ok(&kubectl(
+        &[
+            "wait",
+            "deployment",
+            "--all",
+            "-n",
+            ns,
+            "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=NewReplicaSetAvailable",
+            "--timeout=60s",
+        ],
+        kc,
+    ));
+}
