@@ -121,6 +121,85 @@ impl RenderedRelease {
                 default = text("/postgresql/external/defaultDatabase"),
             ));
         }
+        notes.extend(self.topology_notes());
+        notes
+    }
+
+    /// What the object storage, an external Redis and the vector store need from the operator.
+    fn topology_notes(&self) -> Vec<String> {
+        let get = |p: &str| self.values.pointer(p).cloned().unwrap_or_default();
+        let text = |p: &str| get(p).as_str().unwrap_or_default().to_owned();
+        let ns = &self.release.namespace;
+        let keys = self.keys_secret_name();
+        let mut notes = Vec::new();
+        if text("/storage/type") == "s3" {
+            let bucket = text("/storage/s3/bucket");
+            let plugin = Some(text("/storage/s3/pluginBucket"))
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| bucket.clone());
+            notes.push(format!(
+                "Object storage {endpoint}: buckets {bucket} (files) and {plugin} (plugins) are \
+                 created on first use if the key pair may; the key pair is keys {id} and {secret} \
+                 of Secret {ns}/{name}.",
+                endpoint = Some(text("/storage/s3/endpoint"))
+                    .filter(|e| !e.is_empty())
+                    .unwrap_or_else(|| "(Amazon S3)".into()),
+                id = text("/storage/s3/accessKeyIdKey"),
+                secret = text("/storage/s3/secretAccessKeyKey"),
+                name = text("/storage/s3/credentialsSecret"),
+            ));
+            notes.push(format!(
+                "Files on an earlier volume {release}-storage (kept) are not moved: copy them \
+                 into {bucket} before switching, or Dify loses uploads and the tenants' keys \
+                 (privkeys/).",
+                release = self.release.name,
+            ));
+        }
+        if get("/redis/enabled") == Value::Bool(false) {
+            let tls = get("/redis/external/tls/enabled") == Value::Bool(true);
+            notes.push(format!(
+                "External Redis {host}:{port}{tls}: databases {db} (cache, locks, plugin daemon) \
+                 and {broker} (Celery broker); its password is REDIS_PASSWORD in Secret \
+                 {ns}/{keys}.",
+                host = text("/redis/external/host"),
+                port = get("/redis/external/port"),
+                tls = if tls { " over TLS" } else { "" },
+                db = get("/redis/external/db"),
+                broker = get("/redis/external/brokerDb"),
+            ));
+        }
+        match text("/vectorStore/type").as_str() {
+            "pgvector" => {
+                let db = Some(text("/vectorStore/pgvector/database"))
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| text("/postgresql/database"));
+                if get("/postgresql/enabled") == Value::Bool(false) {
+                    notes.push(format!(
+                        "pgvector: the external server needs the vector extension installed; \
+                         Dify runs CREATE EXTENSION IF NOT EXISTS vector in database {db} as {user}, \
+                         so create it there beforehand unless {user} may.",
+                        user = text("/postgresql/username"),
+                    ));
+                }
+                notes.push(
+                    "Vector store pgvector: embeddings made with another vector store are not \
+                     moved; re-index existing knowledge bases after switching."
+                        .into(),
+                );
+            }
+            "external-weaviate" | "qdrant" => notes.push(format!(
+                "Vector store {kind} at {url}: its key is {key} in Secret {ns}/{keys}; embeddings \
+                 made with another vector store are not moved (re-index after switching).",
+                kind = text("/vectorStore/type"),
+                url = text("/vectorStore/external/url"),
+                key = if text("/vectorStore/type") == "qdrant" {
+                    self.key_name("QDRANT_API_KEY")
+                } else {
+                    self.key_name("WEAVIATE_API_KEY")
+                },
+            )),
+            _ => {}
+        }
         notes
     }
 

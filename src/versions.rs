@@ -148,6 +148,7 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
     ("sandbox", "sandbox"),
     ("ssrf-proxy", "ssrfProxy"),
     ("postgresql", "postgresql"),
+    ("pgvector", "pgvector"),
     ("redis", "redis"),
     ("weaviate", "weaviate"),
     ("hook-proxy", "hookProxy"),

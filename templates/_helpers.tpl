@@ -262,7 +262,9 @@ spec:
   "REDIS_PASSWORD": "secrets.redisPassword", "REDIS_PASSWORD_URL": "secrets.redisPassword",
   "CODE_EXECUTION_API_KEY": "secrets.sandboxApiKey", "PLUGIN_DAEMON_KEY": "secrets.pluginDaemonKey",
   "INNER_API_KEY_FOR_PLUGIN": "secrets.pluginInnerApiKey", "WEAVIATE_API_KEY": "secrets.weaviateApiKey",
-  "INIT_PASSWORD": "secrets.initPassword",
+  "INIT_PASSWORD": "secrets.initPassword", "QDRANT_API_KEY": "secrets.qdrantApiKey",
+  "PGVECTOR_PASSWORD": "secrets.postgresPassword", "S3_ACCESS_KEY": "storage.s3.credentialsSecret",
+  "S3_SECRET_KEY": "storage.s3.credentialsSecret",
 } %}
 {% macro env(name, value) %}
 {% if name not in extra_env %}
@@ -282,6 +284,145 @@ spec:
 {% set debugging_port = debugging.nodePort if debugging.serviceType == "NodePort" else debugging.port %}
 
 {% set db_ssl_mode = "disable" if pg.enabled else pg.external.sslMode %}
+
+{#
+  Redis: the bundled StatefulSet, or an external server (redis.enabled=false). Every consumer
+  (api, worker, beat, migration, api-websocket, the plugin daemon and CELERY_BROKER_URL) reads
+  the same host, port, user and TLS settings from here. With a CA Secret, the CA is mounted at
+  /etc/difyrender/redis-ca/ca.crt in each of them.
+#}
+{% set rd = Values.redis %}
+{% set rx = rd.external %}
+{% set redis_host = svc.redis if rd.enabled else required("redis.external.host") %}
+{% set redis_port = "6379" if rd.enabled else (rx.port | string) %}
+{% set redis_user = "" if rd.enabled else rx.username %}
+{% set redis_db = "0" if rd.enabled else (rx.db | string) %}
+{% set redis_broker_db = "1" if rd.enabled else (rx.brokerDb | string) %}
+{% set redis_tls = not rd.enabled and rx.tls.enabled %}
+{% set redis_ca = rx.tls.caSecret if redis_tls else "" %}
+{% set redis_ca_file = "/etc/difyrender/redis-ca/ca.crt" %}
+{% set redis_cert_reqs = "CERT_REQUIRED" if rx.tls.verify else "CERT_NONE" %}
+{% set redis_ca_volumes = [{"name": "redis-ca", "secret": {"secretName": redis_ca, "items": [{"key": rx.tls.caKey, "path": "ca.crt"}]}}] if redis_ca else [] %}
+{% set redis_ca_mounts = [{"name": "redis-ca", "mountPath": "/etc/difyrender/redis-ca", "readOnly": true}] if redis_ca else [] %}
+{% macro check_redis() %}
+{% if not rd.enabled and not redis_tls and (rx.tls.caSecret or not rx.tls.verify) %}
+{{ fail("redis.external.tls.caSecret and tls.verify apply to TLS only: set redis.external.tls.enabled=true") }}
+{% endif %}
+{% if redis_tls and not switches.pluginDaemonRedisTlsOptions and (redis_ca or not rx.tls.verify) %}
+{{ fail("redis.external.tls: the plugin daemon of Dify " ~ Dify.version ~ " verifies Redis against its image's CA bundle only; a caSecret or verify=false needs Dify 1.12.0 or later (daemon 0.5.3)") }}
+{% endif %}
+{% endmacro %}
+{#
+  The environment of a Redis client, for the api image and the plugin daemon (which read the
+  same names; the daemon reads the TLS options from 0.5.3, a release switch).
+#}
+{% macro redis_env(setenv, tls_options=true) %}
+{{ setenv("REDIS_HOST", redis_host) }}
+{{ setenv("REDIS_PORT", redis_port) }}
+{% if redis_user %}
+{{ setenv("REDIS_USERNAME", redis_user) }}
+{% endif %}
+{{ key_env("REDIS_PASSWORD", "REDIS_PASSWORD") }}
+{{ setenv("REDIS_DB", redis_db) }}
+{{ setenv("REDIS_USE_SSL", "true" if redis_tls else "false") }}
+{% if redis_tls and tls_options %}
+{{ setenv("REDIS_SSL_CERT_REQS", redis_cert_reqs) }}
+{% if redis_ca %}
+{{ setenv("REDIS_SSL_CA_CERTS", redis_ca_file) }}
+{% endif %}
+{% endif %}
+{% endmacro %}
+{# Celery's broker: Dify turns TLS on for a rediss:// URL and takes the options above. #}
+{% set celery_broker_url = ("rediss" if redis_tls else "redis") ~ "://" ~ redis_user ~ ":$(REDIS_PASSWORD_URL)@" ~ redis_host ~ ":" ~ redis_port ~ "/" ~ redis_broker_db %}
+
+{#
+  Dify's files: a volume (storage.type=volume) or S3-compatible object storage (storage.type=s3)
+  for the api and worker, and the plugin daemon's packages in the same service. The access key
+  pair comes from the operator's Secret, never from values.
+#}
+{% set s3 = Values.storage.s3 %}
+{% set object_storage = Values.storage.type == "s3" %}
+{% set s3_bucket = required("storage.s3.bucket") if object_storage else "" %}
+{% set s3_secret = required("storage.s3.credentialsSecret") if object_storage else "" %}
+{% macro secret_env(name, secret, key) %}
+- {name: {{ name }}, valueFrom: {secretKeyRef: {name: {{ secret }}, key: {{ key }}}}}
+{% endmacro %}
+{% macro storage_env() %}
+{% if object_storage %}
+{{ env("STORAGE_TYPE", "s3") }}
+{% if s3.endpoint %}
+{{ env("S3_ENDPOINT", s3.endpoint) }}
+{% endif %}
+{{ env("S3_REGION", s3.region) }}
+{{ env("S3_BUCKET_NAME", s3_bucket) }}
+{{ env("S3_ADDRESS_STYLE", "path" if s3.pathStyle else "auto") }}
+{{ env("S3_USE_AWS_MANAGED_IAM", "false") }}
+{{ secret_env("S3_ACCESS_KEY", s3_secret, s3.accessKeyIdKey) }}
+{{ secret_env("S3_SECRET_KEY", s3_secret, s3.secretAccessKeyKey) }}
+{% else %}
+{{ env("STORAGE_TYPE", "opendal") }}
+{{ env("OPENDAL_SCHEME", "fs") }}
+{{ env("OPENDAL_FS_ROOT", "storage") }}
+{% endif %}
+{% endmacro %}
+
+{#
+  Embeddings: the bundled Weaviate, pgvector on the release's PostgreSQL, or a team's own
+  Weaviate or Qdrant. Keys of external servers are never derived: they are the server's.
+#}
+{% set vector = Values.vectorStore.type %}
+{% set vx = Values.vectorStore.external %}
+{% set vector_url = required("vectorStore.external.url") if vector in ["external-weaviate", "qdrant"] else "" %}
+{% macro check_vector() %}
+{% if vector == "external-weaviate" and not (Values.secrets.weaviateApiKey or existing_secret) %}
+{{ fail("vectorStore.type=external-weaviate needs secrets.weaviateApiKey: the key of that server (it cannot be derived)") }}
+{% endif %}
+{% if vector == "qdrant" and not (Values.secrets.qdrantApiKey or existing_secret) %}
+{{ fail("vectorStore.type=qdrant needs secrets.qdrantApiKey: the key of that server") }}
+{% endif %}
+{% if vector != "qdrant" and Values.secrets.qdrantApiKey %}
+{{ fail("secrets.qdrantApiKey is set, but vectorStore.type is " ~ vector ~ ", not qdrant") }}
+{% endif %}
+{% if vx.url and vector not in ["external-weaviate", "qdrant"] %}
+{{ fail("vectorStore.external.url is set, but vectorStore.type is " ~ vector ~ ": set external-weaviate or qdrant") }}
+{% endif %}
+{% endmacro %}
+{% macro vector_env() %}
+{% if vector == "weaviate" %}
+{{ env("VECTOR_STORE", "weaviate") }}
+{{ env("WEAVIATE_ENDPOINT", "http://" ~ svc.weaviate ~ ":8080") }}
+{% if switches.weaviateGrpcEndpoint %}
+{{ env("WEAVIATE_GRPC_ENDPOINT", "grpc://" ~ svc.weaviate ~ ":50051") }}
+{% endif %}
+{{ key_env("WEAVIATE_API_KEY", "WEAVIATE_API_KEY") }}
+{% elif vector == "external-weaviate" %}
+{{ env("VECTOR_STORE", "weaviate") }}
+{{ env("WEAVIATE_ENDPOINT", vector_url) }}
+{% if switches.weaviateGrpcEndpoint %}
+{{ env("WEAVIATE_GRPC_ENDPOINT", required("vectorStore.external.grpcUrl")) }}
+{% endif %}
+{{ key_env("WEAVIATE_API_KEY", "WEAVIATE_API_KEY") }}
+{% elif vector == "qdrant" %}
+{{ env("VECTOR_STORE", "qdrant") }}
+{{ env("QDRANT_URL", vector_url) }}
+{{ key_env("QDRANT_API_KEY", "QDRANT_API_KEY") }}
+{{ env("QDRANT_CLIENT_TIMEOUT", "20") }}
+{{ env("QDRANT_GRPC_ENABLED", "false") }}
+{% elif vector == "pgvector" %}
+{{ env("VECTOR_STORE", "pgvector") }}
+{{ env("PGVECTOR_HOST", db_host) }}
+{{ env("PGVECTOR_PORT", db_port) }}
+{{ env("PGVECTOR_USER", pg.username) }}
+{{ key_env("PGVECTOR_PASSWORD", "DB_PASSWORD") }}
+{{ env("PGVECTOR_DATABASE", Values.vectorStore.pgvector.database or pg.database) }}
+{{ env("PGVECTOR_MIN_CONNECTION", "1") }}
+{{ env("PGVECTOR_MAX_CONNECTION", "5") }}
+{#- Dify's pgvector pool has no TLS option; libpq reads PGSSLMODE from the environment. #}
+{% if not pg.enabled and pg.external.sslMode != "disable" %}
+{{ env("PGSSLMODE", pg.external.sslMode) }}
+{% endif %}
+{% endif %}
+{% endmacro %}
 
 {#
   Environment of the api image (api, worker, beat, migration), from the official compose's
@@ -323,23 +464,12 @@ spec:
 {% if db_ssl_mode != "disable" %}
 {{ env("DB_EXTRAS", "sslmode=" ~ db_ssl_mode) }}
 {% endif %}
-{{ env("REDIS_HOST", svc.redis) }}
-{{ env("REDIS_PORT", "6379") }}
-{{ key_env("REDIS_PASSWORD", "REDIS_PASSWORD") }}
-{{ env("REDIS_DB", "0") }}
-{{ env("REDIS_USE_SSL", "false") }}
+{{ redis_env(env) }}
 {{ key_env("REDIS_PASSWORD_URL", "REDIS_PASSWORD_URL") }}
-{{ env("CELERY_BROKER_URL", "redis://:$(REDIS_PASSWORD_URL)@" ~ svc.redis ~ ":6379/1") }}
+{{ env("CELERY_BROKER_URL", celery_broker_url) }}
 {{ env("CELERY_BACKEND", "redis") }}
-{{ env("STORAGE_TYPE", "opendal") }}
-{{ env("OPENDAL_SCHEME", "fs") }}
-{{ env("OPENDAL_FS_ROOT", "storage") }}
-{{ env("VECTOR_STORE", "weaviate") }}
-{{ env("WEAVIATE_ENDPOINT", "http://" ~ svc.weaviate ~ ":8080") }}
-{% if switches.weaviateGrpcEndpoint %}
-{{ env("WEAVIATE_GRPC_ENDPOINT", "grpc://" ~ svc.weaviate ~ ":50051") }}
-{% endif %}
-{{ key_env("WEAVIATE_API_KEY", "WEAVIATE_API_KEY") }}
+{{ storage_env() }}
+{{ vector_env() }}
 {{ env("CODE_EXECUTION_ENDPOINT", "http://" ~ svc.sandbox ~ ":8194") }}
 {{ key_env("CODE_EXECUTION_API_KEY", "SANDBOX_API_KEY") }}
 {{ env("SSRF_PROXY_HTTP_URL", "http://" ~ svc["ssrf-proxy"] ~ ":3128") }}
@@ -380,7 +510,7 @@ spec:
 {% endmacro %}
 
 {# Pod label marking users of the api/worker file storage. #}
-{% set file_storage_label = {"difyrender.io/file-storage": prefix ~ "storage"} %}
+{% set file_storage_label = {} if object_storage else {"difyrender.io/file-storage": prefix ~ "storage"} %}
 
 {#
   With a ReadWriteOnce file storage, api and worker pods must share a node. Both carry the
@@ -400,10 +530,14 @@ fi
 chown -R "$owner" "$dir" && touch "$dir/.init_permissions" && chown "$owner" "$dir/.init_permissions"
 echo "init-permissions: $dir now belongs to $owner"
 {% endset %}
-{% set file_storage_volumes = [{"name": "storage", "persistentVolumeClaim": {"claimName": prefix ~ "storage"}}] %}
-{% set file_storage_affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": file_storage_label}, "topologyKey": "kubernetes.io/hostname"}]}} if Values.storage.accessMode == "ReadWriteOnce" else {} %}
+{% set file_storage_volumes = [] if object_storage else [{"name": "storage", "persistentVolumeClaim": {"claimName": prefix ~ "storage"}}] %}
+{% set file_storage_mounts = [] if object_storage else [{"name": "storage", "mountPath": "/app/api/storage"}] %}
+{% set file_storage_affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": file_storage_label}, "topologyKey": "kubernetes.io/hostname"}]}} if Values.storage.accessMode == "ReadWriteOnce" and not object_storage else {} %}
+{# What api and worker mount: the file storage (a volume) and the Redis CA, if any. #}
+{% set dify_volumes = file_storage_volumes + redis_ca_volumes %}
+{% set dify_mounts = file_storage_mounts + redis_ca_mounts %}
 {% macro file_storage_init() %}
-{% if Values.storage.accessMode == "ReadWriteMany" and Values.storage.initPermissions %}
+{% if Values.storage.accessMode == "ReadWriteMany" and Values.storage.initPermissions and not object_storage %}
 initContainers:
   - {{ container("init-permissions", "api", Values.migration.resources, {"runAsNonRoot": false, "runAsUser": 0, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"]}}) | indent(4) }}
     command: [sh, -c, {{ init_permissions_script | scalar }}, init-permissions, {{ dify_owner }}, /app/api/storage]

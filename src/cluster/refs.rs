@@ -1,6 +1,6 @@
-//! Secrets the release reads but does not render — `secrets.existingSecret`, or the keys
-//! Secret a catalog install creates with `difyrender secrets apply` — must exist with every key
-//! the pods name before anything is written: a pod whose `secretKeyRef` does not resolve never
+//! Secrets the release reads but does not render — `secrets.existingSecret`, the keys Secret a
+//! catalog install creates with `difyrender secrets apply`, the object storage's key pair, the
+//! external Redis's CA — must exist with every key the pods name before anything is written: a pod whose `secretKeyRef` does not resolve never
 //! starts, and the apply would only find out by timing out.
 
 use super::{Error, ResourceManager};
@@ -8,8 +8,8 @@ use crate::manifest::Manifest;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Every `(Secret, key)` a pod template reads through `secretKeyRef` and that the manifest does
-/// not render itself.
+/// Every `(Secret, key)` a pod template reads through `secretKeyRef` or mounts as a volume, and
+/// that the manifest does not render itself.
 pub fn external_secret_keys(manifest: &Manifest) -> BTreeMap<String, BTreeSet<String>> {
     let rendered: BTreeSet<&str> = manifest
         .resources
@@ -33,6 +33,29 @@ pub fn external_secret_keys(manifest: &Manifest) -> BTreeMap<String, BTreeSet<St
                 refs.entry(name.to_owned())
                     .or_default()
                     .insert(key.to_owned());
+            }
+        }
+    }
+    // Secret volumes with the keys they project (a CA certificate, say).
+    let volumes = manifest.resources.iter().flat_map(|r| {
+        crate::manifest::pods::pod_spec(&r.body)
+            .and_then(|s| s.get("volumes"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    });
+    for v in volumes {
+        let Some(name) = v.pointer("/secret/secretName").and_then(Value::as_str) else {
+            continue;
+        };
+        if rendered.contains(name) {
+            continue;
+        }
+        let entry = refs.entry(name.to_owned()).or_default();
+        let items = v.pointer("/secret/items").and_then(Value::as_array);
+        for item in items.into_iter().flatten() {
+            if let Some(key) = item.get("key").and_then(Value::as_str) {
+                entry.insert(key.to_owned());
             }
         }
     }
@@ -74,8 +97,9 @@ pub async fn check_external_secrets(
         return Ok(());
     }
     Err(Error::NotFound(format!(
-        "{}\nNothing was changed. Create the Secret with every key (difyrender secrets render \
-         prints one in the chart's layout), or map key names with secrets.existingSecretKeys.",
+        "{}\nNothing was changed. Create each Secret with every key (for the keys Secret, \
+         difyrender secrets render prints one in the chart's layout; secrets.existingSecretKeys \
+         maps its key names).",
         problems.join("\n")
     )))
 }
