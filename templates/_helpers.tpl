@@ -344,7 +344,7 @@ spec:
 {% set object_storage = Values.storage.type == "s3" %}
 {% set s3_bucket = required("storage.s3.bucket") if object_storage else "" %}
 {% set s3_secret = required("storage.s3.credentialsSecret") if object_storage else "" %}
-{% macro secret_env(name, secret, key) %}
+{% macro secret_key_env(name, secret, key) %}
 - {name: {{ name }}, valueFrom: {secretKeyRef: {name: {{ secret }}, key: {{ key }}}}}
 {% endmacro %}
 {% macro storage_env() %}
@@ -357,8 +357,8 @@ spec:
 {{ env("S3_BUCKET_NAME", s3_bucket) }}
 {{ env("S3_ADDRESS_STYLE", "path" if s3.pathStyle else "auto") }}
 {{ env("S3_USE_AWS_MANAGED_IAM", "false") }}
-{{ secret_env("S3_ACCESS_KEY", s3_secret, s3.accessKeyIdKey) }}
-{{ secret_env("S3_SECRET_KEY", s3_secret, s3.secretAccessKeyKey) }}
+{{ secret_key_env("S3_ACCESS_KEY", s3_secret, s3.accessKeyIdKey) }}
+{{ secret_key_env("S3_SECRET_KEY", s3_secret, s3.secretAccessKeyKey) }}
 {% else %}
 {{ env("STORAGE_TYPE", "opendal") }}
 {{ env("OPENDAL_SCHEME", "fs") }}
