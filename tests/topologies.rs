@@ -306,3 +306,169 @@ fn gateway_routes_and_tls_ingresses_are_accepted() {
         cluster::kubectl_json(&["get", "ingress", "-n", "t-tls", "dify-api"], kubeconfig());
     assert_eq!(ingress["spec"]["tls"][0]["secretName"], "dify-tls");
 }
+
+/// Every volume claim in `ns`, by name, with its uid.
+fn claim_uids(ns: &str) -> std::collections::BTreeMap<String, String> {
+    let claims = cluster::kubectl_json(&["get", "pvc", "-n", ns], kubeconfig());
+    claims["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+                o["metadata"]["uid"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `difyrender apply` of the root profile in `ns` with the master key in the environment.
+fn apply_with_key(ns: &str, extra: &[&str]) -> Output {
+    let out = difyrender()
+        .arg("apply")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10", "--timeout", "120s"])
+        .args(extra)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply");
+    out
+}
+
+/// From everything bundled to the production shape: files and plugins in object storage, an
+/// external Redis over TLS, pgvector on the release's PostgreSQL. The Secrets the new shape
+/// reads are checked before the first write; once they exist, the bundled Redis and Weaviate
+/// are pruned and every volume claim is kept, uid and all.
+#[test]
+fn switching_to_external_datastores_prunes_bundled_objects_and_keeps_volumes() {
+    let ns = "t-switch";
+    ok(&apply_with_key(ns, &[]));
+    for sts in ["dify-redis", "dify-weaviate", "dify-postgresql"] {
+        ok(&kubectl(&["get", "statefulset", "-n", ns, sts]));
+    }
+    let claims = claim_uids(ns);
+    for claim in ["dify-storage", "data-dify-redis-0", "data-dify-weaviate-0"] {
+        assert!(claims.contains_key(claim), "{claim}: {claims:?}");
+    }
+
+    let production: &[&str] = &[
+        "--set",
+        "storage.type=s3",
+        "--set",
+        "storage.s3.endpoint=https://objects.example.com",
+        "--set",
+        "storage.s3.bucket=dify-files",
+        "--set",
+        "storage.s3.credentialsSecret=dify-objects",
+        "--set",
+        "redis.enabled=false",
+        "--set",
+        "redis.external.host=redis.example.com",
+        "--set",
+        "redis.external.tls.enabled=true",
+        "--set",
+        "redis.external.tls.caSecret=dify-redis-ca",
+        "--set",
+        "images.dify.tag=1.12.1",
+        "--set",
+        "vectorStore.type=pgvector",
+        "--set",
+        "api.autoscaling.enabled=true",
+    ];
+
+    // The operator's Secrets are missing: named, and nothing is written.
+    let before = cluster::resource_versions(ns, kubeconfig());
+    let refused = apply_with_key(ns, production);
+    let text = transcript(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(&format!("Secret {ns}/dify-objects does not exist")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Secret {ns}/dify-redis-ca does not exist")),
+        "{text}"
+    );
+    assert_eq!(cluster::resource_versions(ns, kubeconfig()), before);
+
+    // A CA Secret without the key the volume projects is named too.
+    ok(&kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "-n",
+        ns,
+        "dify-objects",
+        "--from-literal=access-key-id=AKIA-TEST-ONLY",
+        "--from-literal=secret-access-key=test-only-secret-access-key",
+    ]));
+    ok(&kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "-n",
+        ns,
+        "dify-redis-ca",
+        "--from-literal=tls.crt=not-the-ca",
+    ]));
+    let lacking = apply_with_key(ns, production);
+    let text = transcript(&lacking);
+    assert_eq!(lacking.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(&format!("Secret {ns}/dify-redis-ca lacks the keys ca.crt")),
+        "{text}"
+    );
+    ok(&kubectl(&[
+        "patch",
+        "secret",
+        "-n",
+        ns,
+        "dify-redis-ca",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"stringData": {"ca.crt": "test-only-ca"}}"#,
+    ]));
+
+    let switched = apply_with_key(ns, production);
+    let text = ok(&switched);
+    for gone in [
+        "statefulset/dify-redis",
+        "statefulset/dify-weaviate",
+        "service/dify-redis",
+    ] {
+        let out = kubectl(&["get", gone, "-n", ns]);
+        assert!(!out.status.success(), "{gone} was pruned: {text}");
+    }
+    assert!(
+        text.contains("dify-storage"),
+        "the kept claim is reported: {text}"
+    );
+    assert_eq!(
+        claim_uids(ns),
+        claims,
+        "every volume claim is kept as it was"
+    );
+
+    let pg = cluster::kubectl_json(&["get", "sts", "-n", ns, "dify-postgresql"], kubeconfig());
+    assert_eq!(
+        pg["spec"]["template"]["spec"]["containers"][0]["image"],
+        "pgvector/pgvector:0.8.0-pg15"
+    );
+    let api = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
+    let spec = &api["spec"]["template"]["spec"];
+    assert!(spec["affinity"].is_null(), "{}", spec["affinity"]);
+    let volumes: Vec<&str> = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(volumes, ["redis-ca"]);
+    ok(&kubectl(&["get", "hpa", "-n", ns, "dify-api"]));
+}
