@@ -551,9 +551,21 @@ const OPTIONS: &[&str] = &[
     "secrets.existingSecret=ops-keys",
 ];
 
+/// The production topologies: object storage, an external Redis over TLS, pgvector.
+const TOPOLOGY: &[&str] = &[
+    "storage.type=s3",
+    "storage.s3.bucket=dify-files",
+    "storage.s3.credentialsSecret=dify-objects",
+    "redis.enabled=false",
+    "redis.external.host=redis.example.com",
+    "redis.external.tls.enabled=true",
+    "vectorStore.type=pgvector",
+    "worker.autoscaling.enabled=true",
+];
+
 #[test]
 fn nothing_immutable_changes_between_any_two_releases() {
-    for options in [&[][..], OPTIONS] {
+    for options in [&[][..], OPTIONS, TOPOLOGY] {
         immutable_fields_hold(options);
     }
 }
