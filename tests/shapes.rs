@@ -533,3 +533,48 @@ fn object_storage_frees_api_and_worker_to_scale() {
         .to_string();
     assert!(err.contains("api.autoscaling.enabled"), "{err}");
 }
+
+/// With an external database and Redis, the keys Secret to provide holds their passwords:
+/// `secrets render` prints it in the operator's layout with them (and the URL form of the Redis
+/// password), while `render` refuses the same values, where they would have no effect.
+#[test]
+fn secrets_render_carries_external_passwords_into_the_operators_secret() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("passwords.yaml");
+    std::fs::write(
+        &values,
+        "secrets:\n  existingSecret: ops-keys\n  postgresPassword: ndb-pass-0123\n  redisPassword: \"r/p#ss@0123\"\n",
+    )
+    .unwrap();
+    let run = |verb: &[&str]| {
+        common::difyrender()
+            .args(verb)
+            .args(common::root_profile())
+            .args(["--set", "external.host=192.0.2.10"])
+            .args(["--set", "postgresql.enabled=false"])
+            .args(["--set", "postgresql.external.host=db.example.com"])
+            .arg("-f")
+            .arg(&values)
+            .env("DIFY_SECRET_KEY", MASTER)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["secrets", "render"]);
+    let text = common::transcript(&out);
+    assert!(out.status.success(), "{text}");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    assert!(text.contains("name: ops-keys"), "{text}");
+    assert!(text.contains(&format!("DB_PASSWORD: {}", b64("ndb-pass-0123"))));
+    assert!(text.contains(&format!("REDIS_PASSWORD: {}", b64("r/p#ss@0123"))));
+    assert!(text.contains(&format!("REDIS_PASSWORD_URL: {}", b64("r%2Fp%23ss%400123"))));
+
+    let refused = run(&["render"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let text = common::transcript(&refused);
+    assert!(
+        text.contains("has no effect with secrets.existingSecret"),
+        "{text}"
+    );
+    assert!(!text.contains("ndb-pass-0123"), "{text}");
+}

@@ -290,10 +290,28 @@ fn keys_secret(
     release: &ReleaseArgs,
 ) -> Result<(Resource, RenderedRelease), Error> {
     let spec = args.to_spec(release.to_release()?)?;
-    let rendered = super::config::render_with_stand_ins(&spec)?;
+    // With secrets.existingSecret the chart refuses keys set under secrets.* (they would have
+    // no effect), yet here they belong in the Secret to provide (the external database's
+    // password, say): find the operator's Secret and key names with them cleared.
+    let mut probe = spec.clone();
+    let cleared: Map<String, Value> = crate::values::secrets::DERIVED_KEYS
+        .iter()
+        .map(|k| k.value)
+        .chain(["openaiApiKey", "qdrantApiKey"])
+        .map(|name| (name.to_owned(), Value::String(String::new())))
+        .collect();
+    crate::values::merge_maps(
+        &mut probe.injected,
+        serde_json::json!({"secrets": cleared})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let probed = super::config::render_with_stand_ins(&probe)?;
     // With secrets.existingSecret the chart renders no keys Secret: render the chart's own one
     // and give it the operator's name and key names, so this prints the Secret to provide.
-    if let Some(existing) = rendered.existing_secret().map(str::to_owned) {
+    if let Some(existing) = probed.existing_secret().map(str::to_owned) {
+        let rendered = probed;
         let mut own = spec.clone();
         let clear = serde_json::json!({"secrets": {"existingSecret": ""}});
         crate::values::merge_maps(&mut own.injected, clear.as_object().unwrap().clone());
@@ -310,6 +328,7 @@ fn keys_secret(
         }
         return Ok((secret, chart_keys));
     }
+    let rendered = super::config::render_with_stand_ins(&spec)?;
     Ok((find_keys_secret(&rendered)?, rendered))
 }
 
