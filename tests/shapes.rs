@@ -578,3 +578,33 @@ fn secrets_render_carries_external_passwords_into_the_operators_secret() {
     );
     assert!(!text.contains("ndb-pass-0123"), "{text}");
 }
+
+/// The catalog entry of the NKP production example needs no key material, and its closing
+/// words name every Secret the operator must create, with the keys the pods read.
+#[test]
+fn catalog_of_the_production_example_names_the_operators_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let out = common::difyrender()
+        .arg("catalog")
+        .arg("-f")
+        .arg(root.join("examples/nkp.values.yaml"))
+        .arg("-f")
+        .arg(root.join("examples/nkp-production.values.yaml"))
+        .arg("--out")
+        .arg(dir.path())
+        .env_remove("DIFY_SECRET_KEY")
+        .output()
+        .unwrap();
+    let text = common::transcript(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("and Secret dify-objects with the keys access-key-id, secret-access-key"),
+        "{text}"
+    );
+    assert!(
+        text.contains("and Secret dify-redis-ca with the keys ca.crt"),
+        "{text}"
+    );
+    assert!(!text.contains("Secret dify-keys with"), "{text}");
+}

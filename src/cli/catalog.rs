@@ -88,6 +88,19 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
          release name the AppDeployment will use:\n  \
          difyrender secrets apply -n <namespace> --release <release name> [the same -f/--set flags]\n",
     );
+    // The operator's own Secrets (object storage keys, a Redis CA), named by the values.
+    if let Some(last) = rendered.last() {
+        let keys = last.keys_secret_name();
+        for (name, wanted) in crate::cluster::refs::external_secret_keys(&last.manifest) {
+            if name != keys {
+                let wanted: Vec<String> = wanted.into_iter().collect();
+                out.push_str(&format!(
+                    "and Secret {name} with the keys {}\n",
+                    wanted.join(", ")
+                ));
+            }
+        }
+    }
     print(&out)?;
     Ok(exit::OK)
 }
