@@ -181,6 +181,17 @@ impl RenderedRelease {
                         user = text("/postgresql/username"),
                     ));
                 }
+                if get("/postgresql/enabled") != Value::Bool(false) {
+                    notes.push(format!(
+                        "pgvector on the bundled PostgreSQL runs {image}, built on Debian's C \
+                         library: a database made by the Alpine image before sorts text \
+                         differently there, so run REINDEX DATABASE on {db} and {plugin} once \
+                         after switching an existing release.",
+                        image = text("/images/pgvector/repository"),
+                        db = text("/postgresql/database"),
+                        plugin = text("/postgresql/pluginDatabase"),
+                    ));
+                }
                 notes.push(
                     "Vector store pgvector: embeddings made with another vector store are not \
                      moved; re-index existing knowledge bases after switching."
