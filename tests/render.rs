@@ -255,6 +255,33 @@ fn migration_job_name_follows_its_pod_template() {
     );
     assert!(job(&["images.dify.tag=1.12.0"]).starts_with("dify-migration-1-12-0-"));
     assert!(base.len() <= 63);
+
+    // The name hashes the pod template's content, not its text: a blank line or a comment left
+    // by a template edit does not re-run the migration; a changed value does.
+    let job_name = |out: std::process::Output| {
+        let text = String::from_utf8(out.stdout).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("name: dify-migration-"))
+            .unwrap_or_else(|| panic!("a migration Job in {text}"))
+            .trim()
+            .to_owned();
+        line
+    };
+    let anchor = "      command: [/bin/bash, -c, {{ gate | scalar }}]\n";
+    let stock = job_name(render_edited("migration.yaml", anchor, anchor));
+    let cosmetic = job_name(render_edited(
+        "migration.yaml",
+        anchor,
+        &format!("{anchor}\n{{# a comment #}}\n\n"),
+    ));
+    assert_eq!(stock, cosmetic);
+    let changed = job_name(render_edited(
+        "migration.yaml",
+        anchor,
+        &format!("{anchor}      workingDir: /app/api\n"),
+    ));
+    assert_ne!(stock, changed);
 }
 
 #[test]

@@ -313,6 +313,22 @@ fn environment<'c>(
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(s.as_bytes()))[..16].to_owned()
     });
+    // The hash of a YAML document's content, not of its text: blank lines and indentation
+    // left by template edits do not change it (the migration Job's name).
+    env.add_filter(
+        "content_sha256",
+        |s: &str| -> Result<String, minijinja::Error> {
+            use sha2::Digest;
+            let value: serde_json::Value = crate::yaml::from_str(s).map_err(|e| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("content_sha256 of text that is not YAML: {e}"),
+                )
+            })?;
+            let canonical = serde_json::to_string(&value).expect("JSON values serialize");
+            Ok(hex::encode(sha2::Sha256::digest(canonical.as_bytes()))[..16].to_owned())
+        },
+    );
     env.add_filter("b64encode", |s: &str| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(s)
