@@ -260,13 +260,11 @@ fn migration_job_name_follows_its_pod_template() {
     // by a template edit does not re-run the migration; a changed value does.
     let job_name = |out: std::process::Output| {
         let text = String::from_utf8(out.stdout).unwrap();
-        let line = text
-            .lines()
+        text.lines()
             .find(|l| l.trim_start().starts_with("name: dify-migration-"))
             .unwrap_or_else(|| panic!("a migration Job in {text}"))
             .trim()
-            .to_owned();
-        line
+            .to_owned()
     };
     let anchor = "      command: [/bin/bash, -c, {{ gate | scalar }}]\n";
     let stock = job_name(render_edited("migration.yaml", anchor, anchor));

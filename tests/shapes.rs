@@ -528,8 +528,7 @@ fn object_storage_frees_api_and_worker_to_scale() {
     .values("1.14.1");
     values.push("api.autoscaling.enabled=true".into());
     let err = render_release(&release_spec(values, MASTER))
-        .err()
-        .expect("a ReadWriteOnce volume refuses an api autoscaler")
+        .expect_err("a ReadWriteOnce volume refuses an api autoscaler")
         .to_string();
     assert!(err.contains("api.autoscaling.enabled"), "{err}");
 }
