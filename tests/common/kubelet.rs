@@ -51,8 +51,16 @@ pub fn job_named<'a>(m: &'a Manifest, prefix: &str) -> &'a Resource {
         .unwrap_or_else(|| panic!("a Job {prefix}* is rendered"))
 }
 
-fn secret_value(m: &Manifest, name: &str, key: &str) -> String {
-    let secret: Secret = find(m, "Secret", name).to_typed().unwrap();
+/// The value of `key` in Secret `name`: one of `extra` (Secrets the namespace holds besides the
+/// rendered ones, such as an operator's credentials), or else a rendered one.
+fn secret_value(m: &Manifest, extra: &[Secret], name: &str, key: &str) -> String {
+    let secret: Secret = match extra
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name))
+    {
+        Some(s) => s.clone(),
+        None => find(m, "Secret", name).to_typed().unwrap(),
+    };
     if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
         return v.clone();
     }
@@ -127,13 +135,19 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
 /// A container's environment as the kubelet builds it: in order, each value expanded against
 /// the variables defined before it (a later entry of one name replaces the earlier one).
 pub fn container_env(m: &Manifest, c: &Container) -> Vec<(String, String)> {
+    container_env_with(m, c, &[])
+}
+
+/// [`container_env`] in a namespace that also holds the Secrets `extra` (not rendered: created
+/// by the operator), which `secretKeyRef`s may name.
+pub fn container_env_with(m: &Manifest, c: &Container, extra: &[Secret]) -> Vec<(String, String)> {
     let mut defined: HashMap<String, String> = HashMap::new();
     let mut out: Vec<(String, String)> = Vec::new();
     for var in c.env.iter().flatten() {
         let value = match &var.value_from {
             Some(from) => {
                 if let Some(r) = &from.secret_key_ref {
-                    secret_value(m, &r.name, &r.key)
+                    secret_value(m, extra, &r.name, &r.key)
                 } else if let Some(r) = &from.config_map_key_ref {
                     config_map_value(m, &r.name, &r.key)
                 } else {

@@ -145,6 +145,19 @@ pub fn built(module: &str, version: &str) -> PathBuf {
     bin
 }
 
+/// A program of the lane's own source that `scripts/runtime build` built: a main package of
+/// `hack/runtime/<dir>/` is `target/runtime/bin/<dir>`, one in `<dir>/<sub>/` is `<dir>-<sub>`.
+pub fn program(name: &str) -> PathBuf {
+    build();
+    let bin = root().join("target/runtime/bin").join(name);
+    assert!(
+        bin.is_file(),
+        "scripts/runtime build made {}",
+        bin.display()
+    );
+    bin
+}
+
 /// uid and gid of a [`Spawn::user`]: `UID:GID[:GROUPS]`, or a local user's name.
 pub fn user_ids(user: &str) -> (u32, u32) {
     let numbers: Vec<u32> = user.split(':').map_while(|n| n.parse().ok()).collect();
