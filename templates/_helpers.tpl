@@ -316,7 +316,7 @@ spec:
   The environment of a Redis client, for the api image and the plugin daemon (which read the
   same names; the daemon reads the TLS options from 0.5.3, a release switch).
 #}
-{% macro redis_env(setenv, tls_options=true) %}
+{% macro redis_env(setenv, tls_options=true, daemon=false) %}
 {{ setenv("REDIS_HOST", redis_host) }}
 {{ setenv("REDIS_PORT", redis_port) }}
 {% if redis_user %}
@@ -325,11 +325,11 @@ spec:
 {{ key_env("REDIS_PASSWORD", "REDIS_PASSWORD") }}
 {{ setenv("REDIS_DB", redis_db) }}
 {{ setenv("REDIS_USE_SSL", "true" if redis_tls else "false") }}
-{% if redis_tls and tls_options %}
+{% if redis_tls and tls_options and not (daemon and rx.tls.verify and not redis_ca) %}
 {{ setenv("REDIS_SSL_CERT_REQS", redis_cert_reqs) }}
-{% if redis_ca %}
+{# The daemon (0.5.3 config.go, RedisTLSConfig) refuses CERT_REQUIRED without a CA file; unset, it verifies against its image's CA bundle. #}{% endif %}
+{% if redis_tls and tls_options and redis_ca %}
 {{ setenv("REDIS_SSL_CA_CERTS", redis_ca_file) }}
-{% endif %}
 {% endif %}
 {% endmacro %}
 {# Celery's broker: Dify turns TLS on for a rediss:// URL and takes the options above. #}
