@@ -71,6 +71,57 @@ fn secret_value(m: &Manifest, extra: &[Secret], name: &str, key: &str) -> String
     String::from_utf8(bytes.0.clone()).unwrap()
 }
 
+/// Every key of Secret `name` with its bytes (`stringData` over `data`, as the API server
+/// merges them).
+pub fn secret_data(m: &Manifest, name: &str) -> BTreeMap<String, Vec<u8>> {
+    let secret: Secret = find(m, "Secret", name).to_typed().unwrap();
+    let mut out: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        out.insert(k, v.into_bytes());
+    }
+    out
+}
+
+/// Adds Secret `name` with `data` to the manifest, as an operator creates a Secret in the
+/// release's namespace before installing (a CA, credentials): the kubelet then resolves
+/// `secretKeyRef`s and Secret volumes against it like a rendered one.
+pub fn add_secret(m: &mut Manifest, name: &str, namespace: &str, data: &[(&str, &[u8])]) {
+    use base64::Engine;
+    let data: serde_json::Map<String, serde_json::Value> = data
+        .iter()
+        .map(|(k, v)| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(v);
+            (k.to_string(), serde_json::Value::String(encoded))
+        })
+        .collect();
+    m.resources.push(Resource {
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        name: name.into(),
+        namespace: Some(namespace.into()),
+        component: "test".into(),
+        stage: m
+            .resources
+            .iter()
+            .find(|r| r.kind == "Secret")
+            .unwrap()
+            .stage,
+        template: "(test)".into(),
+        body: serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "type": "Opaque",
+            "data": data,
+        }),
+    });
+}
+
 /// The value of `key` in ConfigMap `name`.
 pub fn config_map_value(m: &Manifest, name: &str, key: &str) -> String {
     let cm: ConfigMap = find(m, "ConfigMap", name).to_typed().unwrap();

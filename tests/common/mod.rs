@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod kubelet;
 pub mod lane;
+pub mod stack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
