@@ -164,6 +164,8 @@ fn expected_switches(r: &DifyRelease, compose: &Value) -> Value {
         },
         "pluginDaemonMigratesOnStart":
             daemon_version >= key(rule("pluginDaemonMigratesOnStartFrom").as_str().unwrap()),
+        "pluginDaemonRedisTlsOptions":
+            daemon_version >= key(rule("pluginDaemonRedisTlsOptionsFrom").as_str().unwrap()),
         "sandboxPythonPath": if key(sandbox) >= key("0.2.14") {
             &python["from-0.2.14"]
         } else {
