@@ -325,9 +325,11 @@ spec:
 {{ key_env("REDIS_PASSWORD", "REDIS_PASSWORD") }}
 {{ setenv("REDIS_DB", redis_db) }}
 {{ setenv("REDIS_USE_SSL", "true" if redis_tls else "false") }}
+{#- The daemon refuses CERT_REQUIRED without a CA file (0.5.3 config.go, RedisTLSConfig); left
+    unset, it verifies against its image's CA bundle. #}
 {% if redis_tls and tls_options and not (daemon and rx.tls.verify and not redis_ca) %}
 {{ setenv("REDIS_SSL_CERT_REQS", redis_cert_reqs) }}
-{# The daemon (0.5.3 config.go, RedisTLSConfig) refuses CERT_REQUIRED without a CA file; unset, it verifies against its image's CA bundle. #}{% endif %}
+{% endif %}
 {% if redis_tls and tls_options and redis_ca %}
 {{ setenv("REDIS_SSL_CA_CERTS", redis_ca_file) }}
 {% endif %}
