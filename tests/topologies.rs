@@ -472,3 +472,92 @@ fn switching_to_external_datastores_prunes_bundled_objects_and_keeps_volumes() {
     assert_eq!(volumes, ["redis-ca"]);
     ok(&kubectl(&["get", "hpa", "-n", ns, "dify-api"]));
 }
+
+/// Every value each topology choice can take, in four renders, is accepted by the real API
+/// server with strict field validation (a server-side dry run: nothing is stored).
+#[test]
+fn every_topology_choice_passes_strict_server_side_validation() {
+    let ns = "t-strict-shapes";
+    ok(&kubectl(&["create", "namespace", ns]));
+    let shapes: &[&[&str]] = &[
+        // Object storage on Amazon S3 itself, external Redis without TLS, Qdrant.
+        &[
+            "storage.type=s3",
+            "storage.s3.bucket=dify-files",
+            "storage.s3.credentialsSecret=dify-objects",
+            "worker.autoscaling.enabled=true",
+            "redis.enabled=false",
+            "redis.external.host=redis.example.com",
+            "redis.external.username=dify",
+            "vectorStore.type=qdrant",
+            "vectorStore.external.url=https://qdrant.example.com:6333",
+            "secrets.qdrantApiKey=strict-qdrant-key",
+        ],
+        // External PostgreSQL with pgvector, Redis over TLS without verification.
+        &[
+            "images.dify.tag=1.14.1",
+            "postgresql.enabled=false",
+            "postgresql.external.host=db.example.com",
+            "postgresql.external.sslMode=require",
+            "vectorStore.type=pgvector",
+            "redis.enabled=false",
+            "redis.external.host=redis.example.com",
+            "redis.external.tls.enabled=true",
+            "redis.external.tls.verify=false",
+        ],
+        // An external Weaviate, Redis over TLS with a CA.
+        &[
+            "images.dify.tag=1.13.3",
+            "vectorStore.type=external-weaviate",
+            "vectorStore.external.url=https://weaviate.example.com",
+            "vectorStore.external.grpcUrl=grpc://weaviate.example.com:50051",
+            "secrets.weaviateApiKey=strict-weaviate-key",
+            "redis.enabled=false",
+            "redis.external.host=redis.example.com",
+            "redis.external.tls.enabled=true",
+            "redis.external.tls.caSecret=dify-redis-ca",
+        ],
+        // pgvector on the bundled PostgreSQL, object storage on an endpoint.
+        &[
+            "vectorStore.type=pgvector",
+            "storage.type=s3",
+            "storage.s3.endpoint=https://objects.example.com",
+            "storage.s3.bucket=dify-files",
+            "storage.s3.pluginBucket=dify-plugins",
+            "storage.s3.pathStyle=false",
+            "storage.s3.credentialsSecret=dify-objects",
+        ],
+    ];
+    for set in shapes {
+        let mut cmd = difyrender();
+        cmd.arg("render")
+            .args(["-n", ns])
+            .args(root_profile())
+            .args(["--set", "external.host=192.0.2.10"]);
+        for s in *set {
+            cmd.args(["--set", s]);
+        }
+        let out = cmd.env("DIFY_SECRET_KEY", MASTER).output().unwrap();
+        assert!(out.status.success(), "{set:?}: {}", transcript(&out));
+        let stream = String::from_utf8(out.stdout).unwrap();
+        let docs = difyrender::yaml::from_str_multiple(&stream).unwrap().len();
+        let applied = cluster::kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--validate=strict",
+                "-f",
+                "-",
+            ],
+            &stream,
+            kubeconfig(),
+        );
+        let text = ok(&applied);
+        assert_eq!(
+            text.matches("serverside-applied (server dry run)").count(),
+            docs,
+            "{set:?}: {text}"
+        );
+    }
+}
