@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::cluster::{kubectl, kubectl_json, kubectl_stdin, ok};
+use common::cluster::{kubectl, kubectl_json, kubectl_stdin, ok, strict_dry_run};
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -702,27 +702,7 @@ fn the_api_server_accepts_the_substituted_entry_with_strict_validation() {
         let version_dir = tmp.path().join("repo").join(VERSION_DIR);
         ok(&kubectl(&["create", "namespace", namespace], kc));
         let manifests = substituted(&version_dir, "team-a", namespace);
-        let objects = docs(&manifests).len();
-        let out = kubectl_stdin(
-            &[
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "--validate=strict",
-                "--field-manager=kustomize-controller",
-                "-f",
-                "-",
-            ],
-            &manifests,
-            kc,
-        );
-        let text = transcript(&out);
-        assert!(out.status.success(), "{profile}: {text}");
-        assert_eq!(
-            text.matches("serverside-applied (server dry run)").count(),
-            objects,
-            "{profile}: {text}"
-        );
+        let text = strict_dry_run(&manifests, "kustomize-controller", kc, profile);
         assert!(
             !text.to_lowercase().contains("warning"),
             "{profile}: {text}"

@@ -540,24 +540,6 @@ fn every_topology_choice_passes_strict_server_side_validation() {
         let out = cmd.env("DIFY_SECRET_KEY", MASTER).output().unwrap();
         assert!(out.status.success(), "{set:?}: {}", transcript(&out));
         let stream = String::from_utf8(out.stdout).unwrap();
-        let docs = difyrender::yaml::from_str_multiple(&stream).unwrap().len();
-        let applied = cluster::kubectl_stdin(
-            &[
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "--validate=strict",
-                "-f",
-                "-",
-            ],
-            &stream,
-            kubeconfig(),
-        );
-        let text = ok(&applied);
-        assert_eq!(
-            text.matches("serverside-applied (server dry run)").count(),
-            docs,
-            "{set:?}: {text}"
-        );
+        cluster::strict_dry_run(&stream, "kubectl", kubeconfig(), &format!("{set:?}"));
     }
 }

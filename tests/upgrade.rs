@@ -157,26 +157,7 @@ fn every_release_passes_strict_server_side_validation() {
             .unwrap();
         let stream = String::from_utf8(out.stdout).unwrap();
         assert!(out.status.success(), "{}", release.version);
-        let docs = difyrender::yaml::from_str_multiple(&stream).unwrap().len();
-        let applied = cluster::kubectl_stdin(
-            &[
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "--validate=strict",
-                "-f",
-                "-",
-            ],
-            &stream,
-            kubeconfig(),
-        );
-        let text = ok(&applied);
-        assert_eq!(
-            text.matches("serverside-applied (server dry run)").count(),
-            docs,
-            "{}: {text}",
-            release.version
-        );
+        cluster::strict_dry_run(&stream, "kubectl", kubeconfig(), &release.version);
     }
 }
 

@@ -127,6 +127,35 @@ pub fn kubectl_stdin(args: &[&str], input: &str, kc: &Path) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Sends `stream` through a server-side dry run with strict field validation, as
+/// `field_manager`, and requires every document to be accepted (nothing is stored). Returns
+/// kubectl's transcript for further checks.
+pub fn strict_dry_run(stream: &str, field_manager: &str, kc: &Path, what: &str) -> String {
+    let manager = format!("--field-manager={field_manager}");
+    let out = kubectl_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--validate=strict",
+            &manager,
+            "-f",
+            "-",
+        ],
+        stream,
+        kc,
+    );
+    let text = super::transcript(&out);
+    assert!(out.status.success(), "{what}: {text}");
+    let docs = difyrender::yaml::from_str_multiple(stream).unwrap().len();
+    assert_eq!(
+        text.matches("serverside-applied (server dry run)").count(),
+        docs,
+        "{what}: {text}"
+    );
+    text
+}
+
 /// `kubectl … -o json --show-managed-fields`, which must succeed.
 pub fn kubectl_json(args: &[&str], kc: &Path) -> Value {
     let out = kubectl(
