@@ -95,8 +95,6 @@ impl RenderedRelease {
     /// What the operator must know about this release, for the end of `render` and `apply`.
     /// Commands and requirements only: never a secret value.
     pub fn notes(&self) -> Vec<String> {
-        let get = |p: &str| self.values.pointer(p).cloned().unwrap_or_default();
-        let text = |p: &str| get(p).as_str().unwrap_or_default().to_owned();
         let ns = &self.release.namespace;
         let keys = self.keys_secret_name();
         let mut notes = vec![format!(
@@ -106,19 +104,19 @@ impl RenderedRelease {
             self.external_url(),
             self.key_name("INIT_PASSWORD"),
         )];
-        if get("/postgresql/enabled") == Value::Bool(false) {
-            let user = text("/postgresql/username");
+        if self.is_false("/postgresql/enabled") {
+            let user = self.text("/postgresql/username");
             notes.push(format!(
                 "External PostgreSQL {host}:{port} (sslmode {ssl}): user {user} must own \
                  database {db}; the plugin daemon uses database {plugin} if it exists, and \
                  otherwise connects to {default} and creates it, which needs CREATE DATABASE \
                  for {user}. Its password is DB_PASSWORD in Secret {ns}/{keys}.",
-                host = text("/postgresql/external/host"),
-                port = get("/postgresql/external/port"),
-                ssl = text("/postgresql/external/sslMode"),
-                db = text("/postgresql/database"),
-                plugin = text("/postgresql/pluginDatabase"),
-                default = text("/postgresql/external/defaultDatabase"),
+                host = self.text("/postgresql/external/host"),
+                port = self.text("/postgresql/external/port"),
+                ssl = self.text("/postgresql/external/sslMode"),
+                db = self.text("/postgresql/database"),
+                plugin = self.text("/postgresql/pluginDatabase"),
+                default = self.text("/postgresql/external/defaultDatabase"),
             ));
         }
         notes.extend(self.topology_notes());
@@ -127,26 +125,24 @@ impl RenderedRelease {
 
     /// What the object storage, an external Redis and the vector store need from the operator.
     fn topology_notes(&self) -> Vec<String> {
-        let get = |p: &str| self.values.pointer(p).cloned().unwrap_or_default();
-        let text = |p: &str| get(p).as_str().unwrap_or_default().to_owned();
         let ns = &self.release.namespace;
         let keys = self.keys_secret_name();
         let mut notes = Vec::new();
-        if text("/storage/type") == "s3" {
-            let bucket = text("/storage/s3/bucket");
-            let plugin = Some(text("/storage/s3/pluginBucket"))
+        if self.text("/storage/type") == "s3" {
+            let bucket = self.text("/storage/s3/bucket");
+            let plugin = Some(self.text("/storage/s3/pluginBucket"))
                 .filter(|b| !b.is_empty())
                 .unwrap_or_else(|| bucket.clone());
             notes.push(format!(
                 "Object storage {endpoint}: buckets {bucket} (files) and {plugin} (plugins) are \
                  created on first use if the key pair may; the key pair is keys {id} and {secret} \
                  of Secret {ns}/{name}.",
-                endpoint = Some(text("/storage/s3/endpoint"))
+                endpoint = Some(self.text("/storage/s3/endpoint"))
                     .filter(|e| !e.is_empty())
                     .unwrap_or_else(|| "(Amazon S3)".into()),
-                id = text("/storage/s3/accessKeyIdKey"),
-                secret = text("/storage/s3/secretAccessKeyKey"),
-                name = text("/storage/s3/credentialsSecret"),
+                id = self.text("/storage/s3/accessKeyIdKey"),
+                secret = self.text("/storage/s3/secretAccessKeyKey"),
+                name = self.text("/storage/s3/credentialsSecret"),
             ));
             notes.push(format!(
                 "Files on an earlier volume {release}-storage (kept) are not moved: copy them \
@@ -155,41 +151,42 @@ impl RenderedRelease {
                 release = self.release.name,
             ));
         }
-        if get("/redis/enabled") == Value::Bool(false) {
-            let tls = get("/redis/external/tls/enabled") == Value::Bool(true);
+        if self.is_false("/redis/enabled") {
+            let tls =
+                self.values.pointer("/redis/external/tls/enabled") == Some(&Value::Bool(true));
             notes.push(format!(
                 "External Redis {host}:{port}{tls}: databases {db} (cache, locks, plugin daemon) \
                  and {broker} (Celery broker); its password is REDIS_PASSWORD in Secret \
                  {ns}/{keys}.",
-                host = text("/redis/external/host"),
-                port = get("/redis/external/port"),
+                host = self.text("/redis/external/host"),
+                port = self.text("/redis/external/port"),
                 tls = if tls { " over TLS" } else { "" },
-                db = get("/redis/external/db"),
-                broker = get("/redis/external/brokerDb"),
+                db = self.text("/redis/external/db"),
+                broker = self.text("/redis/external/brokerDb"),
             ));
         }
-        match text("/vectorStore/type").as_str() {
+        match self.text("/vectorStore/type").as_str() {
             "pgvector" => {
-                let db = Some(text("/vectorStore/pgvector/database"))
+                let db = Some(self.text("/vectorStore/pgvector/database"))
                     .filter(|d| !d.is_empty())
-                    .unwrap_or_else(|| text("/postgresql/database"));
-                if get("/postgresql/enabled") == Value::Bool(false) {
+                    .unwrap_or_else(|| self.text("/postgresql/database"));
+                if self.is_false("/postgresql/enabled") {
                     notes.push(format!(
                         "pgvector: the external server needs the vector extension installed; \
                          Dify runs CREATE EXTENSION IF NOT EXISTS vector in database {db} as {user}, \
                          so create it there beforehand unless {user} may.",
-                        user = text("/postgresql/username"),
+                        user = self.text("/postgresql/username"),
                     ));
                 }
-                if get("/postgresql/enabled") != Value::Bool(false) {
+                if !self.is_false("/postgresql/enabled") {
                     notes.push(format!(
                         "pgvector on the bundled PostgreSQL runs {image}, built on Debian's C \
                          library: a database made by the Alpine image before sorts text \
                          differently there, so run REINDEX DATABASE on {db} and {plugin} once \
                          after switching an existing release.",
-                        image = text("/images/pgvector/repository"),
-                        db = text("/postgresql/database"),
-                        plugin = text("/postgresql/pluginDatabase"),
+                        image = self.text("/images/pgvector/repository"),
+                        db = self.text("/postgresql/database"),
+                        plugin = self.text("/postgresql/pluginDatabase"),
                     ));
                 }
                 notes.push(
@@ -201,9 +198,9 @@ impl RenderedRelease {
             "external-weaviate" | "qdrant" => notes.push(format!(
                 "Vector store {kind} at {url}: its key is {key} in Secret {ns}/{keys}; embeddings \
                  made with another vector store are not moved (re-index after switching).",
-                kind = text("/vectorStore/type"),
-                url = text("/vectorStore/external/url"),
-                key = if text("/vectorStore/type") == "qdrant" {
+                kind = self.text("/vectorStore/type"),
+                url = self.text("/vectorStore/external/url"),
+                key = if self.text("/vectorStore/type") == "qdrant" {
                     self.key_name("QDRANT_API_KEY")
                 } else {
                     self.key_name("WEAVIATE_API_KEY")
@@ -212,6 +209,16 @@ impl RenderedRelease {
             _ => {}
         }
         notes
+    }
+
+    /// The value at a JSON pointer as text for messages (`""` when absent).
+    fn text(&self, pointer: &str) -> String {
+        crate::values::text_at(&self.values, pointer)
+    }
+
+    /// Whether the boolean at a JSON pointer is `false` (a bundled datastore switched off).
+    fn is_false(&self, pointer: &str) -> bool {
+        self.values.pointer(pointer) == Some(&Value::Bool(false))
     }
 
     /// Every secret value of this release, master key included, for redaction and for tests

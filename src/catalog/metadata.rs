@@ -1,8 +1,9 @@
 //! `metadata.yaml` (the catalog card and its overview) and `.bloodhound.yml`.
 
+use super::K8S_VERSIONS;
 use super::manifests::Object;
-use super::{K8S_VERSIONS, text_at};
 use crate::release::RenderedRelease;
+use crate::values::text_at;
 use crate::yaml;
 use serde_json::{Value, json};
 

@@ -33,7 +33,6 @@ pub use manifests::{escape_for_flux, substitute_like_flux};
 
 use crate::release::RenderedRelease;
 use crate::render::Release;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -454,15 +453,6 @@ fn remove_empty_dirs(dir: &Path, keep_root: bool) -> Result<(), Error> {
         std::fs::remove_dir(dir).map_err(io(format!("removing {}", dir.display())))?;
     }
     Ok(())
-}
-
-/// The value at a JSON pointer as display text (`""` when absent).
-fn text_at(values: &Value, pointer: &str) -> String {
-    match values.pointer(pointer) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -331,6 +331,15 @@ pub fn coalesce(defaults: &Map<String, Value>, user: Map<String, Value>) -> Map<
     out
 }
 
+/// The value at a JSON pointer as display text (`""` when absent).
+pub fn text_at(values: &Value, pointer: &str) -> String {
+    match values.pointer(pointer) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
