@@ -246,9 +246,12 @@ spec:
 {% endif %}
 {% endmacro %}
 
-{# An env entry read from the keys Secret. #}
+{# An env entry read from a Secret: the keys Secret (key_env, its key names mapped) or another. #}
+{% macro secret_key_env(name, secret, key) %}
+- {name: {{ name }}, valueFrom: {secretKeyRef: {name: {{ secret }}, key: {{ key }}}}}
+{% endmacro %}
 {% macro key_env(name, key) %}
-- {name: {{ name }}, valueFrom: {secretKeyRef: {name: {{ keys_secret }}, key: {{ key_names[key] if key in key_names else key }}}}}
+{{ secret_key_env(name, keys_secret, key_names[key] if key in key_names else key) }}
 {% endmacro %}
 
 {#
@@ -346,9 +349,6 @@ spec:
 {% set object_storage = Values.storage.type == "s3" %}
 {% set s3_bucket = required("storage.s3.bucket") if object_storage else "" %}
 {% set s3_secret = required("storage.s3.credentialsSecret") if object_storage else "" %}
-{% macro secret_key_env(name, secret, key) %}
-- {name: {{ name }}, valueFrom: {secretKeyRef: {name: {{ secret }}, key: {{ key }}}}}
-{% endmacro %}
 {% macro storage_env() %}
 {% if object_storage %}
 {{ env("STORAGE_TYPE", "s3") }}
