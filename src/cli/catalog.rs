@@ -307,11 +307,19 @@ fn keys_secret(
     // no effect), yet here they belong in the Secret to provide (the external database's
     // password, say): find the operator's Secret and key names with them cleared.
     let mut probe = spec.clone();
-    let cleared: Map<String, Value> = crate::values::secrets::DERIVED_KEYS
-        .iter()
-        .map(|k| k.value)
-        .chain(["openaiApiKey", "qdrantApiKey"])
-        .map(|name| (name.to_owned(), Value::String(String::new())))
+    // Every key value of the chart's `secrets` section; the Secret's name, its key-name mapping
+    // and the master key stay (the same exceptions as the chart's own "no effect" check).
+    let cleared: Map<String, Value> = spec
+        .chart
+        .default_values
+        .get("secrets")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| {
+            !["existingSecret", "existingSecretKeys", "difySecretKey"].contains(&name.as_str())
+        })
+        .map(|(name, _)| (name.clone(), Value::String(String::new())))
         .collect();
     crate::values::merge_maps(
         &mut probe.injected,
