@@ -22,8 +22,9 @@ pub struct ReleaseSpec {
     pub release: Release,
     /// Values found at run time (the Traefik LoadBalancer address), merged after every flag.
     pub injected: Map<String, Value>,
-    /// Render a Dify release that is not in the release table (`--allow-unknown-release`);
-    /// every pinned image tag must then be given.
+    /// `--allow-unknown-release`: a release outside the table is refused with or without it
+    /// (its head, queues and switches are facts no neighbour gives); it only changes the
+    /// explanation.
     pub allow_unknown_release: bool,
 }
 
@@ -299,7 +300,10 @@ pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
         &Value::Object(spec.chart.default_values.clone()),
         spec.allow_unknown_release,
     )?;
-    let keys = DerivedKeys::resolve(merged.as_object().expect("coalesce returns a mapping"));
+    let keys = DerivedKeys::resolve_for(
+        merged.as_object().expect("coalesce returns a mapping"),
+        &dify.switches,
+    );
     let rendered = render::render(&spec.chart, &merged, &keys, &spec.release, &dify)?;
     let manifest = Manifest::from_rendered(&rendered)
         .map_err(|e| e.with_value_keys(&Value::Object(user.merged.clone())))?;

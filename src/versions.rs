@@ -34,6 +34,11 @@ pub struct PinnedTags {
     pub plugin_daemon: String,
     pub sandbox: String,
     pub weaviate: String,
+    /// The agent stack's images (Dify 1.16.0+); absent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_sandbox: Option<String>,
 }
 
 /// A tag refused with an explanation.
@@ -73,21 +78,21 @@ pub enum Error {
     NotAVersion { version: String, supported: String },
     #[error(
         "images.dify.tag {version:?} is not in the release table (versions.yaml); supported releases: {supported}.\n\
-         Each release pins its own plugin daemon, sandbox and Weaviate, and has its own database head, so an \
-         unknown release is not guessed.\n\
-         To render it anyway, give every pinned image tag from its docker/docker-compose.yaml \
-         (images.pluginDaemon.tag, images.sandbox.tag, images.weaviate.tag) and add --allow-unknown-release; \
-         or add it to versions.yaml (see docs/releases.md)."
+         Each release pins its own plugin daemon, sandbox and Weaviate, has its own database head, Celery queues \
+         and services, so an unknown release is not guessed.\n\
+         To render it, add it to versions.yaml in a copy of the chart and render with --chart DIR (see \
+         docs/releases.md)."
     )]
     Unknown { version: String, supported: String },
     #[error(
-        "images.dify.tag {version:?} is not in the release table; --allow-unknown-release also needs every pinned \
-         image tag from its docker/docker-compose.yaml, and these are missing: {}", .missing.join(", ")
+        "images.dify.tag {version:?} is not in the release table, and --allow-unknown-release does not guess what \
+         a release needs beyond its images: its Alembic head, the Celery queues its worker must consume and the \
+         switches the templates read (services, routes, variables) are release facts, and none is reused from \
+         another release. To render it, copy the chart (values.yaml, values.schema.json, versions.yaml, \
+         templates/), add an entry for {version} to the copy's versions.yaml with every fact from that release \
+         (see docs/releases.md, \"Adding a Dify release\"), and render with --chart DIR."
     )]
-    UnknownNeedsTags {
-        version: String,
-        missing: Vec<String>,
-    },
+    UnknownNeedsEntry { version: String },
     #[error("{0}")]
     Downgrade(String),
 }
@@ -152,6 +157,8 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
     ("redis", "redis"),
     ("weaviate", "weaviate"),
     ("hook-proxy", "hookProxy"),
+    ("agent-backend", "agentBackend"),
+    ("local-sandbox", "localSandbox"),
 ];
 
 impl ReleaseTable {
@@ -236,6 +243,14 @@ impl ReleaseTable {
                     return bad(format!("release {} has an empty images.{what}", r.version));
                 }
             }
+            let agent = r.switches.get("agentBackend").and_then(Value::as_bool) == Some(true);
+            if agent != (r.images.agent_backend.is_some() && r.images.local_sandbox.is_some()) {
+                return bad(format!(
+                    "release {}: images.agentBackend and images.localSandbox are pinned exactly when \
+                     the switch agentBackend is on",
+                    r.version
+                ));
+            }
         }
         Ok(())
     }
@@ -263,15 +278,6 @@ impl ReleaseTable {
                 .collect::<Vec<_>>()
                 .join(", ")
         )
-    }
-
-    /// The newest release not newer than `key`: whose switches an unknown release gets.
-    fn closest_below(&self, key: VersionKey) -> &DifyRelease {
-        self.releases
-            .iter()
-            .rev()
-            .find(|r| VersionKey::parse(&r.version).is_some_and(|k| k <= key))
-            .unwrap_or(&self.releases[0])
     }
 
     /// Releases a given release can be upgraded from: every older release of the table.
@@ -306,13 +312,7 @@ pub struct Image {
 #[serde(rename_all = "camelCase")]
 pub struct Resolved {
     pub version: String,
-    /// In the release table.
-    pub known: bool,
-    /// Empty for a release outside the table.
     pub alembic_head: String,
-    /// For a release outside the table: the table release whose switches it got.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub switches_from: Option<String>,
     pub switches: Map<String, Value>,
     pub celery_queues: Vec<String>,
     /// By component: `images.<component>` in templates is the image to run.
@@ -354,7 +354,7 @@ fn with_registry(registry: &str, repository: &str) -> String {
 
 /// The release `values` ask for (`images.dify.tag`), with every image resolved. Refuses, with an
 /// explanation, a release below the table's minimum, a refused one (2.0.0 betas), and one not in
-/// the table unless `allow_unknown` and every pinned tag is given. `defaults` are the chart's
+/// the table (with or without `allow_unknown`, which only changes the explanation). `defaults` are the chart's
 /// default values, to tell explicit images from the chart's own.
 pub fn resolve(
     table: &ReleaseTable,
@@ -384,39 +384,18 @@ pub fn resolve(
             minimum: table.minimum.clone(),
         });
     }
-    let (entry, known) = match table.find(&version) {
-        Some((_, r)) => (r.clone(), true),
+    let entry = match table.find(&version) {
+        Some((_, r)) => r.clone(),
         None if !allow_unknown => {
             return Err(Error::Unknown {
                 version,
                 supported: table.supported(),
             });
         }
-        None => {
-            let missing: Vec<String> = ["pluginDaemon", "sandbox", "weaviate"]
-                .iter()
-                .filter(|c| text(values, &format!("/images/{c}/tag")).is_empty())
-                .map(|c| format!("images.{c}.tag"))
-                .collect();
-            if !missing.is_empty() {
-                return Err(Error::UnknownNeedsTags { version, missing });
-            }
-            let base = table.closest_below(key).clone();
-            (
-                DifyRelease {
-                    version: version.clone(),
-                    date: String::new(),
-                    alembic_head: String::new(),
-                    images: PinnedTags {
-                        api: version.clone(),
-                        web: version.clone(),
-                        ..base.images.clone()
-                    },
-                    ..base
-                },
-                false,
-            )
-        }
+        // A release outside the table has no known Alembic head, queue list or switches, and
+        // none of them is taken from a neighbour: 1.16.0 added a queue (app_rbac) that a worker
+        // given 1.15's list never consumes. It needs an entry of its own in a chart copy.
+        None => return Err(Error::UnknownNeedsEntry { version }),
     };
 
     let registry = text(values, "/images/registry");
@@ -437,6 +416,18 @@ pub fn resolve(
             "pluginDaemon" => (default_repo.to_owned(), entry.images.plugin_daemon.clone()),
             "sandbox" => (default_repo.to_owned(), entry.images.sandbox.clone()),
             "weaviate" => (default_repo.to_owned(), entry.images.weaviate.clone()),
+            // Only releases that pin them run the agent stack's images.
+            "agentBackend" | "localSandbox" => {
+                let pinned = if *key == "agentBackend" {
+                    &entry.images.agent_backend
+                } else {
+                    &entry.images.local_sandbox
+                };
+                match pinned {
+                    Some(tag) => (default_repo.to_owned(), tag.clone()),
+                    None => continue,
+                }
+            }
             _ => (default_repo.to_owned(), default_tag.to_owned()),
         };
         let pinned_tag = if *key == "web" {
@@ -468,14 +459,7 @@ pub fn resolve(
     }
     Ok(Resolved {
         version,
-        known,
         alembic_head: entry.alembic_head.clone(),
-        switches_from: (!known).then(|| {
-            table
-                .closest_below(VersionKey::parse(&entry.version).expect("parsed above"))
-                .version
-                .clone()
-        }),
         switches: entry.switches,
         celery_queues: entry.celery_queues,
         images,
@@ -609,8 +593,8 @@ mod tests {
     fn the_table_is_consistent() {
         let t = table();
         assert_eq!(t.releases.first().unwrap().version, "1.10.0");
-        assert_eq!(t.releases.last().unwrap().version, "1.14.1");
-        assert_eq!(t.releases.len(), 16);
+        assert_eq!(t.releases.last().unwrap().version, "1.16.1");
+        assert_eq!(t.releases.len(), 20);
     }
 
     #[test]
@@ -626,6 +610,15 @@ mod tests {
         );
         let e = ReleaseTable::parse(unknown.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("extra"), "{e}");
+        // The agent stack's images come with its switch, and only with it.
+        let unpinned = text.replacen(", agentBackend: \"1.16.0\"", "", 1);
+        assert_ne!(unpinned, text);
+        let e = ReleaseTable::parse(unpinned.as_bytes()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("release 1.16.0: images.agentBackend"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -664,18 +657,22 @@ mod tests {
         assert!(matches!(err("2.0.0-beta.2"), Error::Refused { .. }));
         assert!(matches!(err("1.9.2"), Error::TooOld { .. }));
         assert!(matches!(err("latest"), Error::NotAVersion { .. }));
-        assert!(matches!(err("1.14.2"), Error::Unknown { .. }));
-        let e = resolve(&t, &values("1.14.2"), &defaults(), true).unwrap_err();
-        assert!(matches!(e, Error::UnknownNeedsTags { ref missing, .. } if missing.len() == 3));
-        let mut v = values("1.14.2");
+        assert!(matches!(err("1.17.0"), Error::Unknown { .. }));
+        // --allow-unknown-release with every image given still gets no queues, head or
+        // switches from a neighbour.
+        let mut v = values("1.17.0");
         for c in ["pluginDaemon", "sandbox", "weaviate"] {
             v["images"][c]["tag"] = json!("x");
         }
-        let r = resolve(&t, &v, &defaults(), true).unwrap();
-        assert!(!r.known);
-        assert_eq!(r.switches_from.as_deref(), Some("1.14.1"));
-        // Negative control: without the flag the same values are refused.
-        assert!(resolve(&t, &v, &defaults(), false).is_err());
+        let e = resolve(&t, &v, &defaults(), true).unwrap_err();
+        assert!(matches!(e, Error::UnknownNeedsEntry { .. }), "{e}");
+        // Negative control: a table that has the release renders it.
+        let mut with_entry = t.clone();
+        let mut entry = t.releases.last().unwrap().clone();
+        entry.version = "1.17.0".into();
+        with_entry.releases.push(entry);
+        let r = resolve(&with_entry, &v, &defaults(), true).unwrap();
+        assert_eq!(r.celery_queues, t.releases.last().unwrap().celery_queues);
     }
 
     #[test]
@@ -701,8 +698,8 @@ mod tests {
             Transition::Install
         );
         // Outside the table, the version number decides.
-        let e = check_upgrade(&t, Some(("1.14.2", "")), to("1.14.1"), "x");
+        let e = check_upgrade(&t, Some(("1.17.0", "")), to("1.14.2"), "x");
         assert!(e.is_err());
-        assert!(check_upgrade(&t, Some(("1.14.1", "a4f2d8c9b731")), ("1.14.2", ""), "x").is_ok());
+        assert!(check_upgrade(&t, Some(("1.14.1", "a4f2d8c9b731")), ("1.17.0", ""), "x").is_ok());
     }
 }

@@ -32,7 +32,7 @@
   daemon's hook route, and the files the web requests at the host's root whatever its base
   path. A host name (not an address) also becomes the routes' host.
 #}
-{% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] %}
+{% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] + (["/openapi"] if Dify.switches.openapiRoute else []) %}
 {% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
 {% set route_host = none if Values.external.host is ip_address else Values.external.host %}
 {% set tls = Values.expose.tls %}
@@ -58,6 +58,7 @@
   "api": prefix ~ "api", "api-websocket": prefix ~ "api-websocket", "worker": prefix ~ "worker", "beat": prefix ~ "beat", "web": prefix ~ "web",
   "plugin-daemon": prefix ~ "plugin-daemon", "sandbox": prefix ~ "sandbox", "ssrf-proxy": prefix ~ "ssrf-proxy",
   "postgresql": prefix ~ "postgresql", "redis": prefix ~ "redis", "weaviate": prefix ~ "weaviate",
+  "agent-backend": prefix ~ "agent-backend", "local-sandbox": prefix ~ "local-sandbox", "agent-ssrf-proxy": prefix ~ "agent-ssrf-proxy",
 } %}
 {# Every image, resolved from the release table (versions.yaml) and images.registry. #}
 {% set images = Dify.images %}
@@ -67,6 +68,7 @@
 {% set switches = Dify.switches %}
 {% set websocket_worker = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker" %}
 {% set api_url = "http://" ~ svc.api ~ ":5001" %}
+{% set agent_backend_url = "http://" ~ svc["agent-backend"] ~ ":5050" %}
 {# A Service's fully qualified name. Squid's own DNS client does not apply resolv.conf search domains. #}
 {% macro fqdn(component) %}{{ (svc[component] ~ "." ~ Release.namespace ~ ".svc." ~ Values.clusterDomain) | safe }}{% endmacro %}
 {# The bundled PostgreSQL, or an external one (postgresql.enabled=false), e.g. Nutanix NDB. #}
@@ -130,6 +132,8 @@ resources: {{ resources }}
   "ssrf-proxy": merge(pod_defaults, Values.ssrfProxy.pod), "postgresql": merge(pod_defaults, Values.postgresql.pod),
   "redis": merge(pod_defaults, Values.redis.pod), "weaviate": merge(pod_defaults, Values.weaviate.pod),
   "migration": merge(pod_defaults, Values.migration.pod),
+  "agent-backend": merge(pod_defaults, Values.agentBackend.pod), "local-sandbox": merge(pod_defaults, Values.localSandbox.pod),
+  "agent-ssrf-proxy": merge(pod_defaults, Values.agentSsrfProxy.pod),
 } %}
 {# Components that may autoscale, and their replicas: none when a HorizontalPodAutoscaler owns it. #}
 {% set replicas = {
@@ -174,7 +178,7 @@ affinity: {{ merge(p.affinity, affinity) }}
 volumes: {{ volumes + p.volumes }}
 {% endif %}
 {% endmacro %}
-{% set pod_values = {"api": "api", "api-websocket": "api", "worker": "worker", "beat": "beat", "web": "web", "plugin-daemon": "pluginDaemon", "sandbox": "sandbox", "ssrf-proxy": "ssrfProxy", "postgresql": "postgresql", "redis": "redis", "weaviate": "weaviate", "migration": "migration"} %}
+{% set pod_values = {"api": "api", "api-websocket": "api", "worker": "worker", "beat": "beat", "web": "web", "plugin-daemon": "pluginDaemon", "sandbox": "sandbox", "ssrf-proxy": "ssrfProxy", "postgresql": "postgresql", "redis": "redis", "weaviate": "weaviate", "migration": "migration", "agent-backend": "agentBackend", "local-sandbox": "localSandbox", "agent-ssrf-proxy": "agentSsrfProxy"} %}
 
 {# Pod template labels and annotations: the chart's, then the operator's, which may not replace the chart's. #}
 {% macro pod_metadata(component, pod_labels={}, annotations={}) %}
@@ -267,7 +271,7 @@ spec:
   "INNER_API_KEY_FOR_PLUGIN": "secrets.pluginInnerApiKey", "WEAVIATE_API_KEY": "secrets.weaviateApiKey",
   "INIT_PASSWORD": "secrets.initPassword", "QDRANT_API_KEY": "secrets.qdrantApiKey",
   "PGVECTOR_PASSWORD": "secrets.postgresPassword", "S3_ACCESS_KEY": "storage.s3.credentialsSecret",
-  "S3_SECRET_KEY": "storage.s3.credentialsSecret",
+  "S3_SECRET_KEY": "storage.s3.credentialsSecret", "AGENT_BACKEND_API_TOKEN": "secrets.agentApiToken",
 } %}
 {% macro env(name, value) %}
 {% if name not in extra_env %}
@@ -301,6 +305,8 @@ spec:
 {% set redis_user = "" if rd.enabled else rx.username %}
 {% set redis_db = "0" if rd.enabled else (rx.db | string) %}
 {% set redis_broker_db = "1" if rd.enabled else (rx.brokerDb | string) %}
+{# agent_backend's own database (Dify 1.16.0+), as compose gives it. #}
+{% set redis_agent_db = "2" if rd.enabled else (rx.agentDb | string) %}
 {% set redis_tls = not rd.enabled and rx.tls.enabled %}
 {% set redis_ca = rx.tls.caSecret if redis_tls else "" %}
 {% set redis_ca_file = "/etc/difyrender/redis-ca/ca.crt" %}
@@ -338,7 +344,14 @@ spec:
 {% endif %}
 {% endmacro %}
 {# Celery's broker: Dify turns TLS on for a rediss:// URL and takes the options above. #}
-{% set celery_broker_url = ("rediss" if redis_tls else "redis") ~ "://" ~ redis_user ~ ":$(REDIS_PASSWORD_URL)@" ~ redis_host ~ ":" ~ redis_port ~ "/" ~ redis_broker_db %}
+{% set redis_url_base = ("rediss" if redis_tls else "redis") ~ "://" ~ redis_user ~ ":$(REDIS_PASSWORD_URL)@" ~ redis_host ~ ":" ~ redis_port ~ "/" %}
+{% set celery_broker_url = redis_url_base ~ redis_broker_db %}
+{#
+  agent_backend's Redis (DIFY_AGENT_REDIS_URL): a URL only, so TLS verification and the CA
+  travel as redis-py URL options (ssl_cert_reqs, ssl_ca_certs).
+#}
+{% set agent_redis_tls_query = ("?ssl_cert_reqs=" ~ ("required" if rx.tls.verify else "none") ~ ("&ssl_ca_certs=" ~ redis_ca_file if redis_ca else "")) if redis_tls else "" %}
+{% set agent_redis_url = redis_url_base ~ redis_agent_db ~ agent_redis_tls_query %}
 
 {#
   Dify's files: a volume (storage.type=volume) or S3-compatible object storage (storage.type=s3)
@@ -501,6 +514,16 @@ spec:
 {% if switches.socketIo == "api-websocket" %}
 {{ env("ENABLE_COLLABORATION_MODE", "true") }}
 {% endif %}
+{#- The agent stack (1.16.0+): api and worker call agent_backend (compose's defaults). #}
+{% if switches.agentBackend and mode in ["api", "worker"] and not websocket %}
+{{ env("AGENT_BACKEND_BASE_URL", agent_backend_url) }}
+{% if switches.agentApiToken %}
+{{ key_env("AGENT_BACKEND_API_TOKEN", "AGENT_API_TOKEN") }}
+{% endif %}
+{{ env("AGENT_BACKEND_STREAM_READ_TIMEOUT_SECONDS", "30") }}
+{{ env("AGENT_BACKEND_STREAM_MAX_RECONNECTS", "3") }}
+{{ env("AGENT_BACKEND_RUN_TIMEOUT_SECONDS", "1200") }}
+{% endif %}
 {% for name, value in extra_env | items %}
 {% if value is mapping %}
 - {name: {{ name }}, valueFrom: {{ value.valueFrom }}}
@@ -510,6 +533,44 @@ spec:
 {% endfor %}
 {{ pod_env(mode) }}
 {% endmacro %}
+
+{#
+  What both squids share (ssrf-proxy.yaml, agent-ssrf-proxy.yaml), as Dify's
+  squid-common.conf.template: caching, timeouts and logs.
+#}
+{% macro squid_common() %}
+coredump_dir /var/spool/squid
+refresh_pattern ^ftp: 1440 20% 10080
+refresh_pattern -i (/cgi-bin/|\?) 0 0% 0
+refresh_pattern . 0 20% 4320
+client_request_buffer_max_size 100 MB
+# Performance and timeouts, as Dify's template since 1.11.3.
+max_filedescriptors 65536
+connect_timeout 30 seconds
+request_timeout 2 minutes
+read_timeout 2 minutes
+client_lifetime 5 minutes
+shutdown_lifetime 30 seconds
+server_persistent_connections on
+client_persistent_connections on
+persistent_request_timeout 30 seconds
+server_idle_pconn_timeout 2 minutes
+client_idle_pconn_timeout 2 minutes
+client_db on
+quick_abort_min 16 KB
+quick_abort_max 16 MB
+quick_abort_pct 95
+memory_cache_mode disk
+cache_mem 256 MB
+maximum_object_size_in_memory 512 KB
+dns_timeout 30 seconds
+# Logs: squid writes them as its proxy user, which cannot open a root container's
+# /dev/stdout; the ubuntu/squid image's entrypoint follows these files onto the container's
+# output (kubectl logs).
+logformat dify_log %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt
+access_log /var/log/squid/access.log dify_log
+cache_log /var/log/squid/cache.log
+cache_store_log none{% endmacro %}
 
 {# Pod label marking users of the api/worker file storage. #}
 {% set file_storage_label = {} if object_storage else {"difyrender.io/file-storage": prefix ~ "storage"} %}

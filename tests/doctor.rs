@@ -815,7 +815,7 @@ fn the_test_job_is_built_from_the_api_and_its_results_come_back() {
     assert_no_secrets(&job.to_string(), &secrets_of(MASTER), "the test Job");
     let var = |name: &str| env.iter().find(|e| e["name"] == name).unwrap()["value"].clone();
     assert_eq!(var("DIFYTEST_API_URL"), "http://dify-api:5001");
-    assert_eq!(var("DIFYTEST_SANDBOX_URL"), "http://dify-ssrf-proxy:8194");
+    assert_eq!(var("DIFYTEST_SANDBOX_URL"), "http://dify-sandbox:8194");
     assert_eq!(var("DIFYTEST_THROUGH_INGRESS"), "0");
 
     // The container reports every check as the script prints it.

@@ -432,6 +432,89 @@ fn squid_runs_the_rendered_configuration() {
 }
 
 #[test]
+fn agent_squid_lets_the_sandbox_reach_only_the_agent_stub_and_the_files() {
+    // Dify 1.16.1's agent_ssrf_proxy, rendered for this release's Service names. agent_backend
+    // and the api are in no registry: recorders in their pods, on their ports, stand in.
+    let mut s = Stack::with_hosts(
+        "agent-squid",
+        render("/", &["images.dify.tag=1.16.1"]),
+        &["outside"],
+    );
+    let (backend, _) = s.workload_pod("Deployment", "dify-agent-backend");
+    let backend_log = s.recorder(&backend, 5050);
+    let (api, _) = s.workload_pod("Deployment", "dify-api");
+    let api_log = s.recorder(&api, 5001);
+    let outside = s.host("outside");
+    let outside_log = s.recorder(&outside, 8080);
+    s.start_squid_of("dify-agent-ssrf-proxy", "agent-ssrf-proxy");
+    let sandbox_env = s.env_of("Deployment", "dify-local-sandbox", "local-sandbox");
+    let proxy = env_get(&sandbox_env, "HTTP_PROXY").to_owned();
+    let stub = env_get(
+        &s.env_of("Deployment", "dify-agent-backend", "agent-backend"),
+        "DIFY_AGENT_STUB_API_BASE_URL",
+    )
+    .to_owned();
+    let files = env_get(
+        &s.env_of("Deployment", "dify-api", "api"),
+        "INTERNAL_FILES_URL",
+    )
+    .to_owned();
+    // local_sandbox's stand-in: a client pod that uses the proxy local_sandbox is given.
+    let sandbox = s.client("local-sandbox");
+    let through = |url: &str| s.curl(&sandbox, &["-x", &proxy, url]).0;
+    let paths = |log: &Path| -> Vec<String> {
+        recorded(log)
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (backend_fqdn, api_fqdn) = (s.fqdn("dify-agent-backend"), s.fqdn("dify-api"));
+
+    // The two allowed destinations, by the names local_sandbox is given.
+    assert_eq!(through(&format!("{stub}/runs/r1/tools")), 200, "{stub}");
+    assert_eq!(
+        through(&format!("{files}/files/f1/file-preview?sign=x")),
+        200,
+        "{files}"
+    );
+    assert!(paths(&backend_log).contains(&"/agent-stub/runs/r1/tools".into()));
+    assert!(paths(&api_log).contains(&"/files/f1/file-preview?sign=x".into()));
+
+    // Anything else: agent_backend's other routes (the run API, the unauthenticated sandbox
+    // files), the api's other paths, the same hosts by address, any other private
+    // destination.
+    let backend_addr = s.lane.addr(&backend);
+    let api_addr = s.lane.addr(&api);
+    // Refused: squid answers 403, or, for a name it cannot resolve, an error; never the
+    // recorders (counted below).
+    for url in [
+        "http://dify-agent-backend:5050/runs".to_owned(),
+        "http://dify-agent-backend:5050/sandbox/files/list".to_owned(),
+        "http://dify-api:5001/console/api/setup".to_owned(),
+        "http://dify-api:5001/inner/api/x".to_owned(),
+        "http://dify-api:5001/v1/files".to_owned(),
+        "http://dify-api:5050/agent-stub/wrong-host".to_owned(),
+        format!("http://{backend_addr}:5050/agent-stub/by-address"),
+        format!("http://{api_addr}:5001/files/by-address"),
+        format!("http://{backend_fqdn}:5050/agent-stub/fqdn"),
+        format!("http://{api_fqdn}:5001/files/fqdn"),
+        format!("http://{}:8080/private", s.fqdn("outside")),
+        format!("http://{}:8080/private", s.lane.addr(&outside)),
+    ] {
+        let code = through(&url);
+        assert!(code == 403 || code >= 500, "{url}: {code}");
+    }
+    let (code, _) = s.curl(
+        &sandbox,
+        &["-x", &proxy, "-p", "http://dify-agent-backend:443/tunnel"],
+    );
+    assert_eq!(code, 403, "CONNECT to a private address");
+    assert_eq!(paths(&backend_log).len(), 1, "{:?}", paths(&backend_log));
+    assert_eq!(paths(&api_log).len(), 1, "{:?}", paths(&api_log));
+    assert!(paths(&outside_log).is_empty());
+}
+
+#[test]
 fn hook_proxy_gives_the_daemon_the_public_url() {
     for (path, prefix) in [("/dify", Some("/dify")), ("/", None)] {
         let mut s = Stack::new(

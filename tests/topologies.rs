@@ -135,6 +135,36 @@ fn keys_from_an_existing_secret_need_no_master_key() {
         before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
         "nothing was written"
     );
+    // An empty key is refused the same way: an empty token can turn authentication off.
+    ok(&kubectl(&[
+        "patch",
+        "secret",
+        "-n",
+        ns,
+        "ops-keys",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op": "add", "path": "/data/INIT_PASSWORD", "value": ""}]"#,
+    ]));
+    let empty = run(
+        "apply",
+        ns,
+        &[EXISTING, &["--set", "api.replicas=2"]].concat(),
+    );
+    assert_eq!(empty.status.code(), Some(3), "{}", transcript(&empty));
+    assert!(
+        transcript(&empty).contains(&format!(
+            "Secret {ns}/ops-keys has empty values for the keys INIT_PASSWORD"
+        )),
+        "{}",
+        transcript(&empty)
+    );
+    let after = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
+    assert_eq!(
+        before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
+        "nothing was written"
+    );
 }
 
 /// A production-like shape: shared file storage, an autoscaled api, two web pods, pods pinned

@@ -1,6 +1,6 @@
 //! Releases on the real control plane (scripts/testenv): every release of the table accepted with
-//! strict validation, and an install of 1.11.4 upgraded to 1.13.3 and 1.14.1, then refused
-//! going back.
+//! strict validation, an install of 1.11.4 upgraded to 1.13.3 and 1.14.1, then refused going
+//! back, and 1.11.4 and 1.14.1 upgraded to 1.16.1 with its agent stack.
 
 mod common;
 
@@ -274,4 +274,105 @@ fn upgrades_run_their_migration_first_keep_the_data_and_never_go_back() {
     let again = ok(&apply(ns, "1.14.1", &override_flag));
     assert!(again.contains(": wrote 0 of"), "{again}");
     assert_eq!(cluster::resource_versions(ns, kubeconfig()), before);
+}
+
+/// The ReplicaSets whose first container runs an image starting with `prefix`.
+fn sets_running(ns: &str, prefix: &str) -> Vec<Value> {
+    items("replicasets", ns)
+        .into_iter()
+        .filter(|rs| {
+            rs["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .is_some_and(|i| i.starts_with(prefix))
+        })
+        .collect()
+}
+
+/// `from` → 1.16.1: the migration Job first, then the agent stack (created only after it
+/// completed), the data and the keys Secret kept, and going back refused before any write.
+fn upgrade_to_the_agent_stack(ns: &str, from: &str) {
+    ok(&apply(ns, from, &[]));
+    let data = data_uids(ns);
+    assert!(
+        sets_running(ns, "langgenius/dify-agent-").is_empty(),
+        "{from} has no agent stack"
+    );
+    let keys_before = kubectl_json(&["get", "secret", "dify-keys", "-n", ns]);
+    assert!(keys_before["data"].get("AGENT_SHELLCTL_TOKEN").is_none());
+
+    let up = ok(&apply(ns, "1.16.1", &[]));
+    assert!(
+        up.contains(&format!("Dify 1.16.1 (upgrade from {from})")),
+        "{up}"
+    );
+    assert_migrated_before_the_new_pods(ns, "1.16.1", "6f5a9c2d8e1b");
+    let completed = time(&items("jobs", ns)[0]["status"]["completionTime"]);
+    for (image, name) in [
+        ("langgenius/dify-agent-backend:1.16.1", "dify-agent-backend"),
+        (
+            "langgenius/dify-agent-local-sandbox:1.16.1",
+            "dify-local-sandbox",
+        ),
+    ] {
+        assert_eq!(image_of("deploy", name, ns), image);
+        let sets = sets_running(ns, image);
+        assert_eq!(sets.len(), 1, "{name}");
+        let created = time(&sets[0]["metadata"]["creationTimestamp"]);
+        assert!(
+            created >= completed,
+            "{name} was created at {created}, before the migration completed at {completed}"
+        );
+    }
+    assert_eq!(
+        image_of("deploy", "dify-agent-ssrf-proxy", ns),
+        "ubuntu/squid:latest"
+    );
+    assert_eq!(
+        data_uids(ns),
+        data,
+        "volumes and the keys Secret keep their identity"
+    );
+    // The keys Secret gained the agent keys; the existing keys kept their values.
+    let keys = kubectl_json(&["get", "secret", "dify-keys", "-n", ns]);
+    for k in [
+        "AGENT_SERVER_SECRET_KEY",
+        "AGENT_SHELLCTL_TOKEN",
+        "AGENT_API_TOKEN",
+    ] {
+        assert!(
+            keys["data"][k].as_str().is_some_and(|v| !v.is_empty()),
+            "{k}"
+        );
+    }
+    for (k, v) in keys_before["data"].as_object().unwrap() {
+        assert_eq!(&keys["data"][k], v, "{k} kept its value");
+    }
+
+    // Back to 1.15.0 (an older head): refused before anything is written.
+    cluster::wait_rollouts_settled(ns, kubeconfig());
+    let before = cluster::resource_versions(ns, kubeconfig());
+    let back = run("apply", ns, "1.15.0", &[]);
+    let text = transcript(&back);
+    assert_eq!(back.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "refusing to downgrade release dify in namespace {ns} from Dify 1.16.1 to 1.15.0"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        cluster::resource_versions(ns, kubeconfig()),
+        before,
+        "a refused downgrade wrote something"
+    );
+}
+
+#[test]
+fn upgrades_from_1_11_4_to_the_agent_stack() {
+    upgrade_to_the_agent_stack("t-upgrade-agent-1114", "1.11.4");
+}
+
+#[test]
+fn upgrades_from_1_14_1_to_the_agent_stack() {
+    upgrade_to_the_agent_stack("t-upgrade-agent-1141", "1.14.1");
 }

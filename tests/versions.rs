@@ -75,6 +75,7 @@ fn the_facts_copy_matches_the_reference_when_present() {
     }
     let reference_images: Value = serde_json::from_str(&read(&images)).unwrap();
     let md = read(&md);
+    let later = read(&reference.join("dify-releases-1.14.2-1.16.1.md"));
     let facts = facts();
     let releases = facts["releases"].as_object().unwrap();
     assert!(releases.len() >= 19);
@@ -94,13 +95,63 @@ fn the_facts_copy_matches_the_reference_when_present() {
             );
         }
         if let Some(date) = f["date"].as_str() {
-            let row = format!("| {version} ({date}) |");
-            let line = md
-                .lines()
-                .find(|l| l.starts_with(&row))
-                .unwrap_or_else(|| panic!("dify-versions.md has the row {row}"));
             let head = f["alembicHead"].as_str().unwrap();
-            assert!(line.ends_with(&format!("| {head} |")), "{line} vs {head}");
+            let row = format!("| {version} ({date}) |");
+            match md.lines().find(|l| l.starts_with(&row)) {
+                Some(line) => {
+                    assert!(line.ends_with(&format!("| {head} |")), "{line} vs {head}")
+                }
+                // Releases after 1.14.1: §1 of dify-releases-1.14.2-1.16.1.md, whose rows are
+                // `| version | date | api/web | daemon | sandbox | weaviate | services | head (…) | queues |`.
+                None => {
+                    let row = format!("| {version} | {date} |");
+                    let line = later
+                        .lines()
+                        .find(|l| l.starts_with(&row))
+                        .unwrap_or_else(|| panic!("the reference has the row {row}"));
+                    let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                    assert!(cells[8].starts_with(head), "{line} vs {head}");
+                    let compose = &f["compose"];
+                    assert_eq!(cells[3], tag_of(compose["api"].as_str().unwrap()), "{line}");
+                    assert_eq!(
+                        cells[4],
+                        tag_of(compose["plugin_daemon"].as_str().unwrap()),
+                        "{line}"
+                    );
+                    assert_eq!(
+                        cells[5],
+                        tag_of(compose["sandbox"].as_str().unwrap()),
+                        "{line}"
+                    );
+                    assert_eq!(
+                        cells[6],
+                        tag_of(compose["weaviate"].as_str().unwrap()),
+                        "{line}"
+                    );
+                    // The queue column: "the 20 of 1.14.1", or "21: adds `app_rbac`".
+                    let queues = facts["rules"]["celeryQueues"]["value"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|r| {
+                            key(r["from"].as_str().unwrap()) <= key(version)
+                                && key(version) <= key(r["to"].as_str().unwrap())
+                        })
+                        .unwrap()["queues"]
+                        .as_array()
+                        .unwrap()
+                        .len();
+                    assert!(
+                        cells[9].starts_with(&format!("the {queues} of "))
+                            || cells[9].starts_with(&format!("{queues}: "))
+                            || cells[9].starts_with(&format!("{queues}, ")),
+                        "{line}: {queues} queues"
+                    );
+                    if cells[9].contains("adds `app_rbac`") {
+                        assert!(expected_queues(version).contains("app_rbac"), "{line}");
+                    }
+                }
+            }
         }
     }
     assert!(md.contains("b45e25c2d166"), "the beta head is in §5");
@@ -121,7 +172,7 @@ fn the_table_holds_every_stable_release_from_the_minimum() {
         .collect();
     let got: Vec<&str> = table.releases.iter().map(|r| r.version.as_str()).collect();
     assert_eq!(got, expected, "one entry per stable release, oldest first");
-    assert_eq!(got.len(), 16);
+    assert_eq!(got.len(), 20);
 }
 
 fn expected_queues(version: &str) -> BTreeSet<String> {
@@ -171,7 +222,98 @@ fn expected_switches(r: &DifyRelease, compose: &Value) -> Value {
         } else {
             &python["before-0.2.14"]
         },
+        "openapiRoute": v >= key(rule("openapiRouteFrom").as_str().unwrap()),
+        "webServerConsoleApiUrl": v >= key(rule("webServerConsoleApiUrlFrom").as_str().unwrap()),
+        "ssrfSandboxReverseProxy": v <= key(rule("ssrfSandboxReverseProxyUntil").as_str().unwrap()),
+        "agentBackend": v >= key(rule("agentBackendFrom").as_str().unwrap()),
+        "agentSsrfProxy": v >= key(rule("agentSsrfProxyFrom").as_str().unwrap()),
+        "agentApiToken": v >= key(rule("agentApiTokenFrom").as_str().unwrap()),
+        "webConsoleWebUrl": v >= key(rule("webConsoleWebUrlFrom").as_str().unwrap()),
     })
+}
+
+/// The rules the facts copy states as release ranges, checked against Dify's own deployment
+/// files of every release the reference carries them for (dify-compose/<release>/).
+#[test]
+fn the_range_rules_match_the_compose_files_when_present() {
+    let dir = root().join("../shared/reference/dify-compose");
+    if !dir.exists() {
+        eprintln!(
+            "note: {} not present; the rules are not compared with it here",
+            dir.display()
+        );
+        return;
+    }
+    let mut seen = 0;
+    for release in facts()["releases"].as_object().unwrap().keys() {
+        let base = dir.join(release);
+        if !base.exists() {
+            continue;
+        }
+        seen += 1;
+        let v = key(release);
+        let nginx = read(&base.join("nginx/conf.d/default.conf.template"));
+        let compose = read(&base.join("docker-compose.yaml"));
+        let squid = read(&base.join("ssrf_proxy/squid.conf.template"));
+        assert_eq!(
+            nginx.contains("location /openapi {"),
+            v >= key(rule("openapiRouteFrom").as_str().unwrap()),
+            "{release}: /openapi"
+        );
+        assert_eq!(
+            compose.contains("SERVER_CONSOLE_API_URL: ${SERVER_CONSOLE_API_URL:-http://api:5001}"),
+            v >= key(rule("webServerConsoleApiUrlFrom").as_str().unwrap()),
+            "{release}: SERVER_CONSOLE_API_URL"
+        );
+        assert_eq!(
+            squid.contains("accel vhost") && squid.contains("cache_peer ${SANDBOX_HOST}"),
+            v <= key(rule("ssrfSandboxReverseProxyUntil").as_str().unwrap()),
+            "{release}: the sandbox reverse proxy"
+        );
+        let from = |name: &str| v >= key(rule(name).as_str().unwrap());
+        assert_eq!(
+            compose.contains("\n  agent_backend:\n") && compose.contains("\n  local_sandbox:\n"),
+            from("agentBackendFrom"),
+            "{release}: the agent stack"
+        );
+        assert_eq!(
+            compose.contains("\n  agent_ssrf_proxy:\n"),
+            from("agentSsrfProxyFrom"),
+            "{release}: agent_ssrf_proxy"
+        );
+        assert_eq!(
+            compose.contains("AGENT_BACKEND_API_TOKEN: ${DIFY_AGENT_API_TOKEN:-"),
+            from("agentApiTokenFrom"),
+            "{release}: the agent API token"
+        );
+        if from("agentBackendFrom") {
+            let db = rule("agentRedisDb");
+            assert!(
+                compose.contains(&format!("@redis:6379/{db}}}")),
+                "{release}: agent_backend's Redis database is {db}"
+            );
+        }
+        if from("agentSsrfProxyFrom") {
+            let agent_squid = read(&base.join("ssrf_proxy/squid-agent.conf.template"));
+            for line in [
+                "acl path_files urlpath_regex -i ^/files/",
+                "acl path_agent_stub urlpath_regex -i ^/agent-stub/",
+                "http_access allow dst_agent_backend path_agent_stub",
+                "http_access allow dst_dify_api path_files",
+                "http_access deny to_private_networks",
+            ] {
+                assert!(agent_squid.contains(line), "{release}: {line}");
+            }
+        }
+        let socket = rule("socketIo");
+        assert_eq!(
+            nginx.contains("location /socket.io/ {")
+                && compose.contains("NGINX_SOCKET_IO_UPSTREAM:-api_websocket:5001"),
+            socket.get(release.as_str()).and_then(Value::as_str) == Some("api_websocket"),
+            "{release}: /socket.io/"
+        );
+    }
+    assert!(seen >= 3, "{seen} releases with compose files");
 }
 
 #[test]
@@ -439,6 +581,34 @@ fn every_release_is_wired_as_its_facts_say() {
                 .any(|(p, s)| p == "/e/" && s == "dify-plugin-daemon"),
             "{v}: {routes:?}"
         );
+        let openapi = routes.iter().find(|(p, _)| p == "/openapi");
+        if key(v) >= key(rule("openapiRouteFrom").as_str().unwrap()) {
+            assert_eq!(openapi.map(|s| s.1.as_str()), Some("dify-api"), "{v}");
+        } else {
+            assert!(openapi.is_none(), "{v}: no /openapi route");
+        }
+        assert_eq!(
+            env(web, "SERVER_CONSOLE_API_URL"),
+            (key(v) >= key(rule("webServerConsoleApiUrlFrom").as_str().unwrap()))
+                .then(|| "http://dify-api:5001".to_owned()),
+            "{v}: the web reaches the console API in the cluster"
+        );
+        let reverse = key(v) <= key(rule("ssrfSandboxReverseProxyUntil").as_str().unwrap());
+        let squid = find(m, "ConfigMap", "dify-ssrf-proxy").unwrap().body["data"]["squid.conf"]
+            .as_str()
+            .unwrap();
+        assert_eq!(squid.contains("http_port 8194 accel"), reverse, "{v}");
+        assert_eq!(squid.contains("cache_peer "), reverse, "{v}");
+        let proxy_ports = &find(m, "Service", "dify-ssrf-proxy").unwrap().body["spec"]["ports"];
+        assert_eq!(
+            proxy_ports
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["port"] == 8194),
+            reverse,
+            "{v}"
+        );
         let socket = routes.iter().find(|(p, _)| p == "/socket.io/");
         match rule("socketIo").get(v).and_then(Value::as_str) {
             None => assert!(socket.is_none(), "{v}: no /socket.io/ route"),
@@ -492,6 +662,277 @@ fn every_release_is_wired_as_its_facts_say() {
                 == find(m, "Deployment", "dify-api-websocket").is_some(),
             "{v}: api_websocket exactly where compose has it"
         );
+        agent_stack_is_wired_as_its_facts_say(v, compose, &rendered);
+    }
+}
+
+/// The agent stack (1.16.0+): exactly where compose has it, each shared setting the same on
+/// both sides, every token from one key of the keys Secret.
+fn agent_stack_is_wired_as_its_facts_say(v: &str, compose: &Value, rendered: &RenderedRelease) {
+    let m = &rendered.manifest;
+    let from = |name: &str| key(v) >= key(rule(name).as_str().unwrap());
+    let agent = from("agentBackendFrom");
+    let fenced = from("agentSsrfProxyFrom");
+    for (service, name) in [
+        ("agent_backend", "dify-agent-backend"),
+        ("local_sandbox", "dify-local-sandbox"),
+        ("agent_ssrf_proxy", "dify-agent-ssrf-proxy"),
+    ] {
+        assert_eq!(
+            compose.get(service).is_some(),
+            find(m, "Deployment", name).is_some(),
+            "{v}: {name} exactly where compose has {service}"
+        );
+        assert_eq!(
+            compose.get(service).is_some(),
+            find(m, "Service", name).is_some(),
+            "{v}: {name}"
+        );
+    }
+    let deploy = |name: &str| find(m, "Deployment", name).unwrap();
+    let web = container(deploy("dify-web"), "web");
+    assert_eq!(
+        env(web, "CONSOLE_WEB_URL"),
+        from("webConsoleWebUrlFrom").then(|| "https://192.0.2.10".to_owned()),
+        "{v}: the web's CONSOLE_WEB_URL"
+    );
+    let keys = find(m, "Secret", "dify-keys").unwrap();
+    let has_key = |k: &str| keys.body["data"].get(k).is_some();
+    let api = container(deploy("dify-api"), "api");
+    let worker = container(deploy("dify-worker"), "worker");
+    if !agent {
+        for c in [api, worker] {
+            assert_eq!(env(c, "AGENT_BACKEND_BASE_URL"), None, "{v}");
+        }
+        assert!(!has_key("AGENT_SHELLCTL_TOKEN") && !has_key("AGENT_SERVER_SECRET_KEY"));
+        return;
+    }
+    let backend_deploy = deploy("dify-agent-backend");
+    let backend = container(backend_deploy, "agent-backend");
+    let sandbox_deploy = deploy("dify-local-sandbox");
+    let sandbox = container(sandbox_deploy, "local-sandbox");
+    assert_eq!(backend["image"], compose["agent_backend"], "{v}");
+    assert_eq!(sandbox["image"], compose["local_sandbox"], "{v}");
+    let service_port = |name: &str| {
+        find(m, "Service", name).unwrap().body["spec"]["ports"][0]["port"]
+            .as_i64()
+            .unwrap()
+    };
+    let container_port = |c: &Value| c["ports"][0]["containerPort"].as_i64().unwrap();
+    // api and worker → agent_backend: its Service, on the port it listens on.
+    for c in [api, worker] {
+        assert_eq!(
+            env(c, "AGENT_BACKEND_BASE_URL"),
+            Some(format!(
+                "http://dify-agent-backend:{}",
+                service_port("dify-agent-backend")
+            )),
+            "{v}"
+        );
+        assert_eq!(
+            env(c, "AGENT_BACKEND_API_TOKEN"),
+            env(backend, "DIFY_AGENT_API_TOKEN"),
+            "{v}: the run API token, the same key on both sides"
+        );
+    }
+    assert_eq!(container_port(backend), 5050, "{v}");
+    assert_eq!(service_port("dify-agent-backend"), 5050, "{v}");
+    assert_eq!(
+        env(backend, "DIFY_AGENT_STUB_API_BASE_URL").as_deref(),
+        Some("http://dify-agent-backend:5050/agent-stub"),
+        "{v}"
+    );
+    // agent_backend → local_sandbox, with the token local_sandbox checks.
+    assert_eq!(
+        env(backend, "DIFY_AGENT_SHELLCTL_ENTRYPOINT"),
+        Some(format!(
+            "http://dify-local-sandbox:{}",
+            service_port("dify-local-sandbox")
+        )),
+        "{v}"
+    );
+    assert_eq!(container_port(sandbox), 5004, "{v}");
+    assert_eq!(
+        env(backend, "DIFY_AGENT_SHELLCTL_AUTH_TOKEN").as_deref(),
+        Some("<secret:AGENT_SHELLCTL_TOKEN>"),
+        "{v}"
+    );
+    assert_eq!(
+        env(sandbox, "SHELLCTL_AUTH_TOKEN"),
+        env(backend, "DIFY_AGENT_SHELLCTL_AUTH_TOKEN"),
+        "{v}: the shellctl token, the same key on both sides"
+    );
+    // agent_backend → the plugin daemon and the api's inner API, with their own keys.
+    let daemon = container(deploy("dify-plugin-daemon"), "plugin-daemon");
+    assert_eq!(
+        env(backend, "DIFY_AGENT_PLUGIN_DAEMON_URL"),
+        env(api, "PLUGIN_DAEMON_URL"),
+        "{v}"
+    );
+    assert_eq!(
+        env(backend, "DIFY_AGENT_PLUGIN_DAEMON_API_KEY"),
+        env(daemon, "SERVER_KEY"),
+        "{v}"
+    );
+    assert_eq!(
+        env(backend, "DIFY_AGENT_INNER_API_URL").as_deref(),
+        Some("http://dify-api:5001"),
+        "{v}"
+    );
+    assert_eq!(
+        env(backend, "DIFY_AGENT_INNER_API_KEY"),
+        env(api, "INNER_API_KEY_FOR_PLUGIN"),
+        "{v}"
+    );
+    // Its own Redis database, with the password every other client uses.
+    let db = rule("agentRedisDb");
+    assert_eq!(
+        env(backend, "DIFY_AGENT_REDIS_URL"),
+        Some(format!(
+            "redis://:$(REDIS_PASSWORD_URL)@dify-redis:6379/{db}"
+        )),
+        "{v}"
+    );
+    assert_eq!(
+        env(backend, "REDIS_PASSWORD_URL"),
+        env(api, "REDIS_PASSWORD_URL"),
+        "{v}"
+    );
+    // Keys: never compose's published defaults, never empty, the server key in its format.
+    assert_eq!(
+        env(backend, "DIFY_AGENT_SERVER_SECRET_KEY").as_deref(),
+        Some("<secret:AGENT_SERVER_SECRET_KEY>"),
+        "{v}"
+    );
+    assert_eq!(
+        env(backend, "DIFY_AGENT_API_TOKEN").is_some(),
+        from("agentApiTokenFrom"),
+        "{v}"
+    );
+    use base64::Engine;
+    let secret = |k: &str| {
+        let b64 = keys.body["data"][k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}: {k}"));
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let server = secret("AGENT_SERVER_SECRET_KEY");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&server)
+        .unwrap_or_else(|e| panic!("{v}: the server key is not unpadded base64url: {e}"));
+    assert_eq!(raw.len(), 32, "{v}");
+    assert_ne!(server, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY", "{v}");
+    assert!(secret("AGENT_SHELLCTL_TOKEN").len() >= 32, "{v}");
+    assert_eq!(has_key("AGENT_API_TOKEN"), from("agentApiTokenFrom"), "{v}");
+    if from("agentApiTokenFrom") {
+        let token = secret("AGENT_API_TOKEN");
+        assert!(token.len() >= 32 && token != "dify-agent-run-token-for-dev-only");
+        assert_ne!(token, secret("AGENT_SHELLCTL_TOKEN"));
+    }
+    // What running the programs showed (§4).
+    let backend_pod = pod_spec(backend_deploy);
+    let grace: i64 = env(backend, "DIFY_AGENT_SHUTDOWN_GRACE_SECONDS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        backend_pod["terminationGracePeriodSeconds"]
+            .as_i64()
+            .unwrap()
+            > grace,
+        "{v}: agent_backend gets longer than its own grace"
+    );
+    assert_eq!(
+        backend["readinessProbe"]["httpGet"]["path"], "/openapi.json",
+        "{v}: agent_backend has no health endpoint"
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(sandbox[probe]["httpGet"]["path"], "/healthz", "{v}");
+    }
+    let sandbox_pod = pod_spec(sandbox_deploy);
+    let home = sandbox["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mnt| mnt["mountPath"] == "/home")
+        .unwrap_or_else(|| panic!("{v}: local_sandbox mounts /home"));
+    let volume = sandbox_pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|vol| vol["name"] == home["name"])
+        .unwrap();
+    assert!(
+        volume.get("emptyDir").is_some(),
+        "{v}: /home is an emptyDir"
+    );
+    assert_eq!(
+        sandbox["securityContext"]["readOnlyRootFilesystem"], true,
+        "{v}"
+    );
+    // local_sandbox runs agent-generated code: Pod Security "restricted" (agent_backend too).
+    use difyrender::cluster::podsecurity::{Level, strictest_passing, violations};
+    for d in [sandbox_deploy, backend_deploy] {
+        assert_eq!(
+            violations(pod_spec(d), Level::Restricted),
+            Vec::new(),
+            "{v} {}",
+            d.id()
+        );
+        assert_eq!(strictest_passing(pod_spec(d)), Level::Restricted);
+    }
+    assert_eq!(
+        sandbox_pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    // 1.16.1: local_sandbox's way out is agent_ssrf_proxy; its NetworkPolicy allows nothing else.
+    let proxy = env(sandbox, "HTTP_PROXY");
+    assert_eq!(
+        proxy,
+        fenced.then(|| "http://dify-agent-ssrf-proxy:3128".to_owned()),
+        "{v}"
+    );
+    assert_eq!(env(sandbox, "HTTPS_PROXY"), proxy, "{v}");
+    let policy = find(m, "NetworkPolicy", "dify-local-sandbox")
+        .unwrap_or_else(|| panic!("{v}: local_sandbox has a NetworkPolicy"));
+    let ingress = &policy.body["spec"]["ingress"];
+    assert_eq!(ingress.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        ingress[0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "agent-backend",
+        "{v}: only agent_backend calls local_sandbox"
+    );
+    if fenced {
+        assert_eq!(
+            deploy("dify-agent-ssrf-proxy")
+                .body
+                .pointer("/spec/template/spec/containers/0/image"),
+            compose.get("agent_ssrf_proxy"),
+            "{v}"
+        );
+        let egress = policy.body["spec"]["egress"].as_array().unwrap();
+        assert_eq!(egress.len(), 2, "{v}: the proxy and DNS");
+        assert_eq!(
+            egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+            "agent-ssrf-proxy",
+            "{v}"
+        );
+        assert_eq!(egress[0]["ports"][0]["port"], 3128, "{v}");
+        assert!(
+            egress[1]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["port"] == 53),
+            "{v}"
+        );
+    } else {
+        assert!(policy.body["spec"].get("egress").is_none(), "{v}");
     }
 }
 

@@ -142,8 +142,9 @@ pub struct RenderArgs {
     /// versions.yaml).
     #[arg(long, value_name = "DIR")]
     pub chart: Option<PathBuf>,
-    /// Render a Dify release that is not in the release table (versions.yaml); every image tag
-    /// it pins (images.pluginDaemon.tag, images.sandbox.tag, images.weaviate.tag) must be given.
+    /// Kept for compatibility: a Dify release outside the release table (versions.yaml) is
+    /// refused even with it, since its Alembic head, queues and switches are not known; add it
+    /// to the versions.yaml of a chart copy (--chart) instead.
     #[arg(long)]
     pub allow_unknown_release: bool,
 }

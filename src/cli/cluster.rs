@@ -48,10 +48,7 @@ pub(super) fn prepare(mut spec: ReleaseSpec, host: &HostArgs) -> Result<Prepared
         None => ServiceRef::AnyNamespace(DEFAULT_SERVICE.to_owned()),
     };
     let rendered = match render_release(&spec) {
-        Ok(r) => {
-            super::warn_unknown_release(&r);
-            Some(r)
-        }
+        Ok(r) => Some(r),
         Err(release::Error::Render(e)) if e.missing_paths() == ["external.host"] => {
             render_release(&with_host(&spec, PENDING_HOST))?;
             None

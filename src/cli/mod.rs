@@ -32,24 +32,10 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     }
 }
 
-/// Says so on stderr when the release is not in the release table (`--allow-unknown-release`).
-pub(crate) fn warn_unknown_release(rendered: &crate::release::RenderedRelease) {
-    let d = &rendered.dify;
-    if !d.known {
-        crate::diag::eprint_message(&format!(
-            "warning: Dify {} is not in the release table: it gets the switches of {} and its migration \
-             has no Alembic head to check; apply cannot tell an upgrade from a downgrade by database head",
-            d.version,
-            d.switches_from.as_deref().unwrap_or("the newest release")
-        ));
-    }
-}
-
 fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
     config::check_components(&cmd.show_only)?;
     let spec = cmd.render.to_spec(cmd.release.to_release()?)?;
     let rendered = render_release(&spec)?;
-    warn_unknown_release(&rendered);
     let rendered_notes = rendered.notes();
     let manifest = if cmd.show_only.is_empty() {
         rendered.manifest

@@ -50,7 +50,6 @@ fn list_images(manifest: &crate::manifest::Manifest, dify: &Resolved) -> Vec<Lis
 pub fn images(cmd: ImagesCommand) -> Result<u8, Error> {
     let spec = cmd.render.to_spec(cmd.release.to_release()?)?;
     let rendered = render_with_stand_ins(&spec)?;
-    super::warn_unknown_release(&rendered);
     let listed = list_images(&rendered.manifest, &rendered.dify);
     let text = match cmd.output {
         OutputFormat::Text => listed.iter().map(|i| format!("{}\n", i.image)).collect(),

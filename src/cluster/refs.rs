@@ -92,6 +92,23 @@ pub async fn check_external_secrets(
                 missing.join(", ")
             ));
         }
+        // An empty key is no key: an empty shellctl token turns local_sandbox's
+        // authentication off, an empty password lets anyone in.
+        let empty: Vec<&str> = keys
+            .iter()
+            .filter(|k| {
+                live.pointer(&format!("/data/{k}"))
+                    .and_then(Value::as_str)
+                    .is_some_and(str::is_empty)
+            })
+            .map(String::as_str)
+            .collect();
+        if !empty.is_empty() {
+            problems.push(format!(
+                "Secret {namespace}/{name} has empty values for the keys {}",
+                empty.join(", ")
+            ));
+        }
     }
     if problems.is_empty() {
         return Ok(());

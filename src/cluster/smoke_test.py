@@ -15,9 +15,10 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
   DIFYTEST_WEB_URL        web Service origin, e.g. http://dify-web:3000 (required); the base path
                           is the path of CONSOLE_WEB_URL
   PLUGIN_DAEMON_URL, PLUGIN_DAEMON_KEY
-  DIFYTEST_SANDBOX_URL    default CODE_EXECUTION_ENDPOINT; the Job uses the ssrf proxy's sandbox
-                          port, which the sandbox's NetworkPolicy admits
+  DIFYTEST_SANDBOX_URL    default CODE_EXECUTION_ENDPOINT; the Job uses the sandbox Service,
+                          whose NetworkPolicy admits the test pod
   CODE_EXECUTION_API_KEY
+  AGENT_BACKEND_BASE_URL, AGENT_BACKEND_API_TOKEN   (Dify 1.16.0+; the check runs when set)
   VECTOR_STORE, WEAVIATE_ENDPOINT, WEAVIATE_API_KEY
   DB_HOST, DB_PORT, DB_USERNAME, DB_PASSWORD, DB_DATABASE, DB_EXTRAS
   REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_USE_SSL
@@ -53,6 +54,7 @@ SECRETS = [
         "DB_PASSWORD",
         "REDIS_PASSWORD",
         "SECRET_KEY",
+        "AGENT_BACKEND_API_TOKEN",
     )
 ]
 RESULTS = []
@@ -173,6 +175,22 @@ def sandbox():
         out = ((data.get("data") or {}).get("stdout") or "").strip() or data.get("message", "")
     ok = status == 200 and out == "42" and bad == 401
     return ok, f"print(6 * 7) with the api's key: {status} {out!r}; a wrong key: {bad} (expected 401)"
+
+
+def agent_backend():
+    # Dify 1.16.0+: agent_backend has no health endpoint; its OpenAPI document answers when it
+    # serves. From 1.16.1 its run API takes the api's token and refuses another.
+    (url,) = need("AGENT_BACKEND_BASE_URL")
+    status, _, _ = http("GET", url + "/openapi.json")
+    detail = f"GET /openapi.json: {status}"
+    ok = status == 200
+    token = ENV.get("AGENT_BACKEND_API_TOKEN")
+    if token:
+        good, _, _ = http("GET", url + "/runs/difytest-none", {"Authorization": "Bearer " + token})
+        bad, _, _ = http("GET", url + "/runs/difytest-none", {"Authorization": "Bearer difytest-wrong"})
+        ok = ok and good != 401 and bad == 401
+        detail += f"; /runs with the api's token: {good}; a wrong token: {bad} (expected 401)"
+    return ok, detail
 
 
 def weaviate():
@@ -308,6 +326,8 @@ def main():
     run("plugin-daemon-health", plugin_daemon_health)
     run("plugin-daemon-key", plugin_daemon_key)
     run("sandbox", sandbox)
+    if ENV.get("AGENT_BACKEND_BASE_URL"):
+        run("agent-backend", agent_backend)
     if ENV.get("VECTOR_STORE", "weaviate") == "weaviate":
         run("weaviate", weaviate)
     run("postgresql", postgresql)

@@ -47,6 +47,8 @@ pub const API_ENV: &[&str] = &[
     "REDIS_PASSWORD",
     "REDIS_USE_SSL",
     "SSRF_PROXY_HTTP_URL",
+    "AGENT_BACKEND_BASE_URL",
+    "AGENT_BACKEND_API_TOKEN",
 ];
 
 /// Variables that hold keys: they must come from a Secret, never as a value.
@@ -56,6 +58,7 @@ const KEY_ENV: &[&str] = &[
     "WEAVIATE_API_KEY",
     "DB_PASSWORD",
     "REDIS_PASSWORD",
+    "AGENT_BACKEND_API_TOKEN",
 ];
 
 /// How to run the test.
@@ -197,9 +200,9 @@ pub fn job(
     for (var, value) in [
         ("DIFYTEST_API_URL", svc("api", 5001)),
         ("DIFYTEST_WEB_URL", svc("web", 3000)),
-        // The sandbox admits only api, worker and ssrf proxy pods; its reverse-proxy port on
-        // the ssrf proxy is how the test pod reaches it, as the api's code runs do.
-        ("DIFYTEST_SANDBOX_URL", svc("ssrf-proxy", 8194)),
+        // The sandbox's NetworkPolicy admits the api, the worker and this pod (its component
+        // label is `test`); squid's reverse proxy to it is gone from Dify 1.15.0.
+        ("DIFYTEST_SANDBOX_URL", svc("sandbox", 8194)),
         (
             "DIFYTEST_THROUGH_INGRESS",
             if opts.through_ingress { "1" } else { "0" }.into(),

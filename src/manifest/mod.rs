@@ -53,6 +53,9 @@ pub const COMPONENTS: &[&str] = &[
     "plugin-daemon",
     "sandbox",
     "ssrf-proxy",
+    "agent-backend",
+    "local-sandbox",
+    "agent-ssrf-proxy",
     "ingress",
 ];
 

@@ -17,13 +17,26 @@ pub const MASTER_KEY_PATH: &str = "secrets.difySecretKey";
 /// Environment variable read when no file or value gives the master key.
 pub const MASTER_KEY_ENV: &str = "DIFY_SECRET_KEY";
 
-/// A derived credential: the value under `secrets.` that overrides it, its purpose label, and
-/// how many hex digits of the HMAC it keeps.
+/// A derived credential: the value under `secrets.` that overrides it, its purpose label, how
+/// it is written, and the release switch (versions.yaml) without which the release has no use
+/// for it (`None`: every release).
 #[derive(Debug, Clone, Copy)]
 pub struct DerivedKeySpec {
     pub value: &'static str,
     pub purpose: &'static str,
     pub length: usize,
+    pub format: KeyFormat,
+    pub switch: Option<&'static str>,
+}
+
+/// How a derived key is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// The first `length` hex digits of the HMAC.
+    Hex,
+    /// The HMAC's 32 bytes as unpadded base64url (43 characters), as Python's
+    /// `secrets.token_urlsafe(32)` writes them: what agent_backend's server secret key must be.
+    Base64Url32,
 }
 
 /// Full-length derived keys: all 64 hex digits.
@@ -36,37 +49,77 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         value: "postgresPassword",
         purpose: "postgres-password",
         length: FULL,
+        format: KeyFormat::Hex,
+        switch: None,
     },
     DerivedKeySpec {
         value: "redisPassword",
         purpose: "redis-password",
         length: FULL,
+        format: KeyFormat::Hex,
+        switch: None,
     },
     DerivedKeySpec {
         value: "sandboxApiKey",
         purpose: "sandbox-api-key",
         length: FULL,
+        format: KeyFormat::Hex,
+        switch: None,
     },
     DerivedKeySpec {
         value: "pluginDaemonKey",
         purpose: "plugin-daemon-server-key",
         length: FULL,
+        format: KeyFormat::Hex,
+        switch: None,
     },
     DerivedKeySpec {
         value: "pluginInnerApiKey",
         purpose: "plugin-inner-api-key",
         length: FULL,
+        format: KeyFormat::Hex,
+        switch: None,
     },
     DerivedKeySpec {
         value: "weaviateApiKey",
         purpose: "weaviate-api-key",
         length: FULL,
+        format: KeyFormat::Hex,
+        switch: None,
     },
     // Guards Dify's first-run /install page; its form accepts at most 30 characters.
     DerivedKeySpec {
         value: "initPassword",
         purpose: "init-password",
         length: 24,
+        format: KeyFormat::Hex,
+        switch: None,
+    },
+    // The agent stack (Dify 1.16.0+). agent_backend derives the JWE key of its agent-stub bearer
+    // tokens from this; it refuses anything but unpadded base64url of exactly 32 bytes.
+    DerivedKeySpec {
+        value: "agentServerSecretKey",
+        purpose: "agent-server-secret-key",
+        length: 43,
+        format: KeyFormat::Base64Url32,
+        switch: Some("agentBackend"),
+    },
+    // Shared by agent_backend and local_sandbox; empty would turn local_sandbox's
+    // authentication off, so it is never empty.
+    DerivedKeySpec {
+        value: "agentShellctlToken",
+        purpose: "agent-shellctl-token",
+        length: FULL,
+        format: KeyFormat::Hex,
+        switch: Some("agentBackend"),
+    },
+    // Guards agent_backend's run API (1.16.1+); api and worker send it. Unset, the API is open.
+    DerivedKeySpec {
+        value: "agentApiToken",
+        purpose: "agent-api-token",
+        length: FULL,
+        format: KeyFormat::Hex,
+        switch: Some("agentApiToken"),
     },
 ];
 
@@ -87,6 +140,35 @@ pub fn derive(master: &str, purpose: &str) -> String {
     mac.update(b"difyrender/v1/");
     mac.update(purpose.as_bytes());
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// The key `spec` describes, derived from `master`.
+pub fn derive_key(master: &str, spec: &DerivedKeySpec) -> String {
+    match spec.format {
+        KeyFormat::Hex => derive(master, spec.purpose)[..spec.length].to_owned(),
+        KeyFormat::Base64Url32 => {
+            use base64::Engine;
+            let mut mac = Hmac::<Sha256>::new_from_slice(master.as_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(b"difyrender/v1/");
+            mac.update(spec.purpose.as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        }
+    }
+}
+
+/// Whether `key` is what a [`KeyFormat`] promises (for keys given explicitly).
+pub fn key_has_format(key: &str, format: KeyFormat) -> bool {
+    match format {
+        KeyFormat::Hex => !key.is_empty(),
+        KeyFormat::Base64Url32 => {
+            use base64::Engine;
+            key.len() == 43
+                && base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(key)
+                    .is_ok_and(|b| b.len() == 32)
+        }
+    }
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so any password can stand
@@ -110,9 +192,17 @@ pub fn percent_encode(s: &str) -> String {
 pub struct DerivedKeys(pub BTreeMap<String, String>);
 
 impl DerivedKeys {
-    /// Resolves every derived key from merged values. With no master key the derived keys are
-    /// empty; the chart's `required` check on the master key then stops the render.
+    /// Resolves every derived key every release uses from merged values. With no master key
+    /// the derived keys are empty; the chart's `required` check on the master key then stops
+    /// the render.
     pub fn resolve(values: &Map<String, Value>) -> Self {
+        Self::resolve_for(values, &Map::new())
+    }
+
+    /// [`DerivedKeys::resolve`], plus the keys of the release `switches` turn on (the agent
+    /// stack's): a release without them neither holds nor checksums them, so its pods do not
+    /// roll when a later release adds keys.
+    pub fn resolve_for(values: &Map<String, Value>, switches: &Map<String, Value>) -> Self {
         let secrets = values.get("secrets").and_then(Value::as_object);
         let get = |name: &str| {
             secrets
@@ -123,9 +213,14 @@ impl DerivedKeys {
         let master = get("difySecretKey");
         let mut keys = BTreeMap::new();
         for spec in DERIVED_KEYS {
+            if let Some(switch) = spec.switch
+                && switches.get(switch).and_then(Value::as_bool) != Some(true)
+            {
+                continue;
+            }
             let key = match get(spec.value) {
                 "" if master.is_empty() => String::new(),
-                "" => derive(master, spec.purpose)[..spec.length].to_owned(),
+                "" => derive_key(master, spec),
                 explicit => explicit.to_owned(),
             };
             keys.insert(spec.value.to_owned(), key);
@@ -279,6 +374,36 @@ mod tests {
         assert_ne!(a, derive("other", "postgres-password"));
         assert_eq!(a.len(), 64);
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn agent_keys_exist_only_for_their_releases_and_have_their_format() {
+        let values = json!({"secrets": {"difySecretKey": "m"}});
+        let values = values.as_object().unwrap();
+        let none = DerivedKeys::resolve(values);
+        assert!(!none.0.contains_key("agentShellctlToken"));
+        let switches = json!({"agentBackend": true, "agentApiToken": false});
+        let some = DerivedKeys::resolve_for(values, switches.as_object().unwrap());
+        assert!(some.0.contains_key("agentShellctlToken"));
+        assert!(!some.0.contains_key("agentApiToken"));
+        assert_ne!(none.0["checksum"], some.0["checksum"]);
+        let server = &some.0["agentServerSecretKey"];
+        assert!(
+            key_has_format(server, KeyFormat::Base64Url32),
+            "{}",
+            server.len()
+        );
+        assert!(!server.contains('='));
+        // Negative controls: 64 hex digits and padded base64 are what agent_backend refuses.
+        assert!(!key_has_format(&derive("m", "x"), KeyFormat::Base64Url32));
+        assert!(!key_has_format(
+            &format!("{}=", &server[..43]),
+            KeyFormat::Base64Url32
+        ));
+        assert_eq!(some.0["agentShellctlToken"].len(), 64);
+        let all = json!({"agentBackend": true, "agentApiToken": true});
+        let all = DerivedKeys::resolve_for(values, all.as_object().unwrap());
+        assert_ne!(all.0["agentApiToken"], all.0["agentShellctlToken"]);
     }
 
     #[test]

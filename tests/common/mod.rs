@@ -95,9 +95,7 @@ pub fn assert_no_secrets(text: &str, secrets: &[String], context: &str) {
 pub fn secrets_of(master: &str) -> Vec<String> {
     let mut out = vec![master.to_owned()];
     for spec in difyrender::values::secrets::DERIVED_KEYS {
-        out.push(
-            difyrender::values::secrets::derive(master, spec.purpose)[..spec.length].to_owned(),
-        );
+        out.push(difyrender::values::secrets::derive_key(master, spec));
     }
     out
 }

@@ -560,8 +560,14 @@ impl Stack {
     /// the ubuntu/squid image's entrypoint runs it: `tail -F` of squid's log files to the
     /// container's output, `squid -Nz`, then squid with the CMD `-f /etc/squid/squid.conf -NYC`.
     pub fn start_squid(&mut self) {
-        let (pod, spec) = self.workload_pod("Deployment", "dify-ssrf-proxy");
-        let c = container(&spec, "ssrf-proxy").clone();
+        self.start_squid_of("dify-ssrf-proxy", "ssrf-proxy");
+    }
+
+    /// [`Stack::start_squid`] for the squid of Deployment `name`, container `c` (the agent
+    /// sandbox's agent-ssrf-proxy too).
+    pub fn start_squid_of(&mut self, name: &str, c: &str) {
+        let (pod, spec) = self.workload_pod("Deployment", name);
+        let c = container(&spec, c).clone();
         let env = container_env(&self.r.manifest, &c);
         self.mount_volumes(&spec, &c, None);
         let mut tail = argv(&["tail", "-q", "-F"]);
