@@ -802,16 +802,25 @@ fn one_version_folder_per_release_with_upgrades_from_the_table() {
     let tmp = tempfile::tempdir().unwrap();
     let extra = [
         root_values(),
-        args(&["--dify-version", "1.13.3", "--dify-version", "1.14.1"]),
+        args(&[
+            "--dify-version",
+            "1.13.3",
+            "--dify-version",
+            "1.14.1",
+            "--dify-version",
+            "1.16.1",
+        ]),
     ]
     .concat();
     let out = ok(&generate(tmp.path(), "repo", &extra, None));
     assert!(
-        out.contains("entry dify 1.13.3") && out.contains("entry dify 1.14.1"),
+        out.contains("entry dify 1.13.3")
+            && out.contains("entry dify 1.14.1")
+            && out.contains("entry dify 1.16.1"),
         "{out}"
     );
     let table = difyrender::chart::Chart::embedded().versions;
-    for version in ["1.13.3", "1.14.1"] {
+    for version in ["1.13.3", "1.14.1", "1.16.1"] {
         let dir = tmp.path().join("repo/applications/dify").join(version);
         let metadata = difyrender::yaml::from_str(&read(&dir.join("metadata.yaml"))).unwrap();
         let errors: Vec<String> = validator
@@ -850,6 +859,18 @@ fn one_version_folder_per_release_with_upgrades_from_the_table() {
         .any(|t| t.contains("langgenius/dify-plugin-daemon:0.5.3-local"))
     };
     assert!(daemon("1.13.3") && !daemon("1.14.1"));
+    // 1.16.1's folder carries its agent stack; 1.14.1's none.
+    let agent = |v: &str| {
+        tree(
+            &tmp.path()
+                .join("repo/applications/dify")
+                .join(v)
+                .join("manifests"),
+        )
+        .values()
+        .any(|t| t.contains("langgenius/dify-agent-backend:1.16.1"))
+    };
+    assert!(agent("1.16.1") && !agent("1.14.1"));
     // --app-version names one folder: refused with several releases, before anything is written.
     let refused = generate(
         tmp.path(),

@@ -431,6 +431,80 @@ fn external_redis_over_tls_serves_the_api_celery_and_the_daemon() {
     assert_eq!(keys_in(2), 2, "no failed client wrote anything");
 }
 
+/// agent_backend's Redis URL (Dify 1.16.0+) against the same TLS Redis: its own database,
+/// the password every client uses, verified against the operator's CA. agent_backend is in no
+/// registry: redis-py's `from_url` stands in for its client (hack/runtime/dify_redis.py).
+#[test]
+fn agent_backend_reaches_its_own_database_over_tls() {
+    let mut set: Vec<String> = [
+        "redis.enabled=false".into(),
+        format!("redis.external.host={}", fqdn(REDIS)),
+        "redis.external.username=dify-app".into(),
+        "redis.external.agentDb=5".into(),
+        "redis.external.tls.enabled=true".into(),
+        format!("redis.external.tls.caSecret={CA_SECRET}"),
+    ]
+    .to_vec();
+    set.push("images.dify.tag=1.16.1".into());
+    let mut s = Stack::with_hosts("redis-agent", render(&set), &[REDIS]);
+    let pki = Pki::new(&s.lane.dir.join("pki"), &fqdn(REDIS));
+    kubelet::add_secret(
+        &mut s.r.manifest,
+        CA_SECRET,
+        "dify",
+        &[("ca.crt", pki.ca().as_slice())],
+    );
+    let agent = client_env(&s, "Deployment", "dify-agent-backend", "agent-backend");
+    let api = client_env(&s, "Deployment", "dify-api", "api");
+    let password = env_get(&api, "REDIS_PASSWORD").to_owned();
+    start_tls_redis(&mut s, &pki, Some("dify-app"), &password);
+    let pod = s.client("agent");
+    let run_with = |env: &[(String, String)]| {
+        let line = vec![
+            "/usr/bin/python3".into(),
+            script("dify_redis.py"),
+            "agent".into(),
+            "agent-key".into(),
+            "from-the-agent".into(),
+        ];
+        exec(&s, &pod, line, env)
+    };
+    let run = run_with(&agent);
+    assert!(run.ok, "agent: {}", run.err);
+    let seen: serde_json::Value = serde_json::from_str(run.out.trim()).unwrap();
+    assert_eq!(seen["value"], "from-the-agent", "{seen}");
+    assert_eq!(seen["db"], 5, "{seen}");
+    let keys_in = |db: u32| {
+        let out = s.lane.exec(
+            &pod,
+            redis_cli(&pki, Some("dify-app"), &password, db, &["DBSIZE"]),
+        );
+        text(&out.stdout).trim().parse::<u32>().unwrap()
+    };
+    assert_eq!(keys_in(5), 1, "agent_backend wrote its own database");
+    assert_eq!(keys_in(0), 0);
+    // Negative controls: without the CA option the server's certificate is not trusted, and
+    // another password is refused.
+    let url = env_get(&agent, "DIFY_AGENT_REDIS_URL").to_owned();
+    let (without_ca, _) = url.split_once("&ssl_ca_certs=").unwrap();
+    assert_fails(
+        &run_with(&with(&agent, "DIFY_AGENT_REDIS_URL", Some(without_ca))),
+        "agent without the CA",
+        "certificate verify failed",
+    );
+    let wrong = url.replacen(
+        &format!(
+            ":{}@",
+            difyrender::values::secrets::percent_encode(&password)
+        ),
+        ":not-the-password@",
+        1,
+    );
+    assert_ne!(wrong, url);
+    let run = run_with(&with(&agent, "DIFY_AGENT_REDIS_URL", Some(&wrong)));
+    assert!(!run.ok, "a wrong password: {}", run.out);
+}
+
 #[test]
 fn external_redis_over_tls_with_the_images_ca_bundle_or_without_verification() {
     let base: Vec<String> = [

@@ -5,6 +5,9 @@ lines of Dify that turn the environment into clients, with Debian's redis-py, ko
   dify_redis.py api KEY VALUE   redis-py as api/extensions/ext_redis.py builds it
                                 (_get_ssl_configuration, _get_base_redis_params,
                                 _create_standalone_client): SET KEY VALUE, GET KEY, prints it.
+  dify_redis.py agent KEY VALUE redis-py's from_url(DIFY_AGENT_REDIS_URL), standing in for
+                                agent_backend (not in any registry): SET, GET, prints the value
+                                and the database as JSON.
   dify_redis.py celery QUEUE    Celery as api/extensions/ext_celery.py builds it
                                 (_get_celery_ssl_options, init_app): publishes a task message to
                                 QUEUE on the broker and consumes it back, stores and reads a
@@ -150,6 +153,17 @@ def main():
                 }
             )
         )
+    elif mode == "agent":
+        # agent_backend (Dify 1.16.0+) takes one URL, DIFY_AGENT_REDIS_URL. Its source is not in
+        # the reference: this is a stand-in, redis-py's own URL parser (from_url), which reads
+        # rediss://, the database and the ssl_cert_reqs / ssl_ca_certs options of the URL.
+        import redis
+
+        key, value = sys.argv[2], sys.argv[3]
+        client = redis.from_url(os.environ["DIFY_AGENT_REDIS_URL"])
+        client.set(key, value, ex=60)
+        kwargs = client.connection_pool.connection_kwargs
+        print(json.dumps({"value": client.get(key).decode(), "db": kwargs["db"]}))
     else:
         raise SystemExit(f"unknown mode {mode}")
 
