@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const MASTER: &str = "catalog-test-master-key-0123456789";
-const VERSION_DIR: &str = "applications/dify/1.11.4";
+const VERSION_DIR: &str = "applications/dify/1.16.1";
 
 fn nkp_values() -> String {
     root()
@@ -386,7 +386,7 @@ fn metadata_is_valid_against_the_schema() {
         for fixed in [
             "192.0.2.10",
             "kommander-traefik",
-            "langgenius/dify-api:1.11.4",
+            "langgenius/dify-api:1.16.1",
         ] {
             assert!(overview.contains(fixed), "{repo}: {fixed}");
         }

@@ -274,7 +274,7 @@ fn status_reports_ready_not_ready_and_a_missing_release() {
     let text = transcript(&ready);
     assert_eq!(ready.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("dify      1.11.4 (Alembic 905527cc8fd3)\nurl       http://192.0.2.10\n"),
+        text.contains("dify      1.16.1 (Alembic 6f5a9c2d8e1b)\nurl       http://192.0.2.10\n"),
         "{text}"
     );
     assert!(
@@ -323,7 +323,7 @@ fn status_reports_ready_not_ready_and_a_missing_release() {
     );
     let json = run(&["status", "-n", ns, "--output", "json"]);
     let v: Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(v["difyVersion"], "1.11.4");
+    assert_eq!(v["difyVersion"], "1.16.1");
     assert!(
         v["objects"]
             .as_array()

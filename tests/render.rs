@@ -191,7 +191,7 @@ fn shared_keys_match_at_both_ends() {
     );
     // The Job is the only place migrations run.
     let job_name = &m.resources.iter().find(|r| r.kind == "Job").unwrap().name;
-    assert!(job_name.starts_with("dify-migration-1-11-4-"), "{job_name}");
+    assert!(job_name.starts_with("dify-migration-1-16-1-"), "{job_name}");
     let job = pod(m, "Job", job_name);
     assert_eq!(
         env_value(m, container(&job, "migration"), "MIGRATION_ENABLED"),
@@ -389,7 +389,7 @@ fn every_object_carries_the_recommended_labels() {
         assert_eq!(labels["app.kubernetes.io/instance"], "dify");
         assert_eq!(labels["app.kubernetes.io/part-of"], "dify");
         assert_eq!(labels["app.kubernetes.io/managed-by"], "difyrender");
-        assert_eq!(labels["app.kubernetes.io/version"], "1.11.4");
+        assert_eq!(labels["app.kubernetes.io/version"], "1.16.1");
         assert_eq!(
             labels["app.kubernetes.io/component"],
             res.component.as_str()
@@ -1122,7 +1122,7 @@ fn migration_job_is_gated_on_the_alembic_head() {
         .clone();
     let p = pod(m, "Job", &name);
     let c = container(&p, "migration");
-    assert_eq!(env_value(m, c, "DIFYRENDER_ALEMBIC_HEAD"), "905527cc8fd3");
+    assert_eq!(env_value(m, c, "DIFYRENDER_ALEMBIC_HEAD"), "6f5a9c2d8e1b");
     let command = c.command.as_ref().unwrap();
     assert_eq!(command[..2], ["/bin/bash".to_owned(), "-c".to_owned()]);
     assert!(command[2].contains("flask upgrade-db"));
@@ -1182,7 +1182,8 @@ fn squid_conf(m: &Manifest) -> String {
 
 #[test]
 fn squid_reaches_the_sandbox_by_its_fully_qualified_name() {
-    let conf = squid_conf(&render(&[]).manifest);
+    // The reverse proxy to the sandbox exists up to Dify 1.14 (switch ssrfSandboxReverseProxy).
+    let conf = squid_conf(&render(&["images.dify.tag=1.14.2"]).manifest);
     assert!(
         conf.contains(
             "\ncache_peer dify-sandbox.dify.svc.cluster.local parent 8194 0 no-query originserver name=sandbox_peer\ncache_peer_access sandbox_peer allow sandbox_port\ncache_peer_access sandbox_peer deny all\n"
@@ -1191,7 +1192,9 @@ fn squid_reaches_the_sandbox_by_its_fully_qualified_name() {
     );
     assert!(conf.contains("\naccess_log /var/log/squid/access.log dify_log\n"));
     assert!(conf.contains("\nmax_filedescriptors 65536\n"));
-    let other = squid_conf(&render(&["clusterDomain=nkp.internal"]).manifest);
+    let other =
+        squid_conf(&render(&["clusterDomain=nkp.internal", "images.dify.tag=1.14.2"]).manifest);
+    assert!(!squid_conf(&render(&[]).manifest).contains("cache_peer"));
     assert!(other.contains("cache_peer dify-sandbox.dify.svc.nkp.internal parent"));
     // Private destinations are refused unless listed.
     assert!(conf.contains("\nhttp_access deny to_private\n"));
@@ -1481,7 +1484,9 @@ fn pods_run_as_the_release_service_account_without_a_token() {
         );
         pods += 1;
     }
-    assert_eq!(pods, 11);
+    // 1.16.1: api, api-websocket, worker, beat, web, plugin daemon, sandbox, ssrf proxy (8),
+    // the agent stack (3), the datastores (3) and the migration Job.
+    assert_eq!(pods, 15);
 }
 
 /// Scheduling, metadata and extras of a component's pods reach exactly that component.

@@ -286,7 +286,14 @@ fn squid_runs_the_rendered_configuration() {
     // One outside server is listed in ssrfProxy.allowedPrivateNetworks, the other is not.
     let mut s = Stack::with_hosts(
         "squid",
-        render("/", &["ssrfProxy.allowedPrivateNetworks={127.0.3.1/32}"]),
+        // A release with squid's reverse proxy to the sandbox (up to 1.14).
+        render(
+            "/",
+            &[
+                "ssrfProxy.allowedPrivateNetworks={127.0.3.1/32}",
+                "images.dify.tag=1.14.2",
+            ],
+        ),
         &["allowed-target", "internal-service"],
     );
     // The sandbox is in no registry: a recorder in its pod, on its port, stands in for it.

@@ -355,7 +355,8 @@ fn apply_with_key(ns: &str, extra: &[&str]) -> Output {
 #[test]
 fn switching_to_external_datastores_prunes_bundled_objects_and_keeps_volumes() {
     let ns = "t-switch";
-    ok(&apply_with_key(ns, &[]));
+    // An older release first: the switch below also moves it forward to 1.12.1.
+    ok(&apply_with_key(ns, &["--set", "images.dify.tag=1.11.4"]));
     for sts in ["dify-redis", "dify-weaviate", "dify-postgresql"] {
         ok(&kubectl(&["get", "statefulset", "-n", ns, sts]));
     }
