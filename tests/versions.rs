@@ -293,6 +293,13 @@ fn the_range_rules_match_the_compose_files_when_present() {
                 "{release}: agent_backend's Redis database is {db}"
             );
         }
+        let dotenv = read(&base.join(".env.example"));
+        assert_eq!(
+            dotenv.contains("\nNEXT_PUBLIC_ENABLE_AGENT_V2=true\n")
+                && dotenv.contains("\nNEXT_PUBLIC_ENABLE_FEATURE_PREVIEW=true\n"),
+            from("agentBackendFrom"),
+            "{release}: compose's .env shows the agent console"
+        );
         if from("agentSsrfProxyFrom") {
             let agent_squid = read(&base.join("ssrf_proxy/squid-agent.conf.template"));
             for line in [
@@ -696,6 +703,16 @@ fn agent_stack_is_wired_as_its_facts_say(v: &str, compose: &Value, rendered: &Re
         from("webConsoleWebUrlFrom").then(|| "https://192.0.2.10".to_owned()),
         "{v}: the web's CONSOLE_WEB_URL"
     );
+    for name in [
+        "NEXT_PUBLIC_ENABLE_AGENT_V2",
+        "NEXT_PUBLIC_ENABLE_FEATURE_PREVIEW",
+    ] {
+        assert_eq!(
+            env(web, name),
+            agent.then(|| "true".to_owned()),
+            "{v}: {name}, as compose's .env"
+        );
+    }
     let keys = find(m, "Secret", "dify-keys").unwrap();
     let has_key = |k: &str| keys.body["data"].get(k).is_some();
     let api = container(deploy("dify-api"), "api");
