@@ -1250,3 +1250,54 @@ fn an_explicit_component_image_is_an_override() {
     // Negative control: the pinned set has none.
     assert!(render("1.13.3").dify.overrides().is_empty());
 }
+
+/// The agent keys from an operator's Secret: each mappable by secrets.existingSecretKeys, read
+/// on both sides under the mapped name, and among the keys `apply` checks before writing.
+#[test]
+fn agent_keys_come_from_an_existing_secret_under_mapped_names() {
+    let rendered = render_release(&spec(
+        "1.16.1",
+        &[
+            "secrets.existingSecret=ops-keys",
+            "secrets.existingSecretKeys.AGENT_SHELLCTL_TOKEN=shell-token",
+            "secrets.existingSecretKeys.AGENT_API_TOKEN=run-token",
+            "secrets.existingSecretKeys.AGENT_SERVER_SECRET_KEY=jwe-key",
+        ],
+    ))
+    .unwrap();
+    let m = &rendered.manifest;
+    assert!(find(m, "Secret", "dify-keys").is_none());
+    let c = |d: &str, n: &str| container(find(m, "Deployment", d).unwrap(), n).clone();
+    let (backend, sandbox, api) = (
+        c("dify-agent-backend", "agent-backend"),
+        c("dify-local-sandbox", "local-sandbox"),
+        c("dify-api", "api"),
+    );
+    let secret_of = |c: &Value, name: &str| {
+        let e = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        e.pointer("/valueFrom/secretKeyRef").unwrap().clone()
+    };
+    let shell = serde_json::json!({"name": "ops-keys", "key": "shell-token"});
+    assert_eq!(secret_of(&backend, "DIFY_AGENT_SHELLCTL_AUTH_TOKEN"), shell);
+    assert_eq!(secret_of(&sandbox, "SHELLCTL_AUTH_TOKEN"), shell);
+    let run = serde_json::json!({"name": "ops-keys", "key": "run-token"});
+    assert_eq!(secret_of(&backend, "DIFY_AGENT_API_TOKEN"), run);
+    assert_eq!(secret_of(&api, "AGENT_BACKEND_API_TOKEN"), run);
+    assert_eq!(
+        secret_of(&backend, "DIFY_AGENT_SERVER_SECRET_KEY"),
+        serde_json::json!({"name": "ops-keys", "key": "jwe-key"})
+    );
+    let checked = difyrender::cluster::refs::external_secret_keys(m);
+    for key in ["shell-token", "run-token", "jwe-key"] {
+        assert!(checked["ops-keys"].contains(key), "apply checks {key}");
+    }
+    // Negative control: a release without the agent stack names none of them.
+    let old = render_release(&spec("1.15.0", &["secrets.existingSecret=ops-keys"])).unwrap();
+    let checked = difyrender::cluster::refs::external_secret_keys(&old.manifest);
+    assert!(!checked["ops-keys"].iter().any(|k| k.starts_with("AGENT_")));
+}
