@@ -658,7 +658,13 @@ fn check_case(
         "{ns}: {result}"
     );
     let s = seen(&result["record"]);
-    assert_eq!(s.backend, "api-websocket", "{ns}: {result}");
+    // 1.14.1 has its own api-websocket; 1.14.0's api serves /socket.io/ itself.
+    let server = if m.resources.iter().any(|r| r.component == "api-websocket") {
+        "api-websocket"
+    } else {
+        "api"
+    };
+    assert_eq!(s.backend, server, "{ns}: {result}");
     assert_eq!(s.path, "/socket.io/?EIO=4&transport=websocket", "{ns}");
     // Traefik names a WebSocket upgrade over TLS wss, not https.
     assert_eq!(s.headers["x-forwarded-proto"], "wss", "{ns}");
@@ -828,6 +834,15 @@ spec:
         &kc,
         "httproute-dify",
         &[&sub[..], &gateway_set[..]].concat(),
+        "/dify",
+        &ports,
+    );
+    // 1.14.0: collaboration on the api itself.
+    check_case(
+        &lane,
+        &kc,
+        "ingress-dify-1-14-0",
+        &[&sub[..], &["images.dify.tag=1.14.0"]].concat(),
         "/dify",
         &ports,
     );
