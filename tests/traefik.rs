@@ -616,6 +616,19 @@ fn check_case(
             );
         }
     }
+    // Every route the render declares, whatever the release adds, reaches the Service it names.
+    for (path, service) in declared_routes(m) {
+        let component = &m
+            .resources
+            .iter()
+            .find(|r| r.kind == "Service" && r.name == service)
+            .unwrap_or_else(|| panic!("{ns}: no Service {service}"))
+            .component;
+        let (code, body) = get(lane, &format!("https://{HOST}{path}"));
+        assert_eq!(code, 200, "{ns}: {path}: {body}");
+        let s = seen(&serde_json::from_str(body.trim()).unwrap());
+        assert_eq!(&s.backend, component, "{ns}: {path} -> {s:?}");
+    }
     // A sub-path release takes nothing else at the host's root (negative control).
     if !base.is_empty() {
         for other in ["/", "/apps", "/console/api/setup", "/_next/static/x.js"] {
@@ -676,6 +689,47 @@ fn check_case(
         &["delete", "namespace", ns, "--wait=true", "--timeout=120s"],
         None,
     );
+}
+
+/// A URL path for each path match of the rendered Ingresses and HTTPRoutes (a prefix gets a
+/// segment below it, an exact match is itself), and the Service it names.
+fn declared_routes(m: &Manifest) -> Vec<(String, String)> {
+    let below = |p: &str| format!("{}/declared-route", p.trim_end_matches('/'));
+    let mut out = Vec::new();
+    for r in &m.resources {
+        if r.kind == "Ingress" {
+            for p in r.body["spec"]["rules"][0]["http"]["paths"]
+                .as_array()
+                .unwrap()
+            {
+                let path = p["path"].as_str().unwrap();
+                let url = if p["pathType"] == "Exact" {
+                    path.to_owned()
+                } else {
+                    below(path)
+                };
+                out.push((
+                    url,
+                    p["backend"]["service"]["name"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        if r.kind == "HTTPRoute" {
+            for rule in r.body["spec"]["rules"].as_array().unwrap() {
+                let service = rule["backendRefs"][0]["name"].as_str().unwrap().to_owned();
+                for matched in rule["matches"].as_array().unwrap() {
+                    let path = matched["path"]["value"].as_str().unwrap();
+                    let url = if matched["path"]["type"] == "Exact" {
+                        path.to_owned()
+                    } else {
+                        below(path)
+                    };
+                    out.push((url, service.clone()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The manifest's objects of one kind.
