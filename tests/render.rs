@@ -695,7 +695,7 @@ fn output_dir_writes_one_file_per_object_in_apply_order() {
 
 /// Where a request goes, by the rendered Ingresses (or HTTPRoutes, when the release has them).
 /// The project's own reading of its routes, kept for the checks that need no controller (the
-/// links snapshots, the parity of both forms on every declared path); tests/traefik.rs sends the
+/// links snapshots, the parity of both forms on every declared path); tests/traefik/ sends the
 /// same links through the real Traefik.
 fn route(m: &Manifest, url: &str) -> Option<Route> {
     if m.resources.iter().any(|r| r.kind == "HTTPRoute") {
