@@ -10,6 +10,8 @@ use crate::versions::{self, ReleaseTable, Resolved};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
+pub mod connections;
+
 /// Everything needed to render a release.
 #[derive(Debug, Clone)]
 pub struct ReleaseSpec {
@@ -41,6 +43,13 @@ pub struct RenderedRelease {
     /// The chart's release table, for upgrade decisions.
     pub versions: ReleaseTable,
     pub manifest: Manifest,
+}
+
+/// A Secret key as one jsonpath field name: a dot separates fields there, so `init.password`
+/// is `init\.password` (`{.data.init\.password}`). Secret keys are `[-._a-zA-Z0-9]+`, so the
+/// dot is the only character to escape, and none needs quoting inside `'...'` in a shell.
+pub fn jsonpath_key(key: &str) -> String {
+    key.replace('.', "\\.")
 }
 
 impl RenderedRelease {
@@ -103,21 +112,35 @@ impl RenderedRelease {
              administrator; read it with: kubectl get secret -n {ns} {keys} -o \
              jsonpath='{{.data.{}}}' | base64 -d",
             self.external_url(),
-            self.key_name("INIT_PASSWORD"),
+            jsonpath_key(self.key_name("INIT_PASSWORD")),
         )];
         if self.is_false("/postgresql/enabled") {
             let user = self.text("/postgresql/username");
+            let budget = connections::budget(&self.manifest);
             notes.push(format!(
                 "External PostgreSQL {host}:{port} (sslmode {ssl}): user {user} must own \
                  database {db}; the plugin daemon uses database {plugin} if it exists, and \
                  otherwise connects to {default} and creates it, which needs CREATE DATABASE \
-                 for {user}. Its password is DB_PASSWORD in Secret {ns}/{keys}.",
+                 for {user}. Its password is DB_PASSWORD in Secret {ns}/{keys}. The release \
+                 can open {needed} connections to it ({explain}): its max_connections must \
+                 allow that.",
+                needed = budget.needed(),
+                explain = budget.explain(),
                 host = self.text("/postgresql/external/host"),
                 port = self.text("/postgresql/external/port"),
                 ssl = self.text("/postgresql/external/sslMode"),
                 db = self.text("/postgresql/database"),
                 plugin = self.text("/postgresql/pluginDatabase"),
                 default = self.text("/postgresql/external/defaultDatabase"),
+            ));
+        }
+        if self.dify.switches.get("composeSsrfDeniesPrivate") == Some(&Value::Bool(false)) {
+            notes.push(format!(
+                "The ssrf proxy denies private, loopback and link-local destinations (cluster \
+                 Services, nodes, cloud metadata); Dify {}'s own compose allows them, so an HTTP \
+                 node or tool that called an in-cluster service there gets 403 here: list the \
+                 networks it may reach in ssrfProxy.allowedPrivateNetworks (CIDRs or addresses).",
+                self.dify_version(),
             ));
         }
         notes.extend(self.topology_notes());
@@ -255,6 +278,14 @@ pub enum Error {
     Schema(String),
     #[error(transparent)]
     Version(#[from] crate::versions::Error),
+    #[error(
+        "postgresql.settings.max_connections is {configured}, but the release can open {needed} connections to its PostgreSQL ({explain}): set postgresql.settings.max_connections to {needed} or more, or to auto (sized for the pools)"
+    )]
+    Connections {
+        configured: u32,
+        needed: u32,
+        explain: String,
+    },
 }
 
 /// Values under `secrets` that name things rather than hold key material: the existing Secret
@@ -307,6 +338,16 @@ pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
     let rendered = render::render(&spec.chart, &merged, &keys, &spec.release, &dify)?;
     let manifest = Manifest::from_rendered(&rendered)
         .map_err(|e| e.with_value_keys(&Value::Object(user.merged.clone())))?;
+    if let Some(configured) = connections::bundled_max_connections(&manifest) {
+        let budget = connections::budget(&manifest);
+        if configured < budget.needed() {
+            return Err(Error::Connections {
+                configured,
+                needed: budget.needed(),
+                explain: budget.explain(),
+            });
+        }
+    }
     Ok(RenderedRelease {
         release: spec.release.clone(),
         values: merged,

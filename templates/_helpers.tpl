@@ -34,6 +34,8 @@
 #}
 {% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] + (["/openapi"] if Dify.switches.openapiRoute else []) %}
 {% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
+{# Collaboration's socket.io endpoint, at the host's root (NEXT_PUBLIC_SOCKET_URL is the origin). #}
+{% set socket_io_path = "/socket.io" %}
 {% set route_host = none if Values.external.host is ip_address else Values.external.host %}
 {% set tls = Values.expose.tls %}
 {% macro check_tls() %}
@@ -64,6 +66,8 @@
 {% set images = Dify.images %}
 {% set i = Values.images %}
 {% set web_repository = i.web.repository or i.dify.repository ~ "-web" %}
+{# How to build the web image with the base path, in langgenius/dify at the release's tag. #}
+{% set web_build_command = "docker build " ~ ("-f web/Dockerfile " if Dify.switches.webBuildFromRepoRoot else "") ~ "--build-arg NEXT_PUBLIC_BASE_PATH=" ~ path ~ " -t <registry>/dify-web:" ~ Dify.version ~ (" ." if Dify.switches.webBuildFromRepoRoot else " web/") %}
 {# The release's switches (versions.yaml); templates read these, never version strings. #}
 {% set switches = Dify.switches %}
 {% set websocket_worker = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker" %}
@@ -505,11 +509,19 @@ spec:
 {# The release's default queues, stated: the worker consumes every queue its api sends to. #}
 {{ env("CELERY_QUEUES", Dify.celeryQueues | join(",")) }}
 {% endif %}
+{#
+  gunicorn, as compose sets it per component: the api runs gevent (the 1.14.x entrypoint's
+  default is the websocket worker) with 10 connections per worker, except in 1.14.0, where it
+  serves /socket.io/ itself; the api-websocket runs one websocket worker with 1000 connections
+  (the entrypoint's default, 10, fills with ten open sockets).
+#}
 {% if websocket %}
 {{ env("SERVER_WORKER_CLASS", websocket_worker) }}
 {{ env("SERVER_WORKER_AMOUNT", "1") }}
-{% elif mode == "api" and switches.socketIo == "api" %}
-{{ env("SERVER_WORKER_CLASS", websocket_worker) }}
+{{ env("SERVER_WORKER_CONNECTIONS", "1000") }}
+{% elif mode == "api" %}
+{{ env("SERVER_WORKER_CLASS", websocket_worker if switches.socketIo == "api" else "gevent") }}
+{{ env("SERVER_WORKER_CONNECTIONS", "10") }}
 {% endif %}
 {% if switches.socketIo == "api-websocket" %}
 {{ env("ENABLE_COLLABORATION_MODE", "true") }}
@@ -608,3 +620,20 @@ initContainers:
 {% endif %}
 {% endmacro %}
 
+
+{#
+  PostgreSQL connections the release can hold at once (postgresql.settings.max_connections=auto
+  sizes the bundled server for them): Dify's SQLAlchemy pool (30 + 10 overflow, and its pgvector
+  pool of 5 with pgvector) per gunicorn worker or Celery process of api, api-websocket, worker
+  and beat, and the plugin daemon's 30 (DB_MAX_OPEN_CONNS), each times its most pods (the
+  autoscaler's maximum, plus the surge pod of a rolling update), and PostgreSQL's 3 superuser
+  slots. src/release/connections.rs reads the same from the rendered pods and refuses a server
+  sized below it.
+#}
+{% set pool_of = (extra_env.SQLALCHEMY_POOL_SIZE | default("30") | int) + (extra_env.SQLALCHEMY_MAX_OVERFLOW | default("10") | int) + ((extra_env.PGVECTOR_MAX_CONNECTION | default("5") | int) if vector == "pgvector" else 0) %}
+{% set gunicorn_workers = extra_env.SERVER_WORKER_AMOUNT | default("1") | int %}
+{% macro most_pods(v) %}{% set n = v.autoscaling.maxReplicas if v.autoscaling.enabled else v.replicas %}{{ n + (n + 3) // 4 }}{% endmacro %}
+{% set db_connections = (most_pods(Values.api) | int) * gunicorn_workers * pool_of
+  + ((2 * gunicorn_workers * pool_of) if switches.socketIo == "api-websocket" else 0)
+  + (most_pods(Values.worker) | int) * pool_of
+  + pool_of + 30 + 3 %}

@@ -377,3 +377,56 @@ fn a_crashed_api_server_fails_the_apply_cleanly_and_a_rerun_converges() {
     assert!(again.status.success(), "{text}");
     assert!(text.contains("all objects are ready"), "{text}");
 }
+
+/// The command the notes print to read INIT_PASSWORD, run as printed (by `sh`) against the
+/// real API server, when `secrets.existingSecretKeys` maps it to a key with a dot: jsonpath
+/// reads `{.data.init.password}` as two fields and prints nothing, so the dot is escaped.
+/// Negative control: the unescaped command prints nothing on the same Secret.
+#[test]
+fn printed_init_password_command_reads_a_dotted_key() {
+    let ns = "jsonpath-dotted-key";
+    ok(&kubectl(&["create", "namespace", ns]));
+    // Not a secret of the project: a value made up for this Secret only.
+    let value = "value-of-the-dotted-key";
+    ok(&kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "operator-keys",
+        "-n",
+        ns,
+        &format!("--from-literal=init.password={value}"),
+    ]));
+    let set = [
+        "expose.ingressClassName=kommander-traefik",
+        "expose.path=/",
+        "external.scheme=http",
+        "external.host=192.0.2.10",
+        "storage.storageClassName=standard",
+        "secrets.existingSecret=operator-keys",
+        "secrets.existingSecretKeys.INIT_PASSWORD=init.password",
+    ];
+    let mut spec = release_spec(set.iter().map(|s| s.to_string()).collect(), MASTER);
+    spec.release.namespace = ns.into();
+    let notes = difyrender::release::render_release(&spec).unwrap().notes();
+    let note = notes
+        .iter()
+        .find(|n| n.contains("INIT_PASSWORD") || n.contains("initial password"))
+        .expect("a note on the initial password");
+    let command = note.split("read it with: ").nth(1).expect("a command");
+    assert!(command.contains(r"{.data.init\.password}"), "{command}");
+    let run = |command: &str| {
+        let out = Command::new("sh")
+            .args(["-c", command])
+            .env("KUBECONFIG", kubeconfig())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}: {}", transcript(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(command), value);
+    assert_eq!(
+        run(&command.replace(r"init\.password", "init.password")),
+        ""
+    );
+}

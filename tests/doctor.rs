@@ -523,6 +523,37 @@ fn capacity_short_is_a_warning() {
     );
 }
 
+/// An external PostgreSQL's max_connections cannot be read from outside the cluster: doctor
+/// warns with the number the release can open (pools × most pods), here with 3 api replicas.
+/// A bundled server is sized at render time and gets no such check.
+#[test]
+fn external_postgresql_connections_are_stated() {
+    let (out, c) = json_doctor(
+        "t-pg-connections",
+        &[
+            "--set",
+            "postgresql.enabled=false",
+            "--set",
+            "postgresql.external.host=db.example.com",
+            "--set",
+            "api.replicas=3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let check = &c["postgresql connections"];
+    assert_eq!(check["verdict"], "warn", "{check}");
+    // api: 3 + 1 surge pod × 40, worker 2 × 40, beat 40, plugin daemon 30, 3 reserved.
+    assert!(
+        check["reason"]
+            .as_str()
+            .unwrap()
+            .contains("can open 313 connections"),
+        "{check}"
+    );
+    let (_, bundled) = json_doctor("t-pg-connections", &[]);
+    assert!(!bundled.contains_key("postgresql connections"));
+}
+
 #[test]
 fn a_sub_path_without_the_middleware_crd_fails() {
     let subpath = [

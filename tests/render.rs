@@ -694,6 +694,9 @@ fn output_dir_writes_one_file_per_object_in_apply_order() {
 }
 
 /// Where a request goes, by the rendered Ingresses (or HTTPRoutes, when the release has them).
+/// The project's own reading of its routes, kept for the checks that need no controller (the
+/// links snapshots, the parity of both forms on every declared path); tests/traefik/ sends the
+/// same links through the real Traefik.
 fn route(m: &Manifest, url: &str) -> Option<Route> {
     if m.resources.iter().any(|r| r.kind == "HTTPRoute") {
         gateway_route(m, url)
@@ -859,6 +862,74 @@ fn ingress_route(m: &Manifest, url: &str) -> Option<Route> {
 #[test]
 fn links_users_see_reach_the_right_backend() {
     snapshot("links-users-see", &links_report(&[]));
+    // Collaboration (1.14.0: the api serves /socket.io/; 1.14.1: its own api-websocket).
+    snapshot(
+        "links-users-see-1.14.0",
+        &links_report(&["images.dify.tag=1.14.0"]),
+    );
+    snapshot(
+        "links-users-see-1.14.1",
+        &links_report(&["images.dify.tag=1.14.1"]),
+    );
+}
+
+/// Every path a route of either form declares (and one level below it) goes to the same
+/// backend, with the same path and X-Forwarded-Prefix, in the Ingress and the HTTPRoute form.
+/// Once the HTTPRoute form had no /socket.io/ rule: socket requests fell through to the web.
+#[test]
+fn ingress_and_http_route_forms_route_every_path_alike() {
+    let gateway = [
+        "expose.kind=HTTPRoute",
+        "expose.gateway.parentRefs[0].name=traefik-gateway",
+    ];
+    let root = [
+        "expose.path=/",
+        "images.web.repository=",
+        "images.web.basePath=",
+    ];
+    for tag in ["1.11.4", "1.14.0", "1.14.1"] {
+        let tag = format!("images.dify.tag={tag}");
+        for profile in [&[][..], &root[..]] {
+            let set = [&[tag.as_str()][..], profile].concat();
+            let ingress = render(&set).manifest;
+            let routes = render(&[&set[..], &gateway[..]].concat()).manifest;
+            let mut paths = BTreeSet::new();
+            for r in &ingress.resources {
+                for rule in r.body["spec"]["rules"].as_array().into_iter().flatten() {
+                    for p in rule["http"]["paths"].as_array().into_iter().flatten() {
+                        paths.insert(p["path"].as_str().unwrap().to_owned());
+                    }
+                }
+            }
+            for r in &routes.resources {
+                for rule in r.body["spec"]["rules"].as_array().into_iter().flatten() {
+                    for m in rule["matches"].as_array().into_iter().flatten() {
+                        paths.insert(m["path"]["value"].as_str().unwrap().to_owned());
+                    }
+                }
+            }
+            assert!(paths.len() > 8, "{set:?}: {paths:?}");
+            for p in &paths {
+                for probe in [p.clone(), format!("{}/x?q=1", p.trim_end_matches('/'))] {
+                    if paths.contains(&format!("{probe}/")) {
+                        // Traefik matches Ingress prefixes as strings: the Ingress form takes
+                        // /e/ and /socket.io/ with their slash (/e would also capture /explore);
+                        // Gateway API ignores a trailing slash. Clients always send the slash.
+                        continue;
+                    }
+                    let url = format!("https://192.0.2.10{probe}");
+                    assert_eq!(
+                        ingress_route(&ingress, &url),
+                        gateway_route(&routes, &url),
+                        "{set:?}: {url}"
+                    );
+                }
+            }
+            if tag.ends_with("1.14.1") {
+                assert!(paths.contains("/socket.io/"), "{paths:?}");
+            }
+        }
+    }
 }
 
 /// The Gateway API routes serve every link exactly as the Ingresses do.
@@ -871,6 +942,12 @@ fn http_routes_serve_the_same_links() {
     ];
     let report = links_report(&gateway);
     assert_eq!(report, links_report(&[]));
+    for tag in ["images.dify.tag=1.14.0", "images.dify.tag=1.14.1"] {
+        assert_eq!(
+            links_report(&[&gateway[..], &[tag]].concat()),
+            links_report(&[tag])
+        );
+    }
     let r = render(&gateway);
     assert!(
         r.manifest
@@ -1014,6 +1091,36 @@ fn links_report(extra: &[&str]) -> String {
                 format!("{base}/pdf.worker.min.mjs"),
             ),
         ];
+        let mut links = links.to_vec();
+        // Collaboration: the web's socket.io client (4.8) connects to the URL's origin at
+        // /socket.io/ and takes the URL's path as its namespace, which must be `/`.
+        let socket_url = container_env(m, container(&web, "web"))
+            .into_iter()
+            .find(|(name, _)| name == "NEXT_PUBLIC_SOCKET_URL")
+            .map(|(_, v)| v);
+        if let Some(url) = socket_url {
+            let (scheme, rest) = url.split_once("://").unwrap();
+            let (host, namespace) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            assert_eq!(scheme, "wss", "{profile}: NEXT_PUBLIC_SOCKET_URL {url}");
+            assert_eq!(
+                namespace, "/",
+                "{profile}: NEXT_PUBLIC_SOCKET_URL {url} namespace"
+            );
+            let server = if m.resources.iter().any(|r| r.name == "dify-api-websocket") {
+                "dify-api-websocket:http"
+            } else {
+                "dify-api:http"
+            };
+            links.push((
+                "collaboration socket",
+                format!("https://{host}/socket.io/?EIO=4&transport=websocket"),
+                server,
+                "/socket.io/?EIO=4&transport=websocket".to_owned(),
+            ));
+        }
         report.push_str(&format!("== expose.path={profile}\n"));
         for (what, link, backend, seen) in links {
             let route =
@@ -1360,7 +1467,11 @@ fn external_postgresql_tls_reaches_api_and_plugin_daemon() {
     let bundled = render(&[]);
     let api = pod(&bundled.manifest, "Deployment", "dify-api");
     assert!(!names(container(&api, "api")).contains(&"DB_EXTRAS"));
-    assert_eq!(bundled.notes().len(), 1);
+    assert!(
+        bundled.notes().iter().all(|n| !n.contains("PostgreSQL")),
+        "{:#?}",
+        bundled.notes()
+    );
 }
 
 /// The plugin daemon's /e/ route goes through the hook proxy, which passes the public URL.
@@ -1696,4 +1807,222 @@ fn tls_with_a_certificate_for_the_host() {
         .to_typed()
         .unwrap();
     assert!(ingress.spec.unwrap().rules.unwrap()[0].host.is_none());
+}
+
+/// gunicorn as Dify's compose runs it, per component (1.14.1 docker-compose.yaml and
+/// envs/core-services/shared.env.example): the api `gevent` with 10 connections per worker,
+/// the api_websocket one GeventWebSocketWorker with 1000. Without SERVER_WORKER_CONNECTIONS
+/// the websocket server took ten sockets and then hung; without SERVER_WORKER_CLASS the 1.14.x
+/// entrypoint ran the api with the websocket worker. 1.14.0 (no api_websocket) serves
+/// /socket.io/ from the api, which then needs the websocket worker. The websocket server's
+/// readiness probe asks /health over HTTP, which waits for a free connection: a TCP probe is
+/// answered by the kernel and says ready when the server is full.
+#[test]
+fn gunicorn_workers_as_compose_sets_them_per_component() {
+    const WS: &str = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker";
+    for (tag, api_class) in [("1.11.4", "gevent"), ("1.14.0", WS), ("1.14.1", "gevent")] {
+        let r = render(&[&format!("images.dify.tag={tag}")]);
+        let m = &r.manifest;
+        let api = pod(m, "Deployment", "dify-api");
+        let api_env = container_env(m, container(&api, "api"));
+        assert_eq!(
+            env_get(&api_env, "SERVER_WORKER_CLASS"),
+            api_class,
+            "{tag} api"
+        );
+        assert_eq!(
+            env_get(&api_env, "SERVER_WORKER_CONNECTIONS"),
+            "10",
+            "{tag} api"
+        );
+        let has_ws = m.resources.iter().any(|r| r.name == "dify-api-websocket");
+        assert_eq!(has_ws, tag == "1.14.1", "{tag}");
+        if has_ws {
+            let ws = pod(m, "Deployment", "dify-api-websocket");
+            let c = container(&ws, "api-websocket");
+            let env = container_env(m, c);
+            assert_eq!(env_get(&env, "SERVER_WORKER_CLASS"), WS);
+            assert_eq!(env_get(&env, "SERVER_WORKER_AMOUNT"), "1");
+            assert_eq!(env_get(&env, "SERVER_WORKER_CONNECTIONS"), "1000");
+            let probe = c.readiness_probe.as_ref().expect("a readiness probe");
+            assert!(probe.tcp_socket.is_none(), "{probe:?}");
+            let http = probe.http_get.as_ref().expect("an HTTP probe");
+            assert_eq!(http.path.as_deref(), Some("/health"));
+        }
+        // The worker and beat run Celery, not gunicorn: no gunicorn settings there.
+        for (name, container_name) in [("dify-worker", "worker"), ("dify-beat", "beat")] {
+            let p = pod(m, "Deployment", name);
+            let env = container_env(m, container(&p, container_name));
+            assert!(
+                env.iter().all(|(n, _)| !n.starts_with("SERVER_WORKER_")),
+                "{tag} {name}"
+            );
+        }
+    }
+}
+
+/// The production example on NKP (examples/nkp.values.yaml + nkp-production.values.yaml),
+/// with more `--set` values.
+fn render_production(set: &[&str]) -> Result<RenderedRelease, difyrender::release::Error> {
+    let mut spec = release_spec(set.iter().map(|s| s.to_string()).collect(), MASTER);
+    spec.sources.files = vec![
+        root().join("examples/nkp.values.yaml"),
+        root().join("examples/nkp-production.values.yaml"),
+    ];
+    render_release(&spec)
+}
+
+/// PostgreSQL's max_connections covers every pool the release can open: Dify's SQLAlchemy
+/// pool (30 + 10 overflow, and Dify's pgvector pool of 5 with pgvector) in api, api-websocket,
+/// worker and beat, the plugin daemon's 30, each times its most pods (the autoscaler's
+/// maximum, plus a rolling update's surge pod), and PostgreSQL's 3 superuser slots. With
+/// compose's 100 the 1.14.1 pools (about 190) ran the server out of connections. The bundled
+/// server is refused below the need (naming the key); an external server's note says it.
+#[test]
+fn postgresql_allows_every_connection_the_release_can_open() {
+    use difyrender::release::connections::{budget, bundled_max_connections};
+    // 1.14.1 at its defaults: api, api-websocket and worker roll with a surge pod.
+    let r = render(&["images.dify.tag=1.14.1"]);
+    let b = budget(&r.manifest);
+    assert_eq!(
+        b.explain(),
+        "api 2×40, api-websocket 2×40, beat 1×40, plugin-daemon 1×30, worker 2×40, 3 reserved for superusers"
+    );
+    assert_eq!(b.needed(), 80 + 80 + 30 + 40 + 80 + 3);
+    // max_connections=auto (the default) sizes the bundled server for exactly that.
+    assert_eq!(bundled_max_connections(&r.manifest), Some(b.needed()));
+
+    // A server sized below the need is refused, naming the key and the need.
+    let with_max = |set: &[&str], max: &str| {
+        let mut s = spec(set);
+        s.sources
+            .set_string
+            .push(format!("postgresql.settings.max_connections={max}"));
+        render_release(&s)
+    };
+    let err = with_max(&["images.dify.tag=1.14.1"], "200")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("postgresql.settings.max_connections is 200")
+            && err.contains("open 313 connections"),
+        "{err}"
+    );
+    // Pool sizes from dify.extraEnv count, at both ends.
+    let small_pools = |max: &str| {
+        let mut s = spec(&["images.dify.tag=1.14.1"]);
+        s.sources
+            .set_string
+            .push("dify.extraEnv.SQLALCHEMY_POOL_SIZE=10".into());
+        if !max.is_empty() {
+            s.sources
+                .set_string
+                .push(format!("postgresql.settings.max_connections={max}"));
+        }
+        render_release(&s).unwrap()
+    };
+    let small = small_pools("200");
+    let need = 2 * 20 + 2 * 20 + 30 + 20 + 2 * 20 + 3;
+    assert_eq!(budget(&small.manifest).needed(), need);
+    let auto = small_pools("");
+    assert_eq!(bundled_max_connections(&auto.manifest), Some(need));
+
+    // The production example: autoscaled api (max 6) and worker (max 8) on pgvector, an
+    // external server: the note says what it must allow.
+    let r = render_production(&[]).unwrap();
+    let b = budget(&r.manifest);
+    assert_eq!(
+        b.needed(),
+        8 * 45 + 45 + 30 + 10 * 45 + 3,
+        "{}",
+        b.explain()
+    );
+    let notes = r.notes();
+    assert!(
+        notes.iter().any(|n| n.contains(&format!(
+            "can open {} connections to it ({})",
+            b.needed(),
+            b.explain()
+        ))),
+        "{notes:#?}"
+    );
+    // With the bundled server instead: sized for it, or refused when set below it.
+    let bundled = render_production(&["postgresql.enabled=true"]).unwrap();
+    assert_eq!(bundled_max_connections(&bundled.manifest), Some(888));
+    let mut s = release_spec(vec!["postgresql.enabled=true".into()], MASTER);
+    s.sources.files = vec![
+        root().join("examples/nkp.values.yaml"),
+        root().join("examples/nkp-production.values.yaml"),
+    ];
+    s.sources
+        .set_string
+        .push("postgresql.settings.max_connections=500".into());
+    let err = render_release(&s).unwrap_err().to_string();
+    assert!(
+        err.contains("is 500") && err.contains("open 888 connections"),
+        "{err}"
+    );
+}
+
+/// The web image with a base path builds from web/ before 1.14.0 and from the repository root
+/// (`-f web/Dockerfile .`) from 1.14.0 on: the refusal of the stock image under `/dify` gives
+/// the command of the release being rendered.
+#[test]
+fn web_build_command_follows_the_release() {
+    let stock = ["images.web.repository=", "images.web.basePath="];
+    for (tag, command) in [
+        (
+            "1.11.4",
+            "docker build --build-arg NEXT_PUBLIC_BASE_PATH=/dify -t <registry>/dify-web:1.11.4 web/",
+        ),
+        (
+            "1.13.3",
+            "docker build --build-arg NEXT_PUBLIC_BASE_PATH=/dify -t <registry>/dify-web:1.13.3 web/",
+        ),
+        (
+            "1.14.0",
+            "docker build -f web/Dockerfile --build-arg NEXT_PUBLIC_BASE_PATH=/dify -t <registry>/dify-web:1.14.0 .",
+        ),
+        (
+            "1.14.1",
+            "docker build -f web/Dockerfile --build-arg NEXT_PUBLIC_BASE_PATH=/dify -t <registry>/dify-web:1.14.1 .",
+        ),
+    ] {
+        let tag_set = format!("images.dify.tag={tag}");
+        let err = render_release(&spec(&[&stock[..], &[tag_set.as_str()]].concat()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("      {command}\n")), "{tag}: {err}");
+    }
+}
+
+/// Before 1.15 Dify's own ssrf proxy lets workflows reach private addresses; the chart's squid
+/// does not. The notes say so for those releases and name the value that opens a network.
+/// Negative control: a release whose compose denies them too gets no such note.
+#[test]
+fn notes_before_1_15_say_private_destinations_are_denied() {
+    for tag in ["1.11.4", "1.14.1"] {
+        let notes = render(&[&format!("images.dify.tag={tag}")]).notes();
+        let note = notes
+            .iter()
+            .find(|n| n.contains("ssrfProxy.allowedPrivateNetworks"))
+            .unwrap_or_else(|| panic!("{tag}: {notes:#?}"));
+        assert!(
+            note.contains(&format!("Dify {tag}'s own compose allows them")),
+            "{note}"
+        );
+        assert!(note.contains("403"), "{note}");
+    }
+    let mut s = spec(&["images.dify.tag=1.14.1"]);
+    for r in &mut s.chart.versions.releases {
+        r.switches
+            .insert("composeSsrfDeniesPrivate".into(), Value::Bool(true));
+    }
+    let notes = render_release(&s).unwrap().notes();
+    assert!(
+        notes
+            .iter()
+            .all(|n| !n.contains("ssrfProxy.allowedPrivateNetworks")),
+        "{notes:#?}"
+    );
 }

@@ -217,6 +217,8 @@ fn expected_switches(r: &DifyRelease, compose: &Value) -> Value {
             daemon_version >= key(rule("pluginDaemonMigratesOnStartFrom").as_str().unwrap()),
         "pluginDaemonRedisTlsOptions":
             daemon_version >= key(rule("pluginDaemonRedisTlsOptionsFrom").as_str().unwrap()),
+        "webBuildFromRepoRoot": v >= key("1.14.0"),
+        "composeSsrfDeniesPrivate": v >= key("1.15.0"),
         "sandboxPythonPath": if key(sandbox) >= key("0.2.14") {
             &python["from-0.2.14"]
         } else {
