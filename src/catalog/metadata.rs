@@ -158,13 +158,29 @@ pub fn metadata_yaml(rendered: &RenderedRelease, fixed: &[(String, String)], ico
         "icon": icon,
     });
     let mut doc = doc;
-    // The releases of the table this one may replace: every older one (the database only
-    // moves forward). A string, as the schema wants it: `1.10.0 || 1.10.1 || …`.
     let from = rendered.versions.upgrades_from(rendered.dify_version());
-    if !from.is_empty() {
-        doc["upgradesFrom"] = json!(from.join(" || "));
+    if let Some(range) = upgrades_from_range(rendered.dify_version(), &from) {
+        doc["upgradesFrom"] = json!(range);
     }
     yaml::to_string(&doc)
+}
+
+/// `upgradesFrom`: the releases of the table this one may replace (every older one: the
+/// database only moves forward), as the one range NKP's schema allows — `>=OLDEST <THIS`, no
+/// `||` and no suffix. A hotfix such as `1.10.1-fix.1` comes after `1.10.1` in Dify's order
+/// but before it in semver's, so its own range ends at `<=1.10.1`; and like every semver
+/// pre-release it is matched by no range without a suffix (docs/catalog.md says so).
+pub fn upgrades_from_range(version: &str, older: &[&str]) -> Option<String> {
+    fn base(v: &str) -> &str {
+        v.split_once('-').map_or(v, |(core, _)| core)
+    }
+    let oldest = older.iter().map(|v| base(v)).next()?;
+    let upper = if version.contains('-') {
+        format!("<={}", base(version))
+    } else {
+        format!("<{version}")
+    };
+    Some(format!(">={oldest} {upper}"))
 }
 
 /// `.bloodhound.yml` for `nkp validate catalog-repository`.
