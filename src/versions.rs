@@ -152,6 +152,8 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
     ("redis", "redis"),
     ("weaviate", "weaviate"),
     ("hook-proxy", "hookProxy"),
+    ("postgres-exporter", "postgresExporter"),
+    ("redis-exporter", "redisExporter"),
 ];
 
 impl ReleaseTable {

@@ -547,3 +547,13 @@ initContainers:
 {% endif %}
 {% endmacro %}
 
+{#
+  Monitoring (monitoring.enabled): the port named "metrics" of each component that serves
+  Prometheus metrics — Weaviate itself, and the exporter beside the bundled PostgreSQL and Redis.
+#}
+{% set metrics_ports = {"weaviate": 2112, "postgresql": 9187, "redis": 9121} %}
+{% macro exporter(image, component) %}
+{{ container("metrics-exporter", image, Values.monitoring.exporterResources, Values.securityContexts[component].container) }}
+ports: [{name: metrics, containerPort: {{ metrics_ports[component] }}}]
+readinessProbe: {httpGet: {path: /metrics, port: metrics}, periodSeconds: 30, timeoutSeconds: 5}
+{% endmacro %}

@@ -521,3 +521,253 @@ fn every_topology_choice_passes_strict_server_side_validation() {
         cluster::strict_dry_run(&stream, "kubectl", kubeconfig(), &format!("{set:?}"));
     }
 }
+
+/// The Prometheus operator's PodMonitor CRD of the release pinned in
+/// hack/testenv/prometheus-operator (downloaded by scripts/test).
+fn podmonitor_crd() -> PathBuf {
+    let out = std::process::Command::new("go")
+        .args([
+            "mod",
+            "download",
+            "-json",
+            "github.com/prometheus-operator/prometheus-operator",
+        ])
+        .current_dir(root().join("hack/testenv/prometheus-operator"))
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .expect("go runs");
+    assert!(out.status.success(), "{}", transcript(&out));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    PathBuf::from(info["Dir"].as_str().unwrap())
+        .join("example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml")
+}
+
+/// `render` with monitoring on (or off), at the root path: the stream's objects.
+fn render_monitoring(extra: &[&str]) -> (Output, Vec<serde_json::Value>) {
+    let out = difyrender()
+        .arg("render")
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(extra)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    let objects = if out.status.success() {
+        difyrender::yaml::from_str_multiple(&String::from_utf8_lossy(&out.stdout)).unwrap()
+    } else {
+        Vec::new()
+    };
+    (out, objects)
+}
+
+/// Container ports named "metrics" of each pod template, by component.
+fn metrics_ports(objects: &[serde_json::Value]) -> std::collections::BTreeMap<String, Vec<i64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for o in objects {
+        let labels = &o["spec"]["template"]["metadata"]["labels"];
+        let Some(component) = labels["app.kubernetes.io/component"].as_str() else {
+            continue;
+        };
+        let ports: Vec<i64> = o["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .filter(|p| p["name"] == "metrics")
+            .map(|p| p["containerPort"].as_i64().unwrap())
+            .collect();
+        if !ports.is_empty() {
+            out.insert(component.to_owned(), ports);
+        }
+    }
+    out
+}
+
+/// monitoring.enabled: Weaviate serves its metrics and exporters run beside the bundled
+/// PostgreSQL and Redis; the PodMonitor selects exactly the pods with a "metrics" port; the
+/// NetworkPolicy opens those ports, and only those, to Prometheus's namespace; the dashboard is
+/// JSON. Off (the default), none of it is rendered. With nothing bundled, it is refused.
+#[test]
+fn monitoring_scrapes_what_serves_metrics() {
+    let (off, objects) = render_monitoring(&[]);
+    assert!(off.status.success(), "{}", transcript(&off));
+    assert!(metrics_ports(&objects).is_empty());
+    assert!(!objects.iter().any(|o| o["kind"] == "PodMonitor"));
+    assert!(!String::from_utf8_lossy(&off.stdout).contains("PROMETHEUS_MONITORING"));
+
+    let (on, objects) = render_monitoring(&["--set", "monitoring.enabled=true"]);
+    assert!(on.status.success(), "{}", transcript(&on));
+    let ports = metrics_ports(&objects);
+    assert_eq!(
+        ports.keys().collect::<Vec<_>>(),
+        ["postgresql", "redis", "weaviate"],
+        "{ports:?}"
+    );
+    let monitor = objects.iter().find(|o| o["kind"] == "PodMonitor").unwrap();
+    let selected: Vec<&str> = monitor["spec"]["selector"]["matchExpressions"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        selected,
+        ports.keys().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["port"], "metrics");
+    // The exporters read the datastores' passwords from the keys Secret, never as values.
+    let exporters: Vec<&serde_json::Value> = objects
+        .iter()
+        .flat_map(|o| {
+            o["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter(|c| c["name"] == "metrics-exporter")
+        .collect();
+    assert_eq!(exporters.len(), 2);
+    for c in exporters {
+        let password = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"].as_str().unwrap().contains("PASS"))
+            .unwrap();
+        assert_eq!(
+            password["valueFrom"]["secretKeyRef"]["name"], "dify-keys",
+            "{c}"
+        );
+        assert!(password.get("value").is_none(), "{c}");
+    }
+    // Prometheus's namespace reaches the metrics ports and nothing else.
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy" && o["metadata"]["name"] == "dify-datastores")
+        .unwrap();
+    let rule = policy["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["from"][0]["namespaceSelector"].is_object())
+        .unwrap();
+    assert_eq!(
+        rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "kommander"
+    );
+    let mut opened: Vec<i64> = rule["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    let mut served: Vec<i64> = ports.values().flatten().copied().collect();
+    opened.sort();
+    served.sort();
+    assert_eq!(opened, served);
+    let dashboard = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(dashboard["data"]["dify.json"].as_str().unwrap()).unwrap();
+    assert_eq!(json["panels"].as_array().unwrap().len(), 6, "{json}");
+
+    // External datastores serve no metrics of the release's: only what is bundled is scraped.
+    let (s3ish, objects) = render_monitoring(&[
+        "--set",
+        "monitoring.enabled=true",
+        "--set",
+        "vectorStore.type=qdrant",
+        "--set",
+        "vectorStore.external.url=http://qdrant.example.com:6333",
+        "--set",
+        "secrets.qdrantApiKey=qdrant-test-key-000000",
+    ]);
+    assert!(s3ish.status.success(), "{}", transcript(&s3ish));
+    assert_eq!(
+        metrics_ports(&objects).keys().collect::<Vec<_>>(),
+        ["postgresql", "redis"]
+    );
+
+    let (refused, _) = render_monitoring(&[
+        "--set",
+        "monitoring.enabled=true",
+        "--set",
+        "redis.enabled=false",
+        "--set",
+        "redis.external.host=redis.example.com",
+        "--set",
+        "postgresql.enabled=false",
+        "--set",
+        "postgresql.external.host=pg.example.com",
+        "--set",
+        "secrets.postgresPassword=pg-test-password-0000",
+        "--set",
+        "secrets.redisPassword=redis-test-password-0000",
+        "--set",
+        "vectorStore.type=pgvector",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert!(
+        transcript(&refused).contains("monitoring.enabled: no bundled datastore runs"),
+        "{}",
+        transcript(&refused)
+    );
+    assert!(refused.stdout.is_empty());
+}
+
+/// On the real control plane: without the Prometheus operator's CRDs, apply's doctor check
+/// names PodMonitor and stops before any write; with them (the release NKP 2.17 ships), the
+/// stream passes a strict server-side dry run and apply writes the PodMonitor under its own
+/// field manager.
+#[test]
+fn monitoring_objects_are_accepted_by_the_api_server() {
+    let ns = "t-monitoring";
+    let refused = apply_with_key(ns, &["--set", "monitoring.enabled=true", "--no-wait"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", transcript(&refused));
+    let text = transcript(&refused);
+    assert!(
+        text.contains("PodMonitor (monitoring.coreos.com/v1)"),
+        "{text}"
+    );
+    assert!(text.contains("kube-prometheus-stack"), "{text}");
+    assert!(
+        !kubectl(&["get", "namespace", ns]).status.success(),
+        "nothing was written"
+    );
+
+    let crd = podmonitor_crd();
+    ok(&kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        crd.to_str().unwrap(),
+    ]));
+    ok(&kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=60s",
+        "crd/podmonitors.monitoring.coreos.com",
+    ]));
+    ok(&apply_with_key(
+        ns,
+        &["--set", "monitoring.enabled=true", "--no-wait"],
+    ));
+    let (rendered, _) = render_monitoring(&["-n", ns, "--set", "monitoring.enabled=true"]);
+    assert!(rendered.status.success(), "{}", transcript(&rendered));
+    cluster::strict_dry_run(
+        &String::from_utf8_lossy(&rendered.stdout),
+        "difyrender",
+        kubeconfig(),
+        "monitoring",
+    );
+    let monitor = cluster::kubectl_json(
+        &["get", "podmonitor", "-n", ns, "dify-datastores"],
+        kubeconfig(),
+    );
+    assert_eq!(
+        monitor["metadata"]["managedFields"][0]["manager"],
+        "difyrender"
+    );
+}

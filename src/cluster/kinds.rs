@@ -22,6 +22,7 @@ fn plural_and_scope(kind: &str) -> Option<(&'static str, bool)> {
         "HorizontalPodAutoscaler" => ("horizontalpodautoscalers", true),
         "Middleware" => ("middlewares", true),
         "HTTPRoute" => ("httproutes", true),
+        "PodMonitor" => ("podmonitors", true),
         _ => return None,
     })
 }

@@ -54,6 +54,7 @@ pub const COMPONENTS: &[&str] = &[
     "sandbox",
     "ssrf-proxy",
     "ingress",
+    "monitoring",
 ];
 
 /// Apply stages, in order. Objects in one stage do not depend on each other.
