@@ -947,3 +947,42 @@ fn upgrades_from_is_one_range_of_every_older_release() {
         }
     }
 }
+
+/// With secrets.externalSecret the entry carries the ExternalSecret that makes the keys Secret,
+/// and its overview asks for the store's entry instead of `difyrender secrets apply`: nothing is
+/// left to do by hand before enabling it.
+#[test]
+fn an_entry_with_external_secrets_needs_no_manual_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &[
+            root_values(),
+            args(&[
+                "--set",
+                "secrets.existingSecret=dify-keys-eso",
+                "--set",
+                "secrets.externalSecret.enabled=true",
+                "--set",
+                "secrets.externalSecret.storeRef.name=vault",
+                "--set",
+                "secrets.externalSecret.remoteKey=dify/production",
+            ]),
+        ]
+        .concat(),
+        None,
+    ));
+    let dir = tmp.path().join("repo").join(VERSION_DIR);
+    let manifests = tree(&dir.join("manifests"));
+    let external: Vec<&String> = manifests
+        .iter()
+        .filter(|(_, text)| text.contains("kind: ExternalSecret"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(external.len(), 1, "{:?}", manifests.keys());
+    assert!(!manifests.values().any(|t| t.contains("kind: Secret\n")));
+    let metadata = read(&dir.join("metadata.yaml"));
+    assert!(metadata.contains("External Secrets Operator"), "{metadata}");
+    assert!(!metadata.contains("difyrender secrets apply"), "{metadata}");
+}

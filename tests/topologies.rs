@@ -522,24 +522,43 @@ fn every_topology_choice_passes_strict_server_side_validation() {
     }
 }
 
-/// The Prometheus operator's PodMonitor CRD of the release pinned in
-/// hack/testenv/prometheus-operator (downloaded by scripts/test).
-fn podmonitor_crd() -> PathBuf {
+/// The directory of a Go module pinned in hack/testenv/`pin` (downloaded by scripts/test).
+fn pinned_module(pin: &str, module: &str) -> PathBuf {
     let out = std::process::Command::new("go")
-        .args([
-            "mod",
-            "download",
-            "-json",
-            "github.com/prometheus-operator/prometheus-operator",
-        ])
-        .current_dir(root().join("hack/testenv/prometheus-operator"))
+        .args(["mod", "download", "-json", module])
+        .current_dir(root().join("hack/testenv").join(pin))
         .env("GOFLAGS", "-mod=mod")
         .output()
         .expect("go runs");
     assert!(out.status.success(), "{}", transcript(&out));
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     PathBuf::from(info["Dir"].as_str().unwrap())
-        .join("example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml")
+}
+
+/// Installs a CRD from a file and waits until it is served.
+fn install_crd(file: &std::path::Path, name: &str) {
+    ok(&kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        file.to_str().unwrap(),
+    ]));
+    ok(&kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=60s",
+        &format!("crd/{name}"),
+    ]));
+}
+
+/// The Prometheus operator's PodMonitor CRD of the release pinned in
+/// hack/testenv/prometheus-operator.
+fn podmonitor_crd() -> PathBuf {
+    pinned_module(
+        "prometheus-operator",
+        "github.com/prometheus-operator/prometheus-operator",
+    )
+    .join("example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml")
 }
 
 /// `render` with monitoring on (or off), at the root path: the stream's objects.
@@ -737,19 +756,7 @@ fn monitoring_objects_are_accepted_by_the_api_server() {
         "nothing was written"
     );
 
-    let crd = podmonitor_crd();
-    ok(&kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        crd.to_str().unwrap(),
-    ]));
-    ok(&kubectl(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=60s",
-        "crd/podmonitors.monitoring.coreos.com",
-    ]));
+    install_crd(&podmonitor_crd(), "podmonitors.monitoring.coreos.com");
     ok(&apply_with_key(
         ns,
         &["--set", "monitoring.enabled=true", "--no-wait"],
@@ -770,4 +777,191 @@ fn monitoring_objects_are_accepted_by_the_api_server() {
         monitor["metadata"]["managedFields"][0]["manager"],
         "difyrender"
     );
+}
+
+const ESO: &[&str] = &[
+    "--set",
+    "secrets.existingSecret=eso-keys",
+    "--set",
+    "secrets.externalSecret.enabled=true",
+    "--set",
+    "secrets.externalSecret.storeRef.name=vault",
+    "--set",
+    "secrets.externalSecret.remoteKey=dify/production",
+];
+
+/// The External Secrets Operator's ExternalSecret CRD of the release pinned in
+/// hack/testenv/external-secrets.
+fn external_secrets_crd() -> PathBuf {
+    pinned_module(
+        "external-secrets",
+        "github.com/external-secrets/external-secrets",
+    )
+    .join("config/crds/bases/external-secrets.io_externalsecrets.yaml")
+}
+
+/// `secrets.externalSecret`: the keys Secret made by the platform's External Secrets Operator.
+/// Without secrets.existingSecret (the Secret it makes) it is refused; the ExternalSecret passes
+/// a strict server-side dry run with ESO's own CRD, and no keys Secret is rendered.
+#[test]
+fn external_secret_needs_the_name_it_makes_and_passes_the_crd() {
+    let refused = difyrender()
+        .arg("render")
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(&ESO[2..])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert!(
+        transcript(&refused)
+            .contains("secrets.externalSecret.enabled needs secrets.existingSecret"),
+        "{}",
+        transcript(&refused)
+    );
+
+    install_crd(
+        &external_secrets_crd(),
+        "externalsecrets.external-secrets.io",
+    );
+    let ns = "t-eso-dry-run";
+    ok(&kubectl(&["create", "namespace", ns]));
+    let rendered = difyrender()
+        .arg("render")
+        .args(["-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(ESO)
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{}", transcript(&rendered));
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    let objects = difyrender::yaml::from_str_multiple(&text).unwrap();
+    assert!(
+        !objects.iter().any(|o| o["kind"] == "Secret"),
+        "no keys Secret"
+    );
+    let external: Vec<_> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ExternalSecret")
+        .collect();
+    assert_eq!(external.len(), 1);
+    assert_eq!(external[0]["spec"]["target"]["name"], "eso-keys");
+    cluster::strict_dry_run(&text, "difyrender", kubeconfig(), "externalSecret");
+}
+
+/// apply with secrets.externalSecret on the real control plane: it writes the ExternalSecret,
+/// waits for it before any workload, and checks that the Secret it made has every key the pods
+/// read. STAND-IN: the External Secrets Operator's controller is not built here (only its CRD
+/// is); this test does the controller's part — it writes the target Secret and sets the
+/// ExternalSecret's Ready condition through the status subresource, as the controller does.
+#[test]
+fn apply_waits_for_the_external_secret_before_any_pod() {
+    install_crd(
+        &external_secrets_crd(),
+        "externalsecrets.external-secrets.io",
+    );
+    let ns = "t-eso";
+    let spawn = || {
+        difyrender()
+            .arg("apply")
+            .arg("--kubeconfig")
+            .arg(kubeconfig())
+            .args(["-n", ns])
+            .args(root_profile())
+            .args([
+                "--set",
+                "external.host=192.0.2.10",
+                "--timeout",
+                "120s",
+                "--no-wait",
+            ])
+            .args(ESO)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    read_until(&mut stderr, "waiting for 1 ExternalSecret(s)");
+    let workloads = kubectl(&["get", "deployments,statefulsets", "-n", ns, "-o", "name"]);
+    ok(&workloads);
+    assert!(
+        workloads.stdout.is_empty(),
+        "no workload before the Secret exists"
+    );
+
+    // The keys in the layout of `secrets render`, as the operator's store would hold them; the
+    // first sync lacks DB_PASSWORD.
+    let printed = difyrender()
+        .args(["secrets", "render", "-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(ESO)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{}", transcript(&printed));
+    let mut secret = difyrender::yaml::from_str(&String::from_utf8_lossy(&printed.stdout)).unwrap();
+    assert_eq!(
+        secret["metadata"]["name"], "eso-keys",
+        "secrets render names the Secret to provide"
+    );
+    let full = secret.clone();
+    secret["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("DB_PASSWORD");
+    let apply_secret = |s: &serde_json::Value| {
+        ok(&cluster::kubectl_stdin(
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            &s.to_string(),
+            kubeconfig(),
+        ))
+    };
+    apply_secret(&secret);
+    let mut synced = cluster::kubectl_json(
+        &["get", "externalsecret", "-n", ns, "eso-keys"],
+        kubeconfig(),
+    );
+    synced["status"] = serde_json::json!({"conditions": [{
+        "type": "Ready", "status": "True", "reason": "SecretSynced",
+        "message": "secret synced", "lastTransitionTime": "2026-12-06T00:00:00Z",
+    }]});
+    ok(&cluster::kubectl_stdin(
+        &["replace", "--subresource=status", "-f", "-"],
+        &synced.to_string(),
+        kubeconfig(),
+    ));
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{rest}");
+    assert!(
+        rest.contains("Secret t-eso/eso-keys lacks the keys DB_PASSWORD"),
+        "{rest}"
+    );
+    assert_no_secrets(&rest, &secrets_of(MASTER), "apply");
+    let workloads = kubectl(&["get", "deployments,statefulsets", "-n", ns, "-o", "name"]);
+    assert!(
+        workloads.stdout.is_empty(),
+        "nothing after the config stage"
+    );
+
+    // The next sync brings every key: apply goes on.
+    apply_secret(&full);
+    let done = spawn().wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", transcript(&done));
+    let external = cluster::kubectl_json(
+        &["get", "externalsecret", "-n", ns, "eso-keys"],
+        kubeconfig(),
+    );
+    assert_eq!(
+        external["metadata"]["managedFields"][0]["manager"],
+        "difyrender"
+    );
+    assert_eq!(external["spec"]["target"]["creationPolicy"], "Orphan");
+    let workloads = kubectl(&["get", "statefulsets", "-n", ns, "-o", "name"]);
+    assert!(String::from_utf8_lossy(&workloads.stdout).contains("dify-postgresql"));
 }

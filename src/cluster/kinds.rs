@@ -23,6 +23,7 @@ fn plural_and_scope(kind: &str) -> Option<(&'static str, bool)> {
         "Middleware" => ("middlewares", true),
         "HTTPRoute" => ("httproutes", true),
         "PodMonitor" => ("podmonitors", true),
+        "ExternalSecret" => ("externalsecrets", true),
         _ => return None,
     })
 }

@@ -55,6 +55,7 @@ pub const COMPONENTS: &[&str] = &[
     "ssrf-proxy",
     "ingress",
     "monitoring",
+    "external-secret",
 ];
 
 /// Apply stages, in order. Objects in one stage do not depend on each other.
