@@ -159,6 +159,8 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
     ("hook-proxy", "hookProxy"),
     ("agent-backend", "agentBackend"),
     ("local-sandbox", "localSandbox"),
+    ("postgres-exporter", "postgresExporter"),
+    ("redis-exporter", "redisExporter"),
 ];
 
 impl ReleaseTable {

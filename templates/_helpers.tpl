@@ -637,3 +637,13 @@ initContainers:
   + ((2 * gunicorn_workers * pool_of) if switches.socketIo == "api-websocket" else 0)
   + (most_pods(Values.worker) | int) * pool_of
   + pool_of + 30 + 3 %}
+{#
+  Monitoring (monitoring.enabled): the port named "metrics" of each component that serves
+  Prometheus metrics — Weaviate itself, and the exporter beside the bundled PostgreSQL and Redis.
+#}
+{% set metrics_ports = {"weaviate": 2112, "postgresql": 9187, "redis": 9121} %}
+{% macro exporter(image, component) %}
+{{ container("metrics-exporter", image, Values.monitoring.exporterResources, Values.securityContexts[component].container) }}
+ports: [{name: metrics, containerPort: {{ metrics_ports[component] }}}]
+readinessProbe: {httpGet: {path: /metrics, port: metrics}, periodSeconds: 30, timeoutSeconds: 5}
+{% endmacro %}

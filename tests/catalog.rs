@@ -393,8 +393,34 @@ fn metadata_is_valid_against_the_schema() {
     }
 }
 
+/// The schemas under tests/schemas are NKP's published files, byte for byte (the reference
+/// holds them as published: shared/reference/nkp-catalog/).
 #[test]
-fn the_schema_copy_rejects_what_the_catalog_rejects() {
+fn the_schemas_are_nkps_published_files() {
+    for (ours, published) in [
+        (
+            "application-metadata.schema.json",
+            "applicationmetadata.schema.json",
+        ),
+        (
+            "application-user-inputs.schema.json",
+            "applicationuserinputs.schema.json",
+        ),
+    ] {
+        assert_eq!(
+            read(&root().join("tests/schemas").join(ours)),
+            read(
+                &root()
+                    .join("../shared/reference/nkp-catalog")
+                    .join(published)
+            ),
+            "{ours}"
+        );
+    }
+}
+
+#[test]
+fn the_published_schema_rejects_what_the_catalog_rejects() {
     let schema: Value = serde_json::from_str(&read(
         &root().join("tests/schemas/application-metadata.schema.json"),
     ))
@@ -411,6 +437,9 @@ fn the_schema_copy_rejects_what_the_catalog_rejects() {
         serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "certifications": ["fips"]}),
         serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "allowMultipleInstances": "yes"}),
         serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "k8sVersionSupport": "latest"}),
+        // What difyrender wrote before: a list of versions, and a version with a suffix.
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "upgradesFrom": "1.10.0 || 1.10.1"}),
+        serde_json::json!({"schema": "catalog.nkp.nutanix.com/v1/application-metadata", "upgradesFrom": "1.10.1-fix.1"}),
     ] {
         assert!(!validator.is_valid(&bad), "{bad}");
     }
@@ -828,18 +857,30 @@ fn one_version_folder_per_release_with_upgrades_from_the_table() {
             .map(|e| e.to_string())
             .collect();
         assert!(errors.is_empty(), "{version}: {errors:?}");
-        let from: Vec<&str> = metadata["upgradesFrom"]
-            .as_str()
-            .unwrap()
-            .split(" || ")
-            .collect();
-        let older: Vec<&str> = table
+        let range = metadata["upgradesFrom"].as_str().unwrap();
+        let older = table
             .releases
             .iter()
             .map(|r| r.version.as_str())
-            .take_while(|v| *v != version)
-            .collect();
-        assert_eq!(from, older, "{version}: every older release of the table");
+            .take_while(|v| *v != version);
+        assert_eq!(
+            range,
+            format!(">={} <{version}", older.clone().next().unwrap())
+        );
+        // Read as semver reads it: every older release of the table matches (but the one
+        // hotfix, a pre-release to semver: docs/catalog.md), this one and newer ones do not.
+        let req = semver_req(range);
+        for v in older {
+            assert_eq!(req.matches(&semver(v)), !v.contains('-'), "{version}: {v}");
+        }
+        for v in table
+            .releases
+            .iter()
+            .map(|r| r.version.as_str())
+            .skip_while(|v| *v != version)
+        {
+            assert!(!req.matches(&semver(v)), "{version}: {v}");
+        }
         // Each folder runs its own release's images.
         let manifests = tree(&dir.join("manifests"));
         let images: String = manifests.values().cloned().collect();
@@ -880,4 +921,89 @@ fn one_version_folder_per_release_with_upgrades_from_the_table() {
     );
     assert_eq!(refused.status.code(), Some(2));
     assert!(!tmp.path().join("other").exists());
+}
+
+fn semver(version: &str) -> semver::Version {
+    semver::Version::parse(version).unwrap()
+}
+
+/// NKP's range (`>=A <B`, space-separated comparators) as a semver requirement.
+fn semver_req(range: &str) -> semver::VersionReq {
+    semver::VersionReq::parse(&range.split_whitespace().collect::<Vec<_>>().join(", ")).unwrap()
+}
+
+/// The range of every release in the table, the hotfix included, against semver's reading.
+#[test]
+fn upgrades_from_is_one_range_of_every_older_release() {
+    use difyrender::catalog::metadata::upgrades_from_range;
+    let table = difyrender::chart::Chart::embedded().versions;
+    let versions: Vec<&str> = table.releases.iter().map(|r| r.version.as_str()).collect();
+    let schema: Value = serde_json::from_str(&read(
+        &root().join("tests/schemas/application-metadata.schema.json"),
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert_eq!(
+        upgrades_from_range(versions[0], &[]),
+        None,
+        "the oldest upgrades from nothing"
+    );
+    for (i, version) in versions.iter().enumerate().skip(1) {
+        let range = upgrades_from_range(version, &table.upgrades_from(version)).unwrap();
+        let doc = serde_json::json!({"schema": difyrender::catalog::metadata::METADATA_SCHEMA, "upgradesFrom": range});
+        assert!(validator.is_valid(&doc), "{version}: {range}");
+        let req = semver_req(&range);
+        for older in &versions[..i] {
+            assert_eq!(
+                req.matches(&semver(older)),
+                !older.contains('-'),
+                "{version} from {older}: {range}"
+            );
+        }
+        for later in &versions[i..] {
+            assert!(
+                !req.matches(&semver(later)),
+                "{version} from {later}: {range}"
+            );
+        }
+    }
+}
+
+/// With secrets.externalSecret the entry carries the ExternalSecret that makes the keys Secret,
+/// and its overview asks for the store's entry instead of `difyrender secrets apply`: nothing is
+/// left to do by hand before enabling it.
+#[test]
+fn an_entry_with_external_secrets_needs_no_manual_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &[
+            root_values(),
+            args(&[
+                "--set",
+                "secrets.existingSecret=dify-keys-eso",
+                "--set",
+                "secrets.externalSecret.enabled=true",
+                "--set",
+                "secrets.externalSecret.storeRef.name=vault",
+                "--set",
+                "secrets.externalSecret.remoteKey=dify/production",
+            ]),
+        ]
+        .concat(),
+        None,
+    ));
+    let dir = tmp.path().join("repo").join(VERSION_DIR);
+    let manifests = tree(&dir.join("manifests"));
+    let external: Vec<&String> = manifests
+        .iter()
+        .filter(|(_, text)| text.contains("kind: ExternalSecret"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(external.len(), 1, "{:?}", manifests.keys());
+    assert!(!manifests.values().any(|t| t.contains("kind: Secret\n")));
+    let metadata = read(&dir.join("metadata.yaml"));
+    assert!(metadata.contains("External Secrets Operator"), "{metadata}");
+    assert!(!metadata.contains("difyrender secrets apply"), "{metadata}");
 }

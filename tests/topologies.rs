@@ -552,3 +552,447 @@ fn every_topology_choice_passes_strict_server_side_validation() {
         cluster::strict_dry_run(&stream, "kubectl", kubeconfig(), &format!("{set:?}"));
     }
 }
+
+/// The directory of a Go module pinned in hack/testenv/`pin` (downloaded by scripts/test).
+fn pinned_module(pin: &str, module: &str) -> PathBuf {
+    let out = std::process::Command::new("go")
+        .args(["mod", "download", "-json", module])
+        .current_dir(root().join("hack/testenv").join(pin))
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .expect("go runs");
+    assert!(out.status.success(), "{}", transcript(&out));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    PathBuf::from(info["Dir"].as_str().unwrap())
+}
+
+/// Installs a CRD from a file and waits until it is served.
+fn install_crd(file: &std::path::Path, name: &str) {
+    ok(&kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        file.to_str().unwrap(),
+    ]));
+    ok(&kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=60s",
+        &format!("crd/{name}"),
+    ]));
+}
+
+/// The Prometheus operator's PodMonitor CRD of the release pinned in
+/// hack/testenv/prometheus-operator.
+fn podmonitor_crd() -> PathBuf {
+    pinned_module(
+        "prometheus-operator",
+        "github.com/prometheus-operator/prometheus-operator",
+    )
+    .join("example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml")
+}
+
+/// `render` with monitoring on (or off), at the root path: the stream's objects.
+fn render_monitoring(extra: &[&str]) -> (Output, Vec<serde_json::Value>) {
+    let out = difyrender()
+        .arg("render")
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(extra)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    let objects = if out.status.success() {
+        difyrender::yaml::from_str_multiple(&String::from_utf8_lossy(&out.stdout)).unwrap()
+    } else {
+        Vec::new()
+    };
+    (out, objects)
+}
+
+/// Container ports named "metrics" of each pod template, by component.
+fn metrics_ports(objects: &[serde_json::Value]) -> std::collections::BTreeMap<String, Vec<i64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for o in objects {
+        let labels = &o["spec"]["template"]["metadata"]["labels"];
+        let Some(component) = labels["app.kubernetes.io/component"].as_str() else {
+            continue;
+        };
+        let ports: Vec<i64> = o["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .filter(|p| p["name"] == "metrics")
+            .map(|p| p["containerPort"].as_i64().unwrap())
+            .collect();
+        if !ports.is_empty() {
+            out.insert(component.to_owned(), ports);
+        }
+    }
+    out
+}
+
+/// monitoring.enabled: Weaviate serves its metrics and exporters run beside the bundled
+/// PostgreSQL and Redis; the PodMonitor selects exactly the pods with a "metrics" port; the
+/// NetworkPolicy opens those ports, and only those, to Prometheus's namespace; the dashboard is
+/// JSON. Off (the default), none of it is rendered. With nothing bundled, it is refused.
+#[test]
+fn monitoring_scrapes_what_serves_metrics() {
+    let (off, objects) = render_monitoring(&[]);
+    assert!(off.status.success(), "{}", transcript(&off));
+    assert!(metrics_ports(&objects).is_empty());
+    assert!(!objects.iter().any(|o| o["kind"] == "PodMonitor"));
+    assert!(!String::from_utf8_lossy(&off.stdout).contains("PROMETHEUS_MONITORING"));
+
+    let (on, objects) = render_monitoring(&["--set", "monitoring.enabled=true"]);
+    assert!(on.status.success(), "{}", transcript(&on));
+    let ports = metrics_ports(&objects);
+    assert_eq!(
+        ports.keys().collect::<Vec<_>>(),
+        ["postgresql", "redis", "weaviate"],
+        "{ports:?}"
+    );
+    let monitor = objects.iter().find(|o| o["kind"] == "PodMonitor").unwrap();
+    let selected: Vec<&str> = monitor["spec"]["selector"]["matchExpressions"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        selected,
+        ports.keys().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["port"], "metrics");
+    // The exporters read the datastores' passwords from the keys Secret, never as values.
+    let exporters: Vec<&serde_json::Value> = objects
+        .iter()
+        .flat_map(|o| {
+            o["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter(|c| c["name"] == "metrics-exporter")
+        .collect();
+    assert_eq!(exporters.len(), 2);
+    for c in exporters {
+        let password = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"].as_str().unwrap().contains("PASS"))
+            .unwrap();
+        assert_eq!(
+            password["valueFrom"]["secretKeyRef"]["name"], "dify-keys",
+            "{c}"
+        );
+        assert!(password.get("value").is_none(), "{c}");
+    }
+    // Prometheus's namespace reaches the metrics ports and nothing else.
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy" && o["metadata"]["name"] == "dify-datastores")
+        .unwrap();
+    let rule = policy["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["from"][0]["namespaceSelector"].is_object())
+        .unwrap();
+    assert_eq!(
+        rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "kommander"
+    );
+    let mut opened: Vec<i64> = rule["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    let mut served: Vec<i64> = ports.values().flatten().copied().collect();
+    opened.sort();
+    served.sort();
+    assert_eq!(opened, served);
+    let dashboard = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(dashboard["data"]["dify.json"].as_str().unwrap()).unwrap();
+    assert_eq!(json["panels"].as_array().unwrap().len(), 6, "{json}");
+
+    // External datastores serve no metrics of the release's: only what is bundled is scraped.
+    let (s3ish, objects) = render_monitoring(&[
+        "--set",
+        "monitoring.enabled=true",
+        "--set",
+        "vectorStore.type=qdrant",
+        "--set",
+        "vectorStore.external.url=http://qdrant.example.com:6333",
+        "--set",
+        "secrets.qdrantApiKey=qdrant-test-key-000000",
+    ]);
+    assert!(s3ish.status.success(), "{}", transcript(&s3ish));
+    assert_eq!(
+        metrics_ports(&objects).keys().collect::<Vec<_>>(),
+        ["postgresql", "redis"]
+    );
+
+    let (refused, _) = render_monitoring(&[
+        "--set",
+        "monitoring.enabled=true",
+        "--set",
+        "redis.enabled=false",
+        "--set",
+        "redis.external.host=redis.example.com",
+        "--set",
+        "postgresql.enabled=false",
+        "--set",
+        "postgresql.external.host=pg.example.com",
+        "--set",
+        "secrets.postgresPassword=pg-test-password-0000",
+        "--set",
+        "secrets.redisPassword=redis-test-password-0000",
+        "--set",
+        "vectorStore.type=pgvector",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert!(
+        transcript(&refused).contains("monitoring.enabled: no bundled datastore runs"),
+        "{}",
+        transcript(&refused)
+    );
+    assert!(refused.stdout.is_empty());
+}
+
+/// On the real control plane: without the Prometheus operator's CRDs, apply's doctor check
+/// names PodMonitor and stops before any write; with them (the release NKP 2.17 ships), the
+/// stream passes a strict server-side dry run and apply writes the PodMonitor under its own
+/// field manager.
+#[test]
+fn monitoring_objects_are_accepted_by_the_api_server() {
+    let ns = "t-monitoring";
+    let refused = apply_with_key(ns, &["--set", "monitoring.enabled=true", "--no-wait"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", transcript(&refused));
+    let text = transcript(&refused);
+    assert!(
+        text.contains("PodMonitor (monitoring.coreos.com/v1)"),
+        "{text}"
+    );
+    assert!(text.contains("kube-prometheus-stack"), "{text}");
+    assert!(
+        !kubectl(&["get", "namespace", ns]).status.success(),
+        "nothing was written"
+    );
+
+    install_crd(&podmonitor_crd(), "podmonitors.monitoring.coreos.com");
+    ok(&apply_with_key(
+        ns,
+        &["--set", "monitoring.enabled=true", "--no-wait"],
+    ));
+    let (rendered, _) = render_monitoring(&["-n", ns, "--set", "monitoring.enabled=true"]);
+    assert!(rendered.status.success(), "{}", transcript(&rendered));
+    cluster::strict_dry_run(
+        &String::from_utf8_lossy(&rendered.stdout),
+        "difyrender",
+        kubeconfig(),
+        "monitoring",
+    );
+    let monitor = cluster::kubectl_json(
+        &["get", "podmonitor", "-n", ns, "dify-datastores"],
+        kubeconfig(),
+    );
+    assert_eq!(
+        monitor["metadata"]["managedFields"][0]["manager"],
+        "difyrender"
+    );
+}
+
+const ESO: &[&str] = &[
+    "--set",
+    "secrets.existingSecret=eso-keys",
+    "--set",
+    "secrets.externalSecret.enabled=true",
+    "--set",
+    "secrets.externalSecret.storeRef.name=vault",
+    "--set",
+    "secrets.externalSecret.remoteKey=dify/production",
+];
+
+/// The External Secrets Operator's ExternalSecret CRD of the release pinned in
+/// hack/testenv/external-secrets.
+fn external_secrets_crd() -> PathBuf {
+    pinned_module(
+        "external-secrets",
+        "github.com/external-secrets/external-secrets",
+    )
+    .join("config/crds/bases/external-secrets.io_externalsecrets.yaml")
+}
+
+/// `secrets.externalSecret`: the keys Secret made by the platform's External Secrets Operator.
+/// Without secrets.existingSecret (the Secret it makes) it is refused; the ExternalSecret passes
+/// a strict server-side dry run with ESO's own CRD, and no keys Secret is rendered.
+#[test]
+fn external_secret_needs_the_name_it_makes_and_passes_the_crd() {
+    let refused = difyrender()
+        .arg("render")
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(&ESO[2..])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert!(
+        transcript(&refused)
+            .contains("secrets.externalSecret.enabled needs secrets.existingSecret"),
+        "{}",
+        transcript(&refused)
+    );
+
+    install_crd(
+        &external_secrets_crd(),
+        "externalsecrets.external-secrets.io",
+    );
+    let ns = "t-eso-dry-run";
+    ok(&kubectl(&["create", "namespace", ns]));
+    let rendered = difyrender()
+        .arg("render")
+        .args(["-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(ESO)
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{}", transcript(&rendered));
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    let objects = difyrender::yaml::from_str_multiple(&text).unwrap();
+    assert!(
+        !objects.iter().any(|o| o["kind"] == "Secret"),
+        "no keys Secret"
+    );
+    let external: Vec<_> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ExternalSecret")
+        .collect();
+    assert_eq!(external.len(), 1);
+    assert_eq!(external[0]["spec"]["target"]["name"], "eso-keys");
+    cluster::strict_dry_run(&text, "difyrender", kubeconfig(), "externalSecret");
+}
+
+/// apply with secrets.externalSecret on the real control plane: it writes the ExternalSecret,
+/// waits for it before any workload, and checks that the Secret it made has every key the pods
+/// read. STAND-IN: the External Secrets Operator's controller is not built here (only its CRD
+/// is); this test does the controller's part — it writes the target Secret and sets the
+/// ExternalSecret's Ready condition through the status subresource, as the controller does.
+#[test]
+fn apply_waits_for_the_external_secret_before_any_pod() {
+    install_crd(
+        &external_secrets_crd(),
+        "externalsecrets.external-secrets.io",
+    );
+    let ns = "t-eso";
+    let spawn = || {
+        difyrender()
+            .arg("apply")
+            .arg("--kubeconfig")
+            .arg(kubeconfig())
+            .args(["-n", ns])
+            .args(root_profile())
+            .args([
+                "--set",
+                "external.host=192.0.2.10",
+                "--timeout",
+                "120s",
+                "--no-wait",
+            ])
+            .args(ESO)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    read_until(&mut stderr, "waiting for 1 ExternalSecret(s)");
+    let workloads = kubectl(&["get", "deployments,statefulsets", "-n", ns, "-o", "name"]);
+    ok(&workloads);
+    assert!(
+        workloads.stdout.is_empty(),
+        "no workload before the Secret exists"
+    );
+
+    // The keys in the layout of `secrets render`, as the operator's store would hold them; the
+    // first sync lacks DB_PASSWORD.
+    let printed = difyrender()
+        .args(["secrets", "render", "-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(ESO)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{}", transcript(&printed));
+    let mut secret = difyrender::yaml::from_str(&String::from_utf8_lossy(&printed.stdout)).unwrap();
+    assert_eq!(
+        secret["metadata"]["name"], "eso-keys",
+        "secrets render names the Secret to provide"
+    );
+    let full = secret.clone();
+    secret["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("DB_PASSWORD");
+    let apply_secret = |s: &serde_json::Value| {
+        ok(&cluster::kubectl_stdin(
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            &s.to_string(),
+            kubeconfig(),
+        ))
+    };
+    apply_secret(&secret);
+    let mut synced = cluster::kubectl_json(
+        &["get", "externalsecret", "-n", ns, "eso-keys"],
+        kubeconfig(),
+    );
+    synced["status"] = serde_json::json!({"conditions": [{
+        "type": "Ready", "status": "True", "reason": "SecretSynced",
+        "message": "secret synced", "lastTransitionTime": "2026-12-06T00:00:00Z",
+    }]});
+    ok(&cluster::kubectl_stdin(
+        &["replace", "--subresource=status", "-f", "-"],
+        &synced.to_string(),
+        kubeconfig(),
+    ));
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{rest}");
+    assert!(
+        rest.contains("Secret t-eso/eso-keys lacks the keys DB_PASSWORD"),
+        "{rest}"
+    );
+    assert_no_secrets(&rest, &secrets_of(MASTER), "apply");
+    let workloads = kubectl(&["get", "deployments,statefulsets", "-n", ns, "-o", "name"]);
+    assert!(
+        workloads.stdout.is_empty(),
+        "nothing after the config stage"
+    );
+
+    // The next sync brings every key: apply goes on.
+    apply_secret(&full);
+    let done = spawn().wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", transcript(&done));
+    let external = cluster::kubectl_json(
+        &["get", "externalsecret", "-n", ns, "eso-keys"],
+        kubeconfig(),
+    );
+    assert_eq!(
+        external["metadata"]["managedFields"][0]["manager"],
+        "difyrender"
+    );
+    assert_eq!(external["spec"]["target"]["creationPolicy"], "Orphan");
+    let workloads = kubectl(&["get", "statefulsets", "-n", ns, "-o", "name"]);
+    assert!(String::from_utf8_lossy(&workloads.stdout).contains("dify-postgresql"));
+}

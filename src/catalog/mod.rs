@@ -26,7 +26,7 @@
 
 mod flux;
 pub mod manifests;
-mod metadata;
+pub mod metadata;
 
 pub use flux::{FluxBundle, FluxOnlyOptions, FluxSource, build_flux_only, write_flux_only};
 pub use manifests::{escape_for_flux, substitute_like_flux};

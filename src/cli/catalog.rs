@@ -316,8 +316,11 @@ fn keys_secret(
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .filter(|(name, _)| {
-            !["existingSecret", "existingSecretKeys", "difySecretKey"].contains(&name.as_str())
+        // Key values are strings; the mapping and the ExternalSecret settings are not.
+        .filter(|(name, value)| {
+            value.is_string()
+                && !["existingSecret", "existingSecretKeys", "difySecretKey"]
+                    .contains(&name.as_str())
         })
         .map(|(name, _)| (name.clone(), Value::String(String::new())))
         .collect();
@@ -334,7 +337,7 @@ fn keys_secret(
     if let Some(existing) = probed.existing_secret().map(str::to_owned) {
         let rendered = probed;
         let mut own = spec.clone();
-        let clear = serde_json::json!({"secrets": {"existingSecret": ""}});
+        let clear = serde_json::json!({"secrets": {"existingSecret": "", "externalSecret": {"enabled": false}}});
         crate::values::merge_maps(&mut own.injected, clear.as_object().unwrap().clone());
         let chart_keys = super::config::render_with_stand_ins(&own)?;
         let mut secret = find_keys_secret(&chart_keys)?;

@@ -7,6 +7,7 @@ use super::delete::{DeleteReport, delete_entries, keep_reason};
 use super::inventory::{self, Inventory, State};
 use super::manager::{is_applied_by, normalized};
 use super::progress::Progress;
+use super::refs::Provided;
 use super::{Error, ResourceManager, upgrade, wait};
 use crate::manifest::{Resource, Stage};
 use crate::release::RenderedRelease;
@@ -210,7 +211,7 @@ pub async fn apply_release(
     let mut report = ApplyReport::default();
 
     // Secrets the pods read but the release does not render must be there before any write.
-    super::refs::check_external_secrets(mgr, &manifest, namespace).await?;
+    super::refs::check_external_secrets(mgr, &manifest, namespace, Provided::ByTheOperator).await?;
 
     // What runs now, from the inventory, before anything is written: a downgrade (an older
     // Alembic head than the recorded one) stops here. A missing namespace reads as no release.
@@ -333,6 +334,27 @@ pub async fn apply_release(
             items.len()
         ));
         write_changed(mgr, &items, opts.force, progress).await?;
+        // The keys Secret made by the External Secrets Operator comes before any pod that reads
+        // it, also with --no-wait: a pod without it never starts.
+        let external: Vec<&Resource> = items
+            .iter()
+            .map(|(r, _)| *r)
+            .filter(|r| r.kind == "ExternalSecret")
+            .collect();
+        if !external.is_empty() {
+            progress.line(format!(
+                "waiting for {} ExternalSecret(s) to be synced by the External Secrets Operator",
+                external.len()
+            ));
+            wait::wait_ready(mgr, &external, deadline, progress).await?;
+            super::refs::check_external_secrets(
+                mgr,
+                &manifest,
+                namespace,
+                Provided::ByExternalSecrets,
+            )
+            .await?;
+        }
         if (opts.wait || upgrading) && matches!(stage, Stage::Datastores | Stage::Migration) {
             let objects: Vec<&Resource> = items.iter().map(|(r, _)| *r).collect();
             wait::wait_ready(mgr, &objects, deadline, progress).await?;

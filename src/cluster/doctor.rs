@@ -347,6 +347,10 @@ async fn api_resources(mgr: &ResourceManager, rendered: &RenderedRelease) -> Res
     }
     let fix = if missing.iter().any(|m| m.starts_with("Middleware ")) {
         "install Traefik's CRDs (middlewares.traefik.io, part of NKP's Traefik), or serve Dify at expose.path=/, which needs no Middleware"
+    } else if missing.iter().any(|m| m.starts_with("ExternalSecret ")) {
+        "install the External Secrets Operator (an NKP platform application), or create secrets.existingSecret yourself and set secrets.externalSecret.enabled=false"
+    } else if missing.iter().any(|m| m.starts_with("PodMonitor ")) {
+        "install the Prometheus operator's CRDs (NKP's kube-prometheus-stack platform application), or set monitoring.enabled=false"
     } else {
         "use a cluster that serves these APIs (Kubernetes 1.32–1.34), or turn off what renders them"
     };

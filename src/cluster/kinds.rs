@@ -22,6 +22,8 @@ fn plural_and_scope(kind: &str) -> Option<(&'static str, bool)> {
         "HorizontalPodAutoscaler" => ("horizontalpodautoscalers", true),
         "Middleware" => ("middlewares", true),
         "HTTPRoute" => ("httproutes", true),
+        "PodMonitor" => ("podmonitors", true),
+        "ExternalSecret" => ("externalsecrets", true),
         _ => return None,
     })
 }

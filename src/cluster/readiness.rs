@@ -72,6 +72,18 @@ pub fn readiness(kind: &str, live: &Value, binds_on_first_consumer: bool) -> Rea
                 other => Readiness::Waiting(format!("volume claim is {other}, not Bound")),
             }
         }
+        // The External Secrets Operator has made (or refreshed) the target Secret.
+        "ExternalSecret" => {
+            let ready = condition(live, "Ready");
+            if is_true(ready) {
+                Readiness::Ready
+            } else {
+                let why = ready
+                    .and_then(|c| c["message"].as_str())
+                    .unwrap_or("the External Secrets Operator has not synced it");
+                Readiness::Waiting(format!("not Ready: {why}"))
+            }
+        }
         _ => Readiness::Ready,
     }
 }

@@ -62,15 +62,40 @@ pub fn external_secret_keys(manifest: &Manifest) -> BTreeMap<String, BTreeSet<St
     refs
 }
 
+/// The Secrets an ExternalSecret of the manifest makes (`secrets.externalSecret`): they exist
+/// only once the External Secrets Operator has synced it, after the config stage.
+pub fn made_by_external_secrets(manifest: &Manifest) -> BTreeSet<String> {
+    manifest
+        .resources
+        .iter()
+        .filter(|r| r.kind == "ExternalSecret")
+        .filter_map(|r| r.body.pointer("/spec/target/name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Which of the Secrets the release reads to check: before the first write, those the operator
+/// provides; after the ExternalSecrets are Ready, those they made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provided {
+    ByTheOperator,
+    ByExternalSecrets,
+}
+
 /// Checks that every Secret the release reads but does not render exists in `namespace` with
 /// every key. Names keys, never values.
 pub async fn check_external_secrets(
     mgr: &ResourceManager,
     manifest: &Manifest,
     namespace: &str,
+    which: Provided,
 ) -> Result<(), Error> {
+    let made = made_by_external_secrets(manifest);
     let mut problems = Vec::new();
     for (name, keys) in external_secret_keys(manifest) {
+        if made.contains(&name) != (which == Provided::ByExternalSecrets) {
+            continue;
+        }
         let live = mgr
             .get_object("v1", "Secret", Some(namespace), &name)
             .await?;

@@ -57,6 +57,8 @@ pub const COMPONENTS: &[&str] = &[
     "local-sandbox",
     "agent-ssrf-proxy",
     "ingress",
+    "monitoring",
+    "external-secret",
 ];
 
 /// Apply stages, in order. Objects in one stage do not depend on each other.

@@ -14,6 +14,7 @@ const KINDS: &[(&str, &str)] = &[
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "ServiceAccount"),
     ("v1", "Secret"),
+    ("external-secrets.io/v1", "ExternalSecret"),
     ("v1", "ConfigMap"),
     ("v1", "PersistentVolumeClaim"),
     ("v1", "Service"),
@@ -25,6 +26,7 @@ const KINDS: &[(&str, &str)] = &[
     ("traefik.io/v1alpha1", "Middleware"),
     ("networking.k8s.io/v1", "Ingress"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
 ];
 
 /// Position of a kind in [`KINDS`], for ordering within a stage.
@@ -56,6 +58,8 @@ pub fn check(api_version: &str, kind: &str, body: &Value) -> Vec<String> {
         }
         ("traefik.io/v1alpha1", "Middleware") => strict::<Middleware>(body),
         ("gateway.networking.k8s.io/v1", "HTTPRoute") => strict::<HttpRoute>(body),
+        ("monitoring.coreos.com/v1", "PodMonitor") => strict::<PodMonitor>(body),
+        ("external-secrets.io/v1", "ExternalSecret") => strict::<ExternalSecret>(body),
         _ => {
             let known: Vec<String> = KINDS.iter().map(|(a, k)| format!("{a} {k}")).collect();
             vec![format!(
@@ -134,6 +138,87 @@ struct AddPrefix {
 struct StripPrefix {
     prefixes: Vec<String>,
     force_slash: Option<bool>,
+}
+
+/// The External Secrets Operator's `ExternalSecret` (`external-secrets.io/v1`), limited to what
+/// the chart uses.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ExternalSecret {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: ExternalSecretSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ExternalSecretSpec {
+    refresh_interval: String,
+    secret_store_ref: StoreRef,
+    target: SecretTarget,
+    data_from: Vec<DataFrom>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct StoreRef {
+    name: String,
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SecretTarget {
+    name: String,
+    creation_policy: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DataFrom {
+    extract: Extract,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Extract {
+    key: String,
+}
+
+/// The Prometheus operator's `PodMonitor` (`monitoring.coreos.com/v1`), limited to what the
+/// chart uses.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct PodMonitor {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: PodMonitorSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct PodMonitorSpec {
+    selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct PodMetricsEndpoint {
+    port: String,
+    path: String,
+    interval: String,
 }
 
 /// Gateway API's `HTTPRoute` (`gateway.networking.k8s.io/v1`), limited to what the chart uses.
