@@ -13,11 +13,42 @@ use common::*;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;
+use std::sync::OnceLock;
 
 const MASTER: &str = "diagnostics-test-master-key-0123456789";
 
+/// The shared instance, whose containers log (kwok's ClusterLogs, `scripts/testenv`) the
+/// lines below: each quotes a secret of the run, as a crashing program may.
 fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("diagnostics")
+    static LOGS: OnceLock<()> = OnceLock::new();
+    let kc = cluster::shared("diagnostics");
+    LOGS.get_or_init(|| {
+        let data = cluster::instance_dir(kc).join("data");
+        let secret = leaked();
+        std::fs::write(
+            data.join("previous.log"),
+            format!(
+                "2026-12-06T07:00:00.000000000Z stderr F Traceback (most recent call last):\n\
+                 2026-12-06T07:00:00.100000000Z stderr F   File \"/app/api/app.py\", line 12, in <module>\n\
+                 2026-12-06T07:00:00.200000000Z stderr F sqlalchemy.exc.OperationalError: password authentication failed (password {secret})\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            data.join("container.log"),
+            format!(
+                "2026-12-06T07:00:01.000000000Z stdout F Running migrations\n\
+                 2026-12-06T07:00:01.100000000Z stderr F alembic: cannot connect with DB_PASSWORD={secret}\n"
+            ),
+        )
+        .unwrap();
+    });
+    kc
+}
+
+/// A secret of the run (a key derived from the master key) that the containers' logs quote.
+fn leaked() -> String {
+    secrets_of(MASTER)[1].clone()
 }
 
 /// `apply` of a release at `/` in `ns` with `sets`, waiting at most `timeout`.
@@ -166,7 +197,14 @@ fn a_crash_loop_gives_the_exit_code_and_the_previous_log() {
         "{text}"
     );
     assert!(
-        text.contains("log (previous container worker, last 20 lines"),
+        text.contains("log (previous container worker, last 20 lines):\n      | Traceback (most recent call last):"),
+        "{text}"
+    );
+    // The log quotes a secret; the diagnosis shows it masked (assert_no_secrets checks the rest).
+    assert!(
+        text.contains(
+            "| sqlalchemy.exc.OperationalError: password authentication failed (password ***)"
+        ),
         "{text}"
     );
     assert!(
@@ -183,6 +221,75 @@ fn a_crash_loop_gives_the_exit_code_and_the_previous_log() {
     assert_eq!(
         d["pod"].as_str().map(|p| p.starts_with("dify-worker-")),
         Some(true)
+    );
+    assert_eq!(
+        d["log"][2],
+        "sqlalchemy.exc.OperationalError: password authentication failed (password ***)"
+    );
+
+    // `logs`: the same lines, masked; kubectl shows the secret (the masking is difyrender's).
+    let pod = d["pod"].as_str().unwrap();
+    let raw = cluster::kubectl(&["logs", "-n", ns, pod, "--previous"], kubeconfig());
+    assert!(String::from_utf8_lossy(&raw.stdout).contains(&leaked()));
+    let out = logs(&[ns, "worker", "--previous", "--tail", "2"]);
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "==> {pod}/worker <==\n  File \"/app/api/app.py\", line 12, in <module>\n\
+             sqlalchemy.exc.OperationalError: password authentication failed (password ***)\n"
+        )
+    );
+    // The current container by default.
+    let out = logs(&[ns, "worker"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("Running migrations\nalembic: cannot connect with DB_PASSWORD=***\n"),
+        "{}",
+        transcript(&out)
+    );
+}
+
+/// `difyrender logs -n NS ARGS…` on the shared instance; no secret in its output.
+fn logs(args: &[&str]) -> Output {
+    let out = difyrender()
+        .arg("logs")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .arg("-n")
+        .args(args)
+        .output()
+        .unwrap();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "logs output");
+    out
+}
+
+#[test]
+fn logs_refuses_bad_input_before_any_call() {
+    for (args, says) in [
+        (
+            &["t-none", "nosuch"][..],
+            "unknown component \"nosuch\" for logs",
+        ),
+        (
+            &["t-none", "api", "--tail", "500"][..],
+            "--tail must be between 1 and 200",
+        ),
+    ] {
+        let out = logs(args);
+        let text = transcript(&out);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(out.stdout.is_empty(), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+    // A namespace without the release: exit 3, the inventory named.
+    let out = logs(&["t-none", "api"]);
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("no release dify in namespace t-none"),
+        "{text}"
     );
 }
 
@@ -281,7 +388,9 @@ fn a_failed_migration_job_gives_its_exit_code_and_log() {
         "{text}"
     );
     assert!(
-        text.contains("log (container migration, last 20 lines"),
+        text.contains(
+            "log (container migration, last 20 lines):\n      | Running migrations\n      | alembic: cannot connect with DB_PASSWORD=***\n"
+        ),
         "{text}"
     );
     assert!(
