@@ -25,7 +25,7 @@ fn apply_args(ns: &str) -> Vec<String> {
     args.extend(["-n".to_owned(), ns.to_owned()]);
     args.extend(root_profile());
     args.extend(
-        ["--external-host", "192.0.2.10", "--timeout", "90s"]
+        ["--external-host", "192.0.2.10"]
             .iter()
             .map(|s| s.to_string()),
     );
@@ -35,6 +35,11 @@ fn apply_args(ns: &str) -> Vec<String> {
 fn apply(ns: &str, extra: &[&str]) -> Output {
     let out = difyrender()
         .args(apply_args(ns))
+        .args(if extra.contains(&"--timeout") {
+            &[][..]
+        } else {
+            &["--timeout", "90s"][..]
+        })
         .args(extra)
         .env("DIFY_SECRET_KEY", MASTER)
         .stdin(Stdio::null())
@@ -57,6 +62,7 @@ fn terminal(ns: &str, answer: &str, ci: bool, extra: &[&str]) -> (Option<i32>, S
     let bin = env!("CARGO_BIN_EXE_difyrender");
     let line = std::iter::once(bin.to_owned())
         .chain(apply_args(ns))
+        .chain(["--timeout".to_owned(), "90s".to_owned()])
         .chain(extra.iter().map(|s| s.to_string()))
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
@@ -99,6 +105,7 @@ fn json_output_has_the_plan_and_the_result() {
     let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     assert_eq!(json["namespace"], ns);
     assert_eq!(json["ready"], true);
+    assert_eq!(json["result"], "applied");
     assert_eq!(json["transition"]["kind"], "install");
     let objects = json["objects"].as_array().unwrap();
     assert!(
@@ -135,6 +142,38 @@ fn json_output_has_the_plan_and_the_result() {
             .iter()
             .all(|o| o["action"] == "unchanged")
     );
+}
+
+#[test]
+fn a_failed_wait_is_a_json_result_with_the_diagnoses() {
+    let ns = "t-json-fail";
+    let out = apply(
+        ns,
+        &[
+            "--output",
+            "json",
+            "--timeout",
+            "15s",
+            "--set",
+            "api.pod.labels.testenv-scenario=image-pull-backoff",
+        ],
+    );
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(json["result"], "waitFailed", "{json:#}");
+    let diagnoses = json["diagnoses"].as_array().unwrap();
+    assert_eq!(diagnoses.len(), 1, "{json:#}");
+    assert_eq!(diagnoses[0]["object"], "Deployment/t-json-fail/dify-api");
+    assert!(
+        diagnoses[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("ImagePullBackOff: image "),
+        "{json:#}"
+    );
+    // The error is on stderr as without --output json.
+    assert!(text.contains("error: timed out after 15s"), "{text}");
 }
 
 #[test]

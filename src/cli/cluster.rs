@@ -124,7 +124,29 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
         if ask && !confirm_changes(&mgr, &rendered, options.force).await? {
             return Err(Error::Usage("not confirmed; nothing was applied".into()));
         }
-        let report = apply_release(&mgr, &rendered, &options, &progress).await?;
+        let report = match apply_release(&mgr, &rendered, &options, &progress).await {
+            Ok(report) => report,
+            Err(e) => {
+                // With --output json a failed wait is a result too: why each object is not
+                // ready, on stdout; the error itself still goes to stderr.
+                if json_output && e.is_wait_failure() {
+                    let diagnoses = match &e {
+                        cluster::Error::Diagnosed { diagnoses, .. } => diagnoses.clone(),
+                        _ => Vec::new(),
+                    };
+                    let text = serde_json::to_string_pretty(&json!({
+                        "release": rendered.release.name,
+                        "namespace": rendered.release.namespace,
+                        "difyVersion": rendered.dify_version(),
+                        "result": "waitFailed",
+                        "diagnoses": diagnoses,
+                    }))
+                    .expect("serialises");
+                    print(&(text + "\n"))?;
+                }
+                return Err(e.into());
+            }
+        };
         if json_output {
             let text = serde_json::to_string_pretty(&json!({
                 "release": rendered.release.name,
@@ -136,6 +158,7 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
                 "objects": report.changes.iter().map(|(object, action)| json!({"object": object, "action": action})).collect::<Vec<_>>(),
                 "pruned": report.pruned.deleted,
                 "kept": report.pruned.kept.iter().map(|(object, why)| json!({"object": object, "reason": why})).collect::<Vec<_>>(),
+                "result": if options.dry_run { "dryRun" } else { "applied" },
                 "written": report.writes(),
                 "ready": options.wait && !options.dry_run,
                 "notes": if options.dry_run { Vec::new() } else { rendered.notes() },
