@@ -16,6 +16,8 @@ use std::process::Output;
 use std::sync::OnceLock;
 
 const MASTER: &str = "diagnostics-test-master-key-0123456789";
+/// The SMTP password in an operator's Secret, which the crashing worker reads and logs.
+const OPERATOR_SECRET: &str = "operator-smtp-password-0042";
 
 /// The shared instance, whose containers log (kwok's ClusterLogs, `scripts/testenv`) the
 /// lines below: each quotes a secret of the run, as a crashing program may.
@@ -30,7 +32,8 @@ fn kubeconfig() -> &'static PathBuf {
             format!(
                 "2026-12-06T07:00:00.000000000Z stderr F Traceback (most recent call last):\n\
                  2026-12-06T07:00:00.100000000Z stderr F   File \"/app/api/app.py\", line 12, in <module>\n\
-                 2026-12-06T07:00:00.200000000Z stderr F sqlalchemy.exc.OperationalError: password authentication failed (password {secret})\n"
+                 2026-12-06T07:00:00.200000000Z stderr F sqlalchemy.exc.OperationalError: password authentication failed (password {secret})\n\
+                 2026-12-06T07:00:00.300000000Z stderr F smtplib.SMTPAuthenticationError: 535 for password {OPERATOR_SECRET}\n"
             ),
         )
         .unwrap();
@@ -44,6 +47,13 @@ fn kubeconfig() -> &'static PathBuf {
         .unwrap();
     });
     kc
+}
+
+/// Every secret of the run: the master key, its derived keys, the operator's SMTP password.
+fn run_secrets() -> Vec<String> {
+    let mut all = secrets_of(MASTER);
+    all.push(OPERATOR_SECRET.to_owned());
+    all
 }
 
 /// A secret of the run (a key derived from the master key) that the containers' logs quote.
@@ -66,7 +76,7 @@ fn apply(ns: &str, sets: &[&str], extra: &[&str]) -> String {
         .output()
         .unwrap();
     let text = transcript(&out);
-    assert_no_secrets(&text, &secrets_of(MASTER), "apply output");
+    assert_no_secrets(&text, &run_secrets(), "apply output");
     assert_eq!(out.status.code(), Some(4), "waiting fails: {text}");
     assert!(
         out.stdout.is_empty(),
@@ -85,7 +95,7 @@ fn status(ns: &str, json: bool) -> Output {
         cmd.args(["--output", "json"]);
     }
     let out = cmd.output().unwrap();
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "status output");
+    assert_no_secrets(&transcript(&out), &run_secrets(), "status output");
     assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
     out
 }
@@ -191,7 +201,40 @@ fn an_image_that_cannot_be_pulled_is_named_with_the_registry_advice() {
 #[test]
 fn a_crash_loop_gives_the_exit_code_and_the_previous_log() {
     let ns = "t-crash";
-    let text = apply(ns, &["worker.pod.labels.testenv-scenario=crash-loop"], &[]);
+    // The worker reads an operator's Secret (the SMTP password), which its log quotes.
+    cluster::ok(&cluster::kubectl(
+        &["create", "namespace", ns],
+        kubeconfig(),
+    ));
+    cluster::ok(&cluster::kubectl(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "smtp",
+            "-n",
+            ns,
+            &format!("--from-literal=password={OPERATOR_SECRET}"),
+        ],
+        kubeconfig(),
+    ));
+    let text = apply(
+        ns,
+        &[
+            "worker.pod.labels.testenv-scenario=crash-loop",
+            "dify.mail.type=smtp",
+            "dify.mail.from=no-reply@example.com",
+            "dify.mail.smtp.server=smtp.example.com",
+            "dify.mail.smtp.username=dify",
+            "dify.mail.credentialSecret.name=smtp",
+            "dify.mail.credentialSecret.key=password",
+        ],
+        &[],
+    );
+    assert!(
+        text.contains("| smtplib.SMTPAuthenticationError: 535 for password ***"),
+        "the operator's Secret is masked too: {text}"
+    );
     assert!(
         text.contains("Deployment/t-crash/dify-worker: CrashLoopBackOff: container worker exited with code 3 (Error), restarted 5 times"),
         "{text}"
@@ -230,15 +273,17 @@ fn a_crash_loop_gives_the_exit_code_and_the_previous_log() {
     // `logs`: the same lines, masked; kubectl shows the secret (the masking is difyrender's).
     let pod = d["pod"].as_str().unwrap();
     let raw = cluster::kubectl(&["logs", "-n", ns, pod, "--previous"], kubeconfig());
-    assert!(String::from_utf8_lossy(&raw.stdout).contains(&leaked()));
+    let raw = String::from_utf8_lossy(&raw.stdout);
+    assert!(raw.contains(&leaked()) && raw.contains(OPERATOR_SECRET));
     let out = logs(&[ns, "worker", "--previous", "--tail", "2"]);
     let text = transcript(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!(
-            "==> {pod}/worker <==\n  File \"/app/api/app.py\", line 12, in <module>\n\
-             sqlalchemy.exc.OperationalError: password authentication failed (password ***)\n"
+            "==> {pod}/worker <==\n\
+             sqlalchemy.exc.OperationalError: password authentication failed (password ***)\n\
+             smtplib.SMTPAuthenticationError: 535 for password ***\n"
         )
     );
     // The current container by default.
@@ -261,7 +306,7 @@ fn logs(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap();
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "logs output");
+    assert_no_secrets(&transcript(&out), &run_secrets(), "logs output");
     out
 }
 

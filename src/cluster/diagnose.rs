@@ -493,6 +493,9 @@ pub async fn diagnose(
                     diagnosis.pod = Some(pod_name.to_owned());
                     diagnosis.advice = problem.advice;
                     if let Some((container, previous)) = problem.log {
+                        // The container may print any Secret it reads (an operator's SMTP
+                        // password, say): those values are masked too.
+                        register_release_secrets(mgr, namespace, &secrets_read_by(pod)).await;
                         let which = if previous {
                             format!("previous container {container}, last {LOG_LINES} lines")
                         } else {
@@ -636,6 +639,35 @@ async fn claim_problem(mgr: &ResourceManager, live: &Value) -> (String, String) 
     }
 }
 
+/// The Secrets a pod reads: `secretKeyRef`s, `envFrom` and Secret volumes.
+pub fn secrets_read_by(pod: &Value) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let spec = &pod["spec"];
+    for kind in ["containers", "initContainers"] {
+        for c in spec[kind].as_array().into_iter().flatten() {
+            for e in c["env"].as_array().into_iter().flatten() {
+                if let Some(n) = e
+                    .pointer("/valueFrom/secretKeyRef/name")
+                    .and_then(Value::as_str)
+                {
+                    names.insert(n.to_owned());
+                }
+            }
+            for e in c["envFrom"].as_array().into_iter().flatten() {
+                if let Some(n) = e.pointer("/secretRef/name").and_then(Value::as_str) {
+                    names.insert(n.to_owned());
+                }
+            }
+        }
+    }
+    for v in spec["volumes"].as_array().into_iter().flatten() {
+        if let Some(n) = v.pointer("/secret/secretName").and_then(Value::as_str) {
+            names.insert(n.to_owned());
+        }
+    }
+    names.into_iter().collect()
+}
+
 /// Reads every Secret the release owns and registers its values, so that no log or event
 /// shown afterwards can print one. A Secret that cannot be read is skipped: then the user
 /// cannot read its values either.
@@ -691,6 +723,9 @@ pub async fn component_logs(
     let mut found = false;
     for pod in &pods.items {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        if let Ok(value) = serde_json::to_value(pod) {
+            register_release_secrets(mgr, &inv.namespace, &secrets_read_by(&value)).await;
+        }
         let spec = pod.spec.clone().unwrap_or_default();
         let names = spec
             .init_containers
@@ -799,6 +834,18 @@ mod tests {
             p.reason,
             "CreateContainerConfigError: secret \"smtp\" not found (container api)"
         );
+    }
+
+    #[test]
+    fn the_secrets_a_pod_reads() {
+        let pod = json!({"spec": {
+            "containers": [{"name": "api", "env": [
+                {"name": "A", "valueFrom": {"secretKeyRef": {"name": "smtp", "key": "password"}}},
+                {"name": "B", "value": "plain"},
+                {"name": "C", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}],
+                "envFrom": [{"secretRef": {"name": "extra"}}]}],
+            "volumes": [{"name": "ca", "secret": {"secretName": "redis-ca"}}, {"name": "t", "emptyDir": {}}]}});
+        assert_eq!(secrets_read_by(&pod), ["extra", "redis-ca", "smtp"]);
     }
 
     #[test]
