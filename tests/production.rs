@@ -4,7 +4,8 @@
 //! credential from the operator's Secret, bad input refused with the key named; and mail sent
 //! with the rendered SMTP settings to a real SMTP server on loopback (aiosmtpd, Debian's
 //! python3-aiosmtpd), over implicit TLS and STARTTLS, by a reproduction of Dify's mail client
-//! (hack/mail/dify-mail.py: Dify's api image is not available here).
+//! (hack/mail/dify-mail.py: Dify's api image is not available here). The stream with every
+//! setting passes a strict server-side dry run on the real control plane.
 
 mod common;
 
@@ -561,4 +562,27 @@ fn mail_reaches_a_real_smtp_server_over_implicit_tls_and_starttls() {
         assert!(!ok, "{mode} server, plain client: {err}");
         assert_eq!(received(&server).len(), 2, "{mode}");
     }
+}
+
+#[test]
+fn the_rendered_settings_pass_a_strict_server_side_dry_run() {
+    let kc = common::cluster::shared("production");
+    let ns = "t-production";
+    common::cluster::ok(&common::cluster::kubectl(&["create", "namespace", ns], kc));
+    let out = difyrender()
+        .arg("render")
+        .args(["-n", ns])
+        .args(root_profile())
+        .args(["--set", "external.host=dify.example.com"])
+        .args(ALL.iter().flat_map(|s| ["--set", s]))
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", transcript(&out));
+    let stream = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stream.contains("name: SMTP_PASSWORD"),
+        "the settings are in the stream"
+    );
+    common::cluster::strict_dry_run(&stream, "kubectl", kc, "production settings");
 }
