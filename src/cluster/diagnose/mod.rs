@@ -8,11 +8,18 @@
 //! (registered secrets masked, lines and line counts bounded) before it is kept, and reads are
 //! bounded before they happen (`tailLines`, `limitBytes`, a few events).
 
+mod claim;
+mod logs;
+mod pod;
+
+pub use logs::{component_logs, read_log, register_release_secrets, secrets_read_by};
+pub use pod::{PodProblem, pod_problem};
+
 use super::{Error, ResourceManager};
+use claim::{claim_problem, unbound_claim};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
-use kube::api::{ListParams, LogParams};
+use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -106,184 +113,6 @@ pub fn values_key(component: &str) -> String {
     }
 }
 
-/// What one pod shows that keeps it from being ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodProblem {
-    pub reason: String,
-    /// The container whose log explains it, and whether the previous instance's.
-    pub log: Option<(String, bool)>,
-    pub advice: String,
-}
-
-/// The problem a pod shows, judged from the pod alone; `component` names the values key in
-/// the advice. `None` when the pod is ready or merely starting.
-pub fn pod_problem(pod: &Value, component: &str, unhealthy: Option<&str>) -> Option<PodProblem> {
-    let key = values_key(component);
-    let status = &pod["status"];
-    if let Some(c) = status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == "PodScheduled"))
-        .filter(|c| c["status"] == "False")
-    {
-        let message = c["message"].as_str().unwrap_or("no node fits the pod");
-        return Some(PodProblem {
-            reason: format!("Pending: the scheduler found no node: {message}"),
-            log: None,
-            advice: format!(
-                "compare {key}.pod.nodeSelector, {key}.pod.tolerations, {key}.pod.affinity and {key}.resources.requests \
-                 with the nodes (kubectl describe nodes); add capacity or relax them"
-            ),
-        });
-    }
-    if status["phase"] == "Failed"
-        && let Some((name, t)) = terminated(status)
-    {
-        return Some(PodProblem {
-            reason: format!("container {name} exited with code {}", exit_text(t)),
-            log: Some((name, false)),
-            advice: "the log says why; fix the cause and apply again".to_owned(),
-        });
-    }
-    let statuses = container_statuses(status);
-    for (name, cs) in &statuses {
-        let Some(waiting) = cs.pointer("/state/waiting") else {
-            continue;
-        };
-        let why = waiting["reason"].as_str().unwrap_or_default();
-        let image = cs["image"].as_str().unwrap_or_default();
-        match why {
-            "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
-                return Some(PodProblem {
-                    reason: format!("{why}: image {image:?} cannot be pulled (container {name})"),
-                    log: None,
-                    advice: "check that the image and tag exist (`difyrender images` lists the release's), \
-                             images.registry if you use a mirror, and images.pullSecrets for a private registry"
-                        .to_owned(),
-                });
-            }
-            "CrashLoopBackOff" => {
-                let restarts = cs["restartCount"].as_i64().unwrap_or(0);
-                let last = cs.pointer("/lastState/terminated");
-                let exit = last.map(exit_text).unwrap_or_else(|| "unknown".to_owned());
-                let oom = last.is_some_and(|t| t["reason"] == "OOMKilled");
-                return Some(PodProblem {
-                    reason: format!(
-                        "CrashLoopBackOff: container {name} exited with code {exit}, restarted {restarts} times"
-                    ),
-                    log: Some((name.clone(), true)),
-                    advice: if oom {
-                        format!(
-                            "the container ran out of memory: raise {key}.resources.limits.memory"
-                        )
-                    } else {
-                        format!(
-                            "the previous container's log says why (`difyrender logs {component} --previous` for more); \
-                             check the settings and datastores it reads (`difyrender status`)"
-                        )
-                    },
-                });
-            }
-            "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
-                let message = waiting["message"].as_str().unwrap_or_default();
-                return Some(PodProblem {
-                    reason: format!("{why}: {message} (container {name})"),
-                    log: None,
-                    advice: format!(
-                        "a Secret, ConfigMap or key the container reads is missing: check the existing Secrets named in \
-                         the values and {key}.pod.env"
-                    ),
-                });
-            }
-            _ => {}
-        }
-    }
-    if status["phase"] == "Running" {
-        for (name, cs) in &statuses {
-            if cs["ready"] == true || cs.pointer("/state/running").is_none() {
-                continue;
-            }
-            let probe = container_spec(pod, name)
-                .and_then(|c| c.get("readinessProbe"))
-                .map(probe_text)
-                .unwrap_or_else(|| "its readiness probe".to_owned());
-            let reason = match unhealthy {
-                Some(message) => format!(
-                    "readiness probe {probe} fails (container {name}): {}",
-                    message.lines().next().unwrap_or_default()
-                ),
-                None => format!(
-                    "container {name} runs but its readiness probe {probe} has not passed yet"
-                ),
-            };
-            return Some(PodProblem {
-                reason,
-                log: Some((name.clone(), false)),
-                advice: format!(
-                    "the container answers {probe} with an error or not at all: read its log (`difyrender logs {component}`) \
-                     and check the services it needs (`difyrender status`)"
-                ),
-            });
-        }
-    }
-    None
-}
-
-/// `HTTP GET /health on port http`, `TCP port 5432`, `exec pg_isready`.
-fn probe_text(p: &Value) -> String {
-    if let Some(h) = p.get("httpGet") {
-        let port = match &h["port"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        format!(
-            "HTTP GET {} on port {port}",
-            h["path"].as_str().unwrap_or("/")
-        )
-    } else if let Some(t) = p.get("tcpSocket") {
-        format!("TCP port {}", t["port"])
-    } else if let Some(e) = p.pointer("/exec/command").and_then(Value::as_array) {
-        let words: Vec<&str> = e.iter().filter_map(Value::as_str).collect();
-        format!("exec {}", crate::diag::excerpt(&words.join(" ")))
-    } else {
-        "its readiness probe".to_owned()
-    }
-}
-
-fn exit_text(t: &Value) -> String {
-    let code = t["exitCode"].as_i64().unwrap_or(-1);
-    match t["reason"].as_str() {
-        Some(r) if !r.is_empty() => format!("{code} ({r})"),
-        _ => code.to_string(),
-    }
-}
-
-fn container_statuses(status: &Value) -> Vec<(String, &Value)> {
-    ["initContainerStatuses", "containerStatuses"]
-        .iter()
-        .filter_map(|k| status[*k].as_array())
-        .flatten()
-        .map(|cs| (cs["name"].as_str().unwrap_or_default().to_owned(), cs))
-        .collect()
-}
-
-fn terminated(status: &Value) -> Option<(String, &Value)> {
-    container_statuses(status)
-        .into_iter()
-        .find_map(|(name, cs)| {
-            cs.pointer("/state/terminated")
-                .filter(|t| t["exitCode"].as_i64().unwrap_or(0) != 0)
-                .map(|t| (name, t))
-        })
-}
-
-fn container_spec<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
-    ["containers", "initContainers"]
-        .iter()
-        .filter_map(|k| pod["spec"][*k].as_array())
-        .flatten()
-        .find(|c| c["name"] == name)
-}
-
 /// Warning events as lines, most recent first, at most [`MAX_EVENTS`], deduplicated.
 fn event_lines(events: &[&Event]) -> Vec<String> {
     let mut sorted: Vec<&&Event> = events.iter().collect();
@@ -347,35 +176,6 @@ fn concerns(e: &Event, kind: &str, name: &str, pods: &[String]) -> bool {
             && n.strip_prefix(name)
                 .and_then(|r| r.strip_prefix('-'))
                 .is_some_and(|hash| !hash.contains('-')))
-}
-
-/// The last lines of a container's log, sanitized; `Err` says why it could not be read.
-pub async fn read_log(
-    mgr: &ResourceManager,
-    namespace: &str,
-    pod: &str,
-    container: &str,
-    previous: bool,
-    lines: i64,
-) -> Result<Vec<String>, String> {
-    let api: Api<Pod> = Api::namespaced(mgr.client().clone(), namespace);
-    let params = LogParams {
-        container: Some(container.to_owned()),
-        previous,
-        tail_lines: Some(lines),
-        limit_bytes: Some(LOG_BYTES),
-        ..Default::default()
-    };
-    match api.logs(pod, &params).await {
-        Ok(text) => Ok(crate::diag::sanitize(&text)
-            .lines()
-            .map(str::to_owned)
-            .collect()),
-        Err(kube::Error::Api(s)) => Err(crate::diag::sanitize(
-            s.message.lines().next().unwrap_or_default(),
-        )),
-        Err(e) => Err(crate::diag::sanitize(&e.to_string())),
-    }
 }
 
 /// Pods selected by a workload's `spec.selector.matchLabels`, newest first.
@@ -552,211 +352,6 @@ fn api_version_of(kind: &str) -> &'static str {
     }
 }
 
-/// The first claim a pod mounts that is not Bound: `(PersistentVolumeClaim/name, reason, advice)`.
-async fn unbound_claim(
-    mgr: &ResourceManager,
-    namespace: &str,
-    pod: &Value,
-) -> Option<(String, String, String)> {
-    let claims: Vec<&str> = pod
-        .pointer("/spec/volumes")?
-        .as_array()?
-        .iter()
-        .filter_map(|v| v.pointer("/persistentVolumeClaim/claimName")?.as_str())
-        .collect();
-    for claim in claims {
-        let live = mgr
-            .get_object("v1", "PersistentVolumeClaim", Some(namespace), claim)
-            .await
-            .ok()
-            .flatten()?;
-        if live.pointer("/status/phase").and_then(Value::as_str) != Some("Bound") {
-            let (reason, advice) = claim_problem(mgr, &live).await;
-            return Some((claim.to_owned(), reason, advice));
-        }
-    }
-    None
-}
-
-/// A claim that is not bound: its StorageClass, whether it exists, and which ones do.
-async fn claim_problem(mgr: &ResourceManager, live: &Value) -> (String, String) {
-    let phase = live
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("Pending");
-    let classes: Api<StorageClass> = Api::all(mgr.client().clone());
-    let all = classes.list(&ListParams::default()).await;
-    let names: Vec<String> = all
-        .as_ref()
-        .map(|l| {
-            l.items
-                .iter()
-                .filter_map(|c| c.metadata.name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let listed = if names.is_empty() {
-        "none is visible".to_owned()
-    } else {
-        format!("the cluster has {}", names.join(", "))
-    };
-    match live
-        .pointer("/spec/storageClassName")
-        .and_then(Value::as_str)
-    {
-        Some(class) if all.is_ok() && !names.iter().any(|n| n == class) => (
-            format!("claim is {phase}, not Bound: its StorageClass {class:?} does not exist"),
-            format!(
-                "set storage.storageClassName to an existing StorageClass ({listed}; kubectl get storageclass)"
-            ),
-        ),
-        Some(class) => {
-            let provisioner = all
-                .ok()
-                .and_then(|l| {
-                    l.items
-                        .into_iter()
-                        .find(|c| c.metadata.name.as_deref() == Some(class))
-                })
-                .map(|c| c.provisioner)
-                .unwrap_or_default();
-            (
-                format!(
-                    "claim is {phase}, not Bound: StorageClass {class:?} (provisioner {provisioner}) has not provided a volume"
-                ),
-                format!(
-                    "check that the provisioner {provisioner} runs and can create volumes of this size and access mode; \
-                     or set storage.storageClassName to another class ({listed})"
-                ),
-            )
-        }
-        None => (
-            format!(
-                "claim is {phase}, not Bound: it names no StorageClass and none is the default"
-            ),
-            format!("set storage.storageClassName ({listed})"),
-        ),
-    }
-}
-
-/// The Secrets a pod reads: `secretKeyRef`s, `envFrom` and Secret volumes.
-pub fn secrets_read_by(pod: &Value) -> Vec<String> {
-    let mut names = std::collections::BTreeSet::new();
-    let spec = &pod["spec"];
-    for kind in ["containers", "initContainers"] {
-        for c in spec[kind].as_array().into_iter().flatten() {
-            for e in c["env"].as_array().into_iter().flatten() {
-                if let Some(n) = e
-                    .pointer("/valueFrom/secretKeyRef/name")
-                    .and_then(Value::as_str)
-                {
-                    names.insert(n.to_owned());
-                }
-            }
-            for e in c["envFrom"].as_array().into_iter().flatten() {
-                if let Some(n) = e.pointer("/secretRef/name").and_then(Value::as_str) {
-                    names.insert(n.to_owned());
-                }
-            }
-        }
-    }
-    for v in spec["volumes"].as_array().into_iter().flatten() {
-        if let Some(n) = v.pointer("/secret/secretName").and_then(Value::as_str) {
-            names.insert(n.to_owned());
-        }
-    }
-    names.into_iter().collect()
-}
-
-/// Reads every Secret the release owns and registers its values, so that no log or event
-/// shown afterwards can print one. A Secret that cannot be read is skipped: then the user
-/// cannot read its values either.
-pub async fn register_release_secrets(mgr: &ResourceManager, namespace: &str, names: &[String]) {
-    let api: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(mgr.client().clone(), namespace);
-    for name in names {
-        if let Ok(Some(secret)) = api.get_opt(name).await {
-            for value in secret.data.unwrap_or_default().values() {
-                if let Ok(text) = std::str::from_utf8(&value.0) {
-                    crate::diag::register_secret(text);
-                }
-            }
-        }
-    }
-}
-
-/// `logs`: the last `lines` of every container (or `container`) of every pod of `component`
-/// in the release, each under a `==> pod/container <==` header, secrets masked.
-pub async fn component_logs(
-    mgr: &ResourceManager,
-    inv: &super::inventory::Inventory,
-    component: &str,
-    container: Option<&str>,
-    previous: bool,
-    lines: i64,
-) -> Result<String, Error> {
-    let secrets: Vec<String> = inv
-        .entries
-        .iter()
-        .filter(|s| s.kind == "Secret")
-        .map(|s| s.name.clone())
-        .collect();
-    register_release_secrets(mgr, &inv.namespace, &secrets).await;
-    let selector = format!(
-        "{}={},{}={component}",
-        crate::manifest::LABEL_INSTANCE,
-        inv.release,
-        crate::manifest::LABEL_COMPONENT
-    );
-    let api: Api<Pod> = Api::namespaced(mgr.client().clone(), &inv.namespace);
-    let pods = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| Error::from_kube(&format!("pods of {component}"), "list", e))?;
-    if pods.items.is_empty() {
-        return Err(Error::NotFound(format!(
-            "release {} in namespace {} has no pod of component {component}",
-            inv.release, inv.namespace
-        )));
-    }
-    let mut out = String::new();
-    let mut found = false;
-    for pod in &pods.items {
-        let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        if let Ok(value) = serde_json::to_value(pod) {
-            register_release_secrets(mgr, &inv.namespace, &secrets_read_by(&value)).await;
-        }
-        let spec = pod.spec.clone().unwrap_or_default();
-        let names = spec
-            .init_containers
-            .unwrap_or_default()
-            .into_iter()
-            .chain(spec.containers)
-            .map(|c| c.name)
-            .filter(|n| container.is_none_or(|c| c == n));
-        for name in names {
-            found = true;
-            out.push_str(&format!("==> {pod_name}/{name} <==\n"));
-            match read_log(mgr, &inv.namespace, &pod_name, &name, previous, lines).await {
-                Ok(log) => {
-                    for l in log {
-                        out.push_str(&l);
-                        out.push('\n');
-                    }
-                }
-                Err(why) => out.push_str(&format!("(log not available: {why})\n")),
-            }
-        }
-    }
-    if !found {
-        return Err(Error::NotFound(format!(
-            "no container {} in the pods of {component}",
-            crate::diag::excerpt(container.unwrap_or_default())
-        )));
-    }
-    Ok(out)
-}
-
 /// Diagnoses every object in `waiting` (`(id, reason)` with ids `Kind/namespace/name`);
 /// `components` gives each id's component.
 pub async fn diagnose_all(
@@ -789,6 +384,7 @@ pub fn with_diagnoses(error: Error, diagnoses: Vec<Diagnosis>) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use super::pod::probe_text;
     use super::*;
     use serde_json::json;
 
