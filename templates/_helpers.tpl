@@ -536,6 +536,9 @@ spec:
 {{ env("AGENT_BACKEND_STREAM_MAX_RECONNECTS", "3") }}
 {{ env("AGENT_BACKEND_RUN_TIMEOUT_SECONDS", "1200") }}
 {% endif %}
+{% if mode != "migration" %}
+{{ production_env() }}
+{% endif %}
 {% for name, value in extra_env | items %}
 {% if value is mapping %}
 - {name: {{ name }}, valueFrom: {{ value.valueFrom }}}
@@ -583,6 +586,77 @@ logformat dify_log %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt
 access_log /var/log/squid/access.log dify_log
 cache_log /var/log/squid/cache.log
 cache_store_log none{% endmacro %}
+
+{#
+  Production settings for api, worker and beat: log format, mail, OpenTelemetry, Sentry,
+  upload limits and the sign-up and sign-in switches. A value left null or empty is not
+  rendered (the release's default applies); every credential comes from the Secret the values
+  name, never from a value.
+#}
+{% macro secret_ref_env(name, ref, path) %}
+{% if name not in extra_env %}
+{{ secret_key_env(name, required(path ~ ".name"), required(path ~ ".key")) }}
+{% endif %}
+{% endmacro %}
+{% macro production_env() %}
+{% set d = Values.dify %}
+{% if d.logFormat %}
+{{ env("LOG_OUTPUT_FORMAT", d.logFormat) }}
+{% endif %}
+{% set mail = d.mail %}
+{% if mail.type %}
+{{ env("MAIL_TYPE", mail.type) }}
+{{ env("MAIL_DEFAULT_SEND_FROM", required("dify.mail.from")) }}
+{% if mail.type == "smtp" %}
+{{ env("SMTP_SERVER", required("dify.mail.smtp.server")) }}
+{{ env("SMTP_PORT", mail.smtp.port | string) }}
+{{ env("SMTP_USE_TLS", "false" if mail.smtp.tls == "none" else "true") }}
+{{ env("SMTP_OPPORTUNISTIC_TLS", "true" if mail.smtp.tls == "starttls" else "false") }}
+{% if mail.smtp.localHostname %}
+{{ env("SMTP_LOCAL_HOSTNAME", mail.smtp.localHostname) }}
+{% endif %}
+{% if mail.smtp.username %}
+{{ env("SMTP_USERNAME", mail.smtp.username) }}
+{{ secret_ref_env("SMTP_PASSWORD", mail.credentialSecret, "dify.mail.credentialSecret") }}
+{% endif %}
+{% elif mail.type == "resend" %}
+{{ env("RESEND_API_URL", mail.resend.apiUrl) }}
+{{ secret_ref_env("RESEND_API_KEY", mail.credentialSecret, "dify.mail.credentialSecret") }}
+{% else %}
+{{ secret_ref_env("SENDGRID_API_KEY", mail.credentialSecret, "dify.mail.credentialSecret") }}
+{% endif %}
+{% endif %}
+{% set otel = d.otel %}
+{% if otel.enabled %}
+{% if not otel.baseEndpoint and not (otel.traceEndpoint and otel.metricEndpoint) %}
+{{ fail("dify.otel.enabled needs dify.otel.baseEndpoint, or both dify.otel.traceEndpoint and dify.otel.metricEndpoint") }}
+{% endif %}
+{{ env("ENABLE_OTEL", "true") }}
+{{ env("OTEL_EXPORTER_TYPE", "otlp") }}
+{{ env("OTEL_EXPORTER_OTLP_PROTOCOL", otel.protocol) }}
+{% for name, value in [("OTLP_BASE_ENDPOINT", otel.baseEndpoint), ("OTLP_TRACE_ENDPOINT", otel.traceEndpoint), ("OTLP_METRIC_ENDPOINT", otel.metricEndpoint)] if value %}
+{{ env(name, value) }}
+{% endfor %}
+{{ env("OTEL_SAMPLING_RATE", otel.samplingRate | string) }}
+{% if otel.apiKeySecret.name %}
+{{ secret_ref_env("OTLP_API_KEY", otel.apiKeySecret, "dify.otel.apiKeySecret") }}
+{% endif %}
+{% endif %}
+{% set sentry = d.sentry.api %}
+{% if sentry.dsnSecret.name %}
+{{ secret_ref_env("SENTRY_DSN", sentry.dsnSecret, "dify.sentry.api.dsnSecret") }}
+{{ env("SENTRY_TRACES_SAMPLE_RATE", sentry.tracesSampleRate | string) }}
+{{ env("SENTRY_PROFILES_SAMPLE_RATE", sentry.profilesSampleRate | string) }}
+{% endif %}
+{% set up = d.uploads %}
+{% for name, value in [("UPLOAD_FILE_SIZE_LIMIT", up.fileSizeLimitMB), ("UPLOAD_IMAGE_FILE_SIZE_LIMIT", up.imageFileSizeLimitMB), ("UPLOAD_VIDEO_FILE_SIZE_LIMIT", up.videoFileSizeLimitMB), ("UPLOAD_AUDIO_FILE_SIZE_LIMIT", up.audioFileSizeLimitMB), ("UPLOAD_FILE_BATCH_LIMIT", up.batchLimit)] if value is not none %}
+{{ env(name, value | string) }}
+{% endfor %}
+{% set login = d.login %}
+{% for name, value in [("ALLOW_REGISTER", login.allowRegister), ("ALLOW_CREATE_WORKSPACE", login.allowCreateWorkspace), ("ENABLE_EMAIL_PASSWORD_LOGIN", login.emailPasswordLogin), ("ENABLE_EMAIL_CODE_LOGIN", login.emailCodeLogin), ("ENABLE_SOCIAL_OAUTH_LOGIN", login.socialOAuthLogin)] if value is not none %}
+{{ env(name, "true" if value else "false") }}
+{% endfor %}
+{% endmacro %}
 
 {# Pod label marking users of the api/worker file storage. #}
 {% set file_storage_label = {} if object_storage else {"difyrender.io/file-storage": prefix ~ "storage"} %}

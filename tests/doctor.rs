@@ -145,6 +145,29 @@ fn stable(text: &str) -> String {
 }
 
 #[test]
+fn a_latest_image_override_is_warned_about() {
+    let ns = "t-latest";
+    let (out, c) = json_doctor(ns, &["--set", "images.ssrfProxy.tag=latest"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning fails nothing: {}",
+        transcript(&out)
+    );
+    assert_eq!(verdict(&c, "images"), "warn");
+    assert_eq!(
+        c["images"]["details"],
+        serde_json::json!(["ssrf-proxy: ubuntu/squid:latest"])
+    );
+    assert!(
+        c["images"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("difyrender images")
+    );
+}
+
+#[test]
 fn a_ready_cluster_passes_every_check() {
     let ns = "t-pass";
     let out = doctor(ns, &[]);

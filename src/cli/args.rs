@@ -34,6 +34,11 @@ pub enum Command {
     /// Show every object of a release from its inventory, ready or not and why.
     #[command(after_help = EXIT_CODES)]
     Status(StatusCommand),
+    /// The last lines of a component's log (every pod and container of it), secrets masked.
+    #[command(after_help = EXIT_CODES)]
+    Logs(LogsCommand),
+    /// Print a shell completion script: `source <(difyrender completion bash)`.
+    Completion(CompletionCommand),
     /// Delete a release in reverse order; volumes and the keys Secret are kept by default.
     #[command(after_help = EXIT_CODES)]
     Uninstall(UninstallCommand),
@@ -208,6 +213,13 @@ pub struct ApplyCommand {
     /// Do not run the doctor checks before applying.
     #[arg(long)]
     pub skip_doctor: bool,
+    /// Apply without showing the changes and asking first. Without a terminal on stdin (a
+    /// pipe, CI) apply never asks.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// `json`: the plan (every object and its action), pruning and the result on stdout.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -357,6 +369,33 @@ pub struct StatusCommand {
     pub cluster: ClusterArgs,
     #[arg(short, long, value_enum, default_value = "text")]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionCommand {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsCommand {
+    /// The component whose pods' logs to show: api, worker, web, plugin-daemon, migration, …
+    #[arg(default_value = "api")]
+    pub component: String,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The previous instance of each container (the one that crashed).
+    #[arg(long)]
+    pub previous: bool,
+    /// Lines per container, at most 200.
+    #[arg(long, default_value_t = 50)]
+    pub tail: i64,
+    /// Only this container of each pod.
+    #[arg(short, long, value_name = "NAME")]
+    pub container: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 //! input completely before its first API call.
 
 use super::args::{
-    ApplyCommand, DiffCommand, HostArgs, OutputFormat, StatusCommand, UninstallCommand,
+    ApplyCommand, DiffCommand, HostArgs, LogsCommand, OutputFormat, StatusCommand, UninstallCommand,
 };
 use super::config::parse_duration;
 use crate::cluster::apply::{ApplyOptions, apply_release};
@@ -106,6 +106,9 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
         delete_data: cmd.delete_data,
     };
     let skip_doctor = cmd.skip_doctor;
+    let json_output = cmd.output == OutputFormat::Json;
+    // Ask only a person: a terminal on stdin, not CI, not a dry run.
+    let ask = !cmd.yes && !options.dry_run && interactive();
     let connection = cmd.cluster.connection();
     block_on(async move {
         let progress = Progress::new(false);
@@ -115,7 +118,52 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
         if !skip_doctor {
             super::doctor::gate(&mgr, &rendered, target, &progress).await?;
         }
-        let report = apply_release(&mgr, &rendered, &options, &progress).await?;
+        if ask && !confirm_changes(&mgr, &rendered, options.force).await? {
+            return Err(Error::Usage("not confirmed; nothing was applied".into()));
+        }
+        let report = match apply_release(&mgr, &rendered, &options, &progress).await {
+            Ok(report) => report,
+            Err(e) => {
+                // With --output json a failed wait is a result too: why each object is not
+                // ready, on stdout; the error itself still goes to stderr.
+                if json_output && e.is_wait_failure() {
+                    let diagnoses = match &e {
+                        cluster::Error::Diagnosed { diagnoses, .. } => diagnoses.clone(),
+                        _ => Vec::new(),
+                    };
+                    let text = serde_json::to_string_pretty(&json!({
+                        "release": rendered.release.name,
+                        "namespace": rendered.release.namespace,
+                        "difyVersion": rendered.dify_version(),
+                        "result": "waitFailed",
+                        "diagnoses": diagnoses,
+                    }))
+                    .expect("serialises");
+                    print(&(text + "\n"))?;
+                }
+                return Err(e.into());
+            }
+        };
+        if json_output {
+            let text = serde_json::to_string_pretty(&json!({
+                "release": rendered.release.name,
+                "namespace": rendered.release.namespace,
+                "difyVersion": rendered.dify_version(),
+                "externalUrl": rendered.external_url(),
+                "dryRun": options.dry_run,
+                "transition": report.transition,
+                "objects": report.changes.iter().map(|(object, action)| json!({"object": object, "action": action})).collect::<Vec<_>>(),
+                "pruned": report.pruned.deleted,
+                "kept": report.pruned.kept.iter().map(|(object, why)| json!({"object": object, "reason": why})).collect::<Vec<_>>(),
+                "result": if options.dry_run { "dryRun" } else { "applied" },
+                "written": report.writes(),
+                "ready": options.wait && !options.dry_run,
+                "notes": if options.dry_run { Vec::new() } else { rendered.notes() },
+            }))
+            .expect("serialises");
+            print(&(text + "\n"))?;
+            return Ok(exit::OK);
+        }
         let verb = if options.dry_run {
             "would write"
         } else {
@@ -214,6 +262,44 @@ pub fn status(cmd: StatusCommand) -> Result<u8, Error> {
     })
 }
 
+/// Most lines per container `logs` prints: the diagnostics rule shows no more.
+const MAX_LOG_LINES: i64 = 200;
+
+pub fn logs(cmd: LogsCommand) -> Result<u8, Error> {
+    cmd.release.to_release()?;
+    if !crate::manifest::COMPONENTS.contains(&cmd.component.as_str()) {
+        return Err(Error::Usage(format!(
+            "unknown component {} for logs; known: {}",
+            crate::diag::excerpt(&cmd.component),
+            crate::manifest::COMPONENTS.join(", ")
+        )));
+    }
+    if !(1..=MAX_LOG_LINES).contains(&cmd.tail) {
+        return Err(Error::Usage(format!(
+            "--tail must be between 1 and {MAX_LOG_LINES}"
+        )));
+    }
+    let connection = cmd.cluster.connection();
+    block_on(async move {
+        let mgr = manager(connection).await?;
+        let (release, namespace) = (&cmd.release.release, &cmd.release.namespace);
+        let Some(inv) = cluster::inventory::read(&mgr, release, namespace).await? else {
+            return Err(no_release(release, namespace));
+        };
+        let text = cluster::diagnose::component_logs(
+            &mgr,
+            &inv,
+            &cmd.component,
+            cmd.container.as_deref(),
+            cmd.previous,
+            cmd.tail,
+        )
+        .await?;
+        print(&text)?;
+        Ok(exit::OK)
+    })
+}
+
 pub fn uninstall_cmd(cmd: UninstallCommand) -> Result<u8, Error> {
     cmd.release.to_release()?;
     let timeout = parse_duration(&cmd.timeout)?;
@@ -242,6 +328,37 @@ pub fn uninstall_cmd(cmd: UninstallCommand) -> Result<u8, Error> {
         print(&text)?;
         Ok(exit::OK)
     })
+}
+
+/// Whether a person can be asked: stdin is a terminal and `$CI` is not set.
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::env::var_os("CI").is_none_or(|v| v.is_empty())
+}
+
+/// Shows what apply would change (the diff, secrets masked) and asks on the terminal.
+/// `true` when confirmed, or when there is nothing to change.
+async fn confirm_changes(
+    mgr: &ResourceManager,
+    rendered: &RenderedRelease,
+    force: bool,
+) -> Result<bool, Error> {
+    let (plan, diffs) = diff_release(mgr, rendered, force).await?;
+    if diffs.is_empty() {
+        return Ok(true);
+    }
+    let color = std::io::stderr().is_terminal();
+    for line in (plan.to_text() + &render_text(&diffs, color)).lines() {
+        crate::diag::eprint_message(line);
+    }
+    crate::diag::prompt(&format!(
+        "Apply these changes to {} objects? [y/N] ",
+        diffs.len()
+    ));
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(Error::io("reading the confirmation"))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// `--delete-data` without `--yes` asks on the terminal; with no terminal it refuses.

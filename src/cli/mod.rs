@@ -22,6 +22,8 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Apply(cmd) => cluster::apply(cmd),
         Command::Diff(cmd) => cluster::diff(cmd),
         Command::Status(cmd) => cluster::status(cmd),
+        Command::Logs(cmd) => cluster::logs(cmd),
+        Command::Completion(cmd) => completion(cmd),
         Command::Uninstall(cmd) => cluster::uninstall_cmd(cmd),
         Command::Catalog(cmd) => catalog::run(cmd),
         Command::Secrets(cmd) => catalog::secrets(cmd),
@@ -30,6 +32,18 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Images(cmd) => versions::images(cmd),
         Command::Versions(cmd) => versions::versions(cmd),
     }
+}
+
+/// `completion SHELL`: the script clap_complete generates from the command definitions.
+fn completion(cmd: args::CompletionCommand) -> Result<u8, Error> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(cmd.shell, &mut Cli::command(), "difyrender", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)
+        .and_then(|_| out.flush())
+        .map_err(Error::io("writing to stdout"))?;
+    Ok(exit::OK)
 }
 
 fn render(cmd: args::RenderCommand) -> Result<u8, Error> {

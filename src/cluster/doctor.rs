@@ -213,6 +213,7 @@ pub async fn run(
     checks.push(capacity?);
     checks.push(perms?);
     checks.extend(database_connections(rendered));
+    checks.push(image_tags(rendered));
     checks.push(match inventory {
         Ok(inv) => release(rendered, inv.as_ref()),
         Err(e) => unreadable("release", "the release inventory", e)?,
@@ -224,6 +225,36 @@ pub async fn run(
         external_url: rendered.external_url(),
         checks,
     })
+}
+
+/// Whether an image reference floats: `:latest`, or no tag and no digest.
+fn floats(image: &str) -> bool {
+    if image.contains('@') {
+        return false;
+    }
+    let name = image.rsplit('/').next().unwrap_or(image);
+    name.rsplit_once(':').is_none_or(|(_, tag)| tag == "latest")
+}
+
+/// Every image pinned to a tag: a `:latest` (or untagged) override changes what runs whenever
+/// a node pulls again, and a rollback cannot return to it.
+fn image_tags(rendered: &RenderedRelease) -> Check {
+    let floating: Vec<String> = rendered
+        .dify
+        .image_list
+        .iter()
+        .filter(|i| floats(&i.image))
+        .map(|i| format!("{}: {}", i.component, i.image))
+        .collect();
+    if floating.is_empty() {
+        return Check::pass("images", "every image is pinned to a tag");
+    }
+    Check::warn(
+        "images",
+        format!("{} image(s) float on :latest or no tag", floating.len()),
+    )
+    .details(floating)
+    .fix("set images.<component>.tag to a version tag (`difyrender images` lists the release's pins)")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1473,6 +1504,8 @@ mod tests {
     fn version_range() {
         assert_eq!(version_check("1", "34", "v1.34.10").verdict, Verdict::Pass);
         assert_eq!(version_check("1", "32+", "v1.32.3").verdict, Verdict::Pass);
+        assert!(floats("ubuntu/squid:latest") && floats("registry:5000/squid"));
+        assert!(!floats("registry:5000/squid:6.6") && !floats("squid@sha256:0123"));
         assert_eq!(version_check("1", "31", "v1.31.0").verdict, Verdict::Warn);
         assert_eq!(version_check("1", "35", "v1.35.0").verdict, Verdict::Warn);
         assert_eq!(version_check("1", "24", "v1.24.0").verdict, Verdict::Fail);

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod delete;
+pub mod diagnose;
 pub mod diff;
 pub mod doctor;
 pub mod external;
@@ -192,6 +193,12 @@ pub enum Error {
     },
     #[error("{object} failed: {reason}")]
     Failed { object: String, reason: String },
+    /// A wait failure with why each object is not ready.
+    #[error("{error}\n{}", diagnose::text_of(.diagnoses).trim_end())]
+    Diagnosed {
+        error: Box<Error>,
+        diagnoses: Vec<diagnose::Diagnosis>,
+    },
     #[error("{0}")]
     Usage(String),
     /// The release or object asked for does not exist.
@@ -278,7 +285,10 @@ impl Error {
 
     /// True when waiting, not the API, failed.
     pub fn is_wait_failure(&self) -> bool {
-        matches!(self, Error::Timeout { .. } | Error::Failed { .. })
+        match self {
+            Error::Diagnosed { error, .. } => error.is_wait_failure(),
+            other => matches!(other, Error::Timeout { .. } | Error::Failed { .. }),
+        }
     }
 
     /// Merges many errors into one, grouping conflicts into a single report.

@@ -1,6 +1,7 @@
 //! `status`: every object of the release, read from the inventory alone (no listing of API
 //! types), judged by the same readiness rules as `apply --wait`.
 
+use super::diagnose::{self, Diagnosis};
 use super::inventory::{self, Inventory};
 use super::wait::object_readiness;
 use super::{Error, ResourceManager};
@@ -14,6 +15,9 @@ pub struct ObjectStatus {
     pub object: String,
     pub ready: bool,
     pub reason: String,
+    /// Why it is not ready, and what to try.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
 }
 
 /// A release's state.
@@ -90,6 +94,15 @@ impl ReleaseStatus {
             out.push_str(line.trim_end());
             out.push('\n');
         }
+        let diagnoses: Vec<Diagnosis> = self
+            .objects
+            .iter()
+            .filter_map(|o| o.diagnosis.clone())
+            .collect();
+        if !diagnoses.is_empty() {
+            out.push('\n');
+            out.push_str(&diagnose::text_of(&diagnoses));
+        }
         out
     }
 }
@@ -119,13 +132,35 @@ async fn status_of(mgr: &ResourceManager, inv: &Inventory) -> Result<ReleaseStat
     .await;
     let mut objects = Vec::new();
     let mut classes = std::collections::HashMap::new();
+    let mut registered = false;
     for (e, live) in entries.iter().zip(lives) {
         let state = object_readiness(mgr, &e.kind, live?, &mut classes).await;
+        let diagnosis = match (&e.namespace, state.is_ready()) {
+            (Some(ns), false) => {
+                // Logs and events may quote a value of the release's Secrets.
+                if !registered {
+                    let secrets: Vec<String> = inv
+                        .entries
+                        .iter()
+                        .filter(|s| s.kind == "Secret")
+                        .map(|s| s.name.clone())
+                        .collect();
+                    diagnose::register_release_secrets(mgr, &inv.namespace, &secrets).await;
+                    registered = true;
+                }
+                Some(
+                    diagnose::diagnose(mgr, &e.kind, ns, &e.name, &e.component, state.reason())
+                        .await,
+                )
+            }
+            _ => None,
+        };
         objects.push(ObjectStatus {
             component: e.component.clone(),
             object: e.id(),
             ready: state.is_ready(),
             reason: state.reason().to_owned(),
+            diagnosis,
         });
     }
     Ok(ReleaseStatus {

@@ -1,6 +1,7 @@
 //! Waiting until objects are ready, by the rules in [`super::readiness`], polling their live
 //! state and reporting each change of reason.
 
+use super::diagnose;
 use super::progress::Progress;
 use super::readiness::{Readiness, readiness};
 use super::{Error, ResourceManager};
@@ -109,10 +110,12 @@ pub async fn wait_ready(
             match state {
                 Readiness::Ready => {}
                 Readiness::Failed(reason) => {
-                    return Err(Error::Failed {
+                    let failed = vec![(id.clone(), reason.clone())];
+                    let error = Error::Failed {
                         object: id,
                         reason: reason.clone(),
-                    });
+                    };
+                    return Err(explain(mgr, resources, error, &failed).await);
                 }
                 Readiness::Waiting(reason) => pending.push((id, reason.clone())),
             }
@@ -121,14 +124,34 @@ pub async fn wait_ready(
             return Ok(());
         }
         if Instant::now() >= deadline.at {
-            return Err(Error::Timeout {
+            let diagnosed = pending.clone();
+            let error = Error::Timeout {
                 elapsed: deadline.budget.as_secs(),
                 waiting: pending,
-            });
+            };
+            return Err(explain(mgr, resources, error, &diagnosed).await);
         }
         tokio::time::sleep(
             POLL_INTERVAL.min(deadline.at.saturating_duration_since(Instant::now())),
         )
         .await;
     }
+}
+
+/// A wait failure with the diagnosis of each object in `objects` (`(id, reason)`).
+async fn explain(
+    mgr: &ResourceManager,
+    resources: &[&Resource],
+    error: Error,
+    objects: &[(String, String)],
+) -> Error {
+    let component_of = |id: &str| {
+        resources
+            .iter()
+            .find(|r| r.id() == id)
+            .map(|r| r.component.clone())
+            .unwrap_or_default()
+    };
+    let diagnoses = diagnose::diagnose_all(mgr, objects, &component_of).await;
+    diagnose::with_diagnoses(error, diagnoses)
 }

@@ -223,6 +223,9 @@ impl DerivedKeys {
                 "" => derive_key(master, spec),
                 explicit => explicit.to_owned(),
             };
+            // A derived key is as secret as the master key: no message may print it (a pod's
+            // log quoted in a diagnosis, say).
+            crate::diag::register_secret(&key);
             keys.insert(spec.value.to_owned(), key);
         }
         // The Redis password as it must stand inside CELERY_BROKER_URL.
