@@ -565,12 +565,13 @@ fn external_postgresql_connections_are_stated() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     let check = &c["postgresql connections"];
     assert_eq!(check["verdict"], "warn", "{check}");
-    // api: 3 + 1 surge pod × 40, worker 2 × 40, beat 40, plugin daemon 30, 3 reserved.
+    // api: 3 + 1 surge pod × 40, api-websocket (1.14.1+) 2 × 40, worker 2 × 40, beat 40,
+    // plugin daemon 30, 3 reserved.
     assert!(
         check["reason"]
             .as_str()
             .unwrap()
-            .contains("can open 313 connections"),
+            .contains("can open 393 connections"),
         "{check}"
     );
     let (_, bundled) = json_doctor("t-pg-connections", &[]);
