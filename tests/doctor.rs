@@ -498,6 +498,37 @@ fn a_small_quota_and_a_limit_range_fail() {
     );
 }
 
+/// An autoscaled component counts with its autoscaler's minReplicas (2 by default), not the one
+/// replica its Deployment would run without one: a quota that fits one web pod but not two
+/// fails once web autoscales.
+#[test]
+fn an_autoscaled_component_counts_its_minimum_replicas_against_the_quota() {
+    let ns = "t-quota-hpa";
+    ok(&kubectl(&["create", "namespace", ns]));
+    // Exactly the pods of the release without autoscaling (tests/doctor.rs's t-quota: 10).
+    ok(&kubectl(&[
+        "create",
+        "quota",
+        "pods",
+        "-n",
+        ns,
+        "--hard=pods=10",
+    ]));
+    let (_, c) = json_doctor(ns, &[]);
+    assert_eq!(verdict(&c, "quota"), "pass", "{:?}", c["quota"]);
+
+    let (out, c) = json_doctor(ns, &["--set", "web.autoscaling.enabled=true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let q = &c["quota"];
+    assert_eq!(q["verdict"], "fail", "{q}");
+    assert!(
+        q["details"]
+            .to_string()
+            .contains("ResourceQuota pods: pods: the release needs 11, 10 of 10 is left"),
+        "{q}"
+    );
+}
+
 #[test]
 fn capacity_short_is_a_warning() {
     // No node has a thousand CPUs: a warning, not a failure.

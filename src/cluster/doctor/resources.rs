@@ -46,11 +46,33 @@ pub(super) fn pod_amount(spec: &Value, what: &str) -> f64 {
     sum.max(init)
 }
 
-pub(super) fn replicas(r: &Resource) -> f64 {
-    r.body
+/// The pods a workload runs at least: its replicas (1 when left out), or, when a
+/// HorizontalPodAutoscaler of the render scales it, the autoscaler's minReplicas if that is
+/// more (the Deployment then leaves replicas out and the autoscaler raises it to the minimum).
+pub(super) fn replicas(rendered: &RenderedRelease, r: &Resource) -> f64 {
+    let own = r
+        .body
         .pointer("/spec/replicas")
         .and_then(Value::as_f64)
-        .unwrap_or(1.0)
+        .unwrap_or(1.0);
+    let autoscaled = rendered
+        .manifest
+        .resources
+        .iter()
+        .filter(|h| h.kind == "HorizontalPodAutoscaler" && h.namespace == r.namespace)
+        .filter(|h| {
+            let target = &h.body["spec"]["scaleTargetRef"];
+            target["kind"] == r.kind.as_str() && target["name"] == r.name.as_str()
+        })
+        // minReplicas defaults to 1.
+        .map(|h| {
+            h.body
+                .pointer("/spec/minReplicas")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0)
+        })
+        .fold(0.0, f64::max);
+    own.max(autoscaled)
 }
 
 /// What the running release (Deployments and StatefulSets; Jobs complete) takes of a quota key.
@@ -65,7 +87,7 @@ pub(super) fn render_amount(rendered: &RenderedRelease, key: &str) -> Option<f64
     let pods = |what: &str| -> f64 {
         steady()
             .filter_map(|r| {
-                podsecurity::pod_spec(&r.body).map(|s| replicas(r) * pod_amount(s, what))
+                podsecurity::pod_spec(&r.body).map(|s| replicas(rendered, r) * pod_amount(s, what))
             })
             .sum()
     };
@@ -84,7 +106,7 @@ pub(super) fn render_amount(rendered: &RenderedRelease, key: &str) -> Option<f64
         "requests.memory" | "memory" => pods("requests/memory"),
         "limits.cpu" => pods("limits/cpu"),
         "limits.memory" => pods("limits/memory"),
-        "pods" => steady().map(replicas).sum(),
+        "pods" => steady().map(|r| replicas(rendered, r)).sum(),
         "persistentvolumeclaims" => claim_count,
         "requests.storage" => claims.iter().filter_map(|c| quantity(&c.3)).sum(),
         "services" => count("Service"),
