@@ -111,3 +111,39 @@ fn values_reference_matches_the_schema() {
 fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "false" | "0"))
 }
+
+/// The client re-implementations of the runtime lane say what they mirror (upstream repository
+/// and files, the tag to check against, the commit or why it is not recorded), and the docs
+/// do not present them as Dify's own code.
+#[test]
+fn runtime_clients_name_what_they_mirror() {
+    for file in [
+        "hack/runtime/dify_redis.py",
+        "hack/runtime/dify_pgvector.py",
+        "hack/runtime/redis-probe/main.go",
+        "hack/runtime/cloudkit-probe/main.go",
+    ] {
+        let text = std::fs::read_to_string(common::root().join(file)).unwrap();
+        let header: String = text.lines().take(30).collect::<Vec<_>>().join("\n");
+        for needle in ["Mirrors: langgenius/", "Tag to check against:", "Commit:"] {
+            assert!(
+                header.contains(needle),
+                "{file}: no {needle:?} in its header"
+            );
+        }
+    }
+    for doc in [
+        "docs/development.md",
+        "tests/runtime_datastores.rs",
+        "tests/runtime_storage.rs",
+    ] {
+        let text = std::fs::read_to_string(common::root().join(doc)).unwrap();
+        for claim in [
+            "Dify's own client code",
+            "Dify's own code paths",
+            "Dify's own S3",
+        ] {
+            assert!(!text.contains(claim), "{doc} says {claim:?}");
+        }
+    }
+}
