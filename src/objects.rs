@@ -1,6 +1,6 @@
 //! What both [`crate::render`] and [`crate::manifest`] agree on, below both of them (neither
 //! imports the other for these): the label keys every object carries and one rendered
-//! template's text. Code that builds labels outside the chart (the inventory, the test Job,
+//! template's text; and the Kubernetes range the chart is tested on. Code that builds labels outside the chart (the inventory, the test Job,
 //! uninstall's selector) uses these constants too.
 
 /// Label keys every object carries.
@@ -14,6 +14,11 @@ pub const LABEL_VERSION: &str = "app.kubernetes.io/version";
 pub const MANAGED_BY: &str = "difyrender";
 /// The value of `app.kubernetes.io/name` and `app.kubernetes.io/part-of`.
 pub const APP_NAME: &str = "dify";
+
+/// Kubernetes minor versions (of 1.x) this chart is tested on, the one place the range is
+/// kept: NKP 2.16–2.18 ship 1.32–1.34, and the test control plane runs 1.34. `doctor` checks
+/// the cluster against it and a catalog entry's `.bloodhound.yml` lists it.
+pub const TESTED_MINORS: (u32, u32) = (32, 34);
 
 /// One rendered template's text.
 #[derive(Debug, Clone)]

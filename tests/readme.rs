@@ -147,3 +147,30 @@ fn runtime_clients_name_what_they_mirror() {
         }
     }
 }
+
+/// The docs state the facts the code keeps: `--show-only`'s components and the tested
+/// Kubernetes range.
+#[test]
+fn the_docs_list_the_components_and_the_range_the_code_has() {
+    let commands = std::fs::read_to_string(common::root().join("docs/commands.md")).unwrap();
+    let row = commands
+        .lines()
+        .find(|l| l.starts_with("| `--show-only C` |"))
+        .expect("docs/commands.md documents --show-only");
+    let listed: Vec<&str> = row
+        .split_once("(repeatable):")
+        .expect("the --show-only row lists the components")
+        .1
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    assert_eq!(listed, difyrender::manifest::COMPONENTS, "{row}");
+
+    let (lo, hi) = difyrender::objects::TESTED_MINORS;
+    let range = format!("outside 1.{lo}–1.{hi}, the range tested");
+    assert!(
+        commands.contains(&range),
+        "docs/commands.md does not say {range:?}"
+    );
+}

@@ -164,7 +164,7 @@ fn write_entry(
     if entry.bloodhound.is_some() {
         out.push_str(&format!(
             "  .bloodhound.yml: Kubernetes {}\n",
-            entry::K8S_VERSIONS.join(", ")
+            entry::k8s_versions().join(", ")
         ));
     }
     out.push_str(&left_out(

@@ -100,10 +100,13 @@ pub(super) async fn api_resources(
             ),
         ));
     }
+    let (lo, hi) = TESTED_MINORS;
     let fix = if missing.iter().any(|m| m.starts_with("Middleware ")) {
-        "install Traefik's CRDs (middlewares.traefik.io, part of NKP's Traefik), or serve Dify at expose.path=/, which needs no Middleware"
+        "install Traefik's CRDs (middlewares.traefik.io, part of NKP's Traefik), or serve Dify at expose.path=/, which needs no Middleware".to_owned()
     } else {
-        "use a cluster that serves these APIs (Kubernetes 1.32–1.34), or turn off what renders them"
+        format!(
+            "use a cluster that serves these APIs (Kubernetes 1.{lo}–1.{hi}), or turn off what renders them"
+        )
     };
     Ok(Check::fail(
         NAME,

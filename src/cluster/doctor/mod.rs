@@ -36,9 +36,7 @@ use storage::storage;
 pub use resources::quantity;
 pub use storage::read_write_many;
 
-/// Kubernetes minor versions (of 1.x) this chart is tested on: NKP 2.16–2.18 ship 1.32–1.34,
-/// and the test control plane runs 1.34.
-pub const TESTED_MINORS: (u32, u32) = (32, 34);
+pub use crate::objects::TESTED_MINORS;
 /// Below this, APIs the render uses (Pod Security admission, batch/v1 features) are missing.
 const OLDEST_MINOR: u32 = 25;
 const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
