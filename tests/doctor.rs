@@ -709,35 +709,7 @@ fn test_pod(ns: &str) -> Value {
 
 /// Ends the test container as the script would: exit code and termination message.
 fn finish(ns: &str, pod: &Value, exit_code: i32, message: &str) {
-    let now = "2026-01-01T00:00:00Z";
-    let patch = serde_json::json!({"status": {
-        "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
-        "containerStatuses": [{
-            "name": "test",
-            "image": pod["spec"]["containers"][0]["image"],
-            "imageID": "",
-            "ready": false,
-            "restartCount": 0,
-            "state": {"terminated": {
-                "exitCode": exit_code,
-                "reason": if exit_code == 0 { "Completed" } else { "Error" },
-                "message": message,
-                "startedAt": now,
-                "finishedAt": now
-            }}
-        }]
-    }});
-    ok(&kubectl(&[
-        "patch",
-        "pod",
-        pod["metadata"]["name"].as_str().unwrap(),
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &patch.to_string(),
-    ]));
+    cluster::end_pod(ns, pod, exit_code, message, kubeconfig());
 }
 
 /// The script's real output when nothing it checks is reachable: every check a FAIL line.

@@ -284,7 +284,7 @@ pub(super) async fn capacity(
                 && p.metadata
                     .labels
                     .as_ref()
-                    .and_then(|l| l.get("app.kubernetes.io/instance"))
+                    .and_then(|l| l.get(crate::objects::LABEL_INSTANCE))
                     == Some(release);
             if ours {
                 continue;
