@@ -6,6 +6,7 @@
 //!   keys, and `values.schema.json` validation. No I/O beyond reading the named files.
 //! - [`render`]: the minijinja environment, its escaping rule, `required` and `fail`.
 //! - [`manifest`]: rendered text parsed back, checked against typed Kubernetes structs, staged.
+//! - [`objects`]: below both: the label keys and a rendered template's text.
 //! - [`versions`]: the release table (`versions.yaml`): each Dify release's images, Alembic
 //!   head and template switches, refusals, and which upgrades are allowed.
 //! - [`release`]: the pipeline tying those together for one release.
@@ -23,6 +24,7 @@ pub mod diag;
 pub mod error;
 pub mod input;
 pub mod manifest;
+pub mod objects;
 pub mod release;
 pub mod render;
 pub mod values;

@@ -217,7 +217,8 @@ fn missing_traefik_service_times_out_with_what_was_looked_for() {
         .output()
         .unwrap();
     let text = transcript(&out);
-    assert_eq!(out.status.code(), Some(3), "{text}");
+    // A wait that timed out: exit 4, as the README documents for every timeout.
+    assert_eq!(out.status.code(), Some(4), "{text}");
     assert!(
         text.contains("Service nowhere/traefik has not found"),
         "{text}"
@@ -278,6 +279,116 @@ fn the_restricted_user_gets_a_clear_forbidden_message() {
         text.contains("User \"restricted\" cannot patch resource \"namespaces\""),
         "{text}"
     );
+}
+
+/// The instance's kubeconfig with `edit` applied to its text, in `dir`.
+fn edited_kubeconfig(dir: &std::path::Path, edit: impl Fn(&str) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(kubeconfig()).unwrap();
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, edit(&text)).unwrap();
+    path
+}
+
+/// `difyrender status` and `doctor` with kubeconfig `kc`, the first API call each makes.
+fn status_and_doctor(kc: &std::path::Path, ns: &str) -> Vec<(&'static str, Output)> {
+    ["status", "doctor"]
+        .into_iter()
+        .map(|verb| {
+            let mut cmd = difyrender();
+            cmd.arg(verb).arg("--kubeconfig").arg(kc).args(["-n", ns]);
+            if verb == "doctor" {
+                cmd.args(root_profile())
+                    .args(["--external-host", "192.0.2.10"]);
+            }
+            let out = cmd.env("DIFY_SECRET_KEY", MASTER).output().unwrap();
+            assert_no_secrets(&transcript(&out), &secrets_of(MASTER), verb);
+            (verb, out)
+        })
+        .collect()
+}
+
+#[test]
+fn a_wrong_ca_or_a_bad_token_is_named_not_called_unreachable() {
+    let ns = "t-credentials";
+    let dir = tempfile::tempdir().unwrap();
+
+    // A CA that did not sign the API server's certificate (made for this test, thrown away).
+    let ca = dir.path().join("other-ca.crt");
+    let key = dir.path().join("other-ca.key");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=not-the-testenv-ca", "-days", "1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&ca)
+        .output()
+        .unwrap();
+    ok(&made);
+    use base64::Engine;
+    let other_ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).unwrap());
+    let wrong_ca_dir = dir.path().join("wrong-ca");
+    std::fs::create_dir(&wrong_ca_dir).unwrap();
+    let wrong_ca = edited_kubeconfig(&wrong_ca_dir, |text| {
+        text.lines()
+            .map(|l| match l.split_once("certificate-authority-data: ") {
+                Some((indent, _)) => format!("{indent}certificate-authority-data: {other_ca}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect()
+    });
+    for (verb, out) in status_and_doctor(&wrong_ca, ns) {
+        let text = transcript(&out);
+        assert_eq!(out.status.code(), Some(3), "{verb}: {text}");
+        assert!(
+            text.contains("the API server's certificate is not trusted")
+                && text.contains("certificate-authority-data"),
+            "{verb}: {text}"
+        );
+        assert!(!text.contains("cannot reach"), "{verb}: {text}");
+        assert!(out.stdout.is_empty(), "{verb}: {text}");
+    }
+
+    // A token the API server does not know.
+    let bad_token_dir = dir.path().join("bad-token");
+    std::fs::create_dir(&bad_token_dir).unwrap();
+    let bad_token = edited_kubeconfig(&bad_token_dir, |text| {
+        text.lines()
+            .map(|l| match l.split_once("token: ") {
+                Some((indent, _)) => format!("{indent}token: not-a-token-of-this-cluster\n"),
+                None => format!("{l}\n"),
+            })
+            .collect()
+    });
+    for (verb, out) in status_and_doctor(&bad_token, ns) {
+        let text = transcript(&out);
+        assert_eq!(out.status.code(), Some(3), "{verb}: {text}");
+        assert!(
+            text.contains("the API server refused the kubeconfig's credentials (401 Unauthorized)"),
+            "{verb}: {text}"
+        );
+        assert!(!text.contains("cannot reach"), "{verb}: {text}");
+        assert!(
+            !text.contains("not-a-token-of-this-cluster"),
+            "{verb}: {text}"
+        );
+    }
+
+    // Negative control: the instance's own kubeconfig gets past both (no release here).
+    for (verb, out) in status_and_doctor(kubeconfig(), ns) {
+        let text = transcript(&out);
+        assert!(
+            !text.contains("not trusted") && !text.contains("401"),
+            "{verb}: {text}"
+        );
+    }
 }
 
 #[test]

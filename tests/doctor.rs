@@ -521,6 +521,37 @@ fn a_small_quota_and_a_limit_range_fail() {
     );
 }
 
+/// An autoscaled component counts with its autoscaler's minReplicas (2 by default), not the one
+/// replica its Deployment would run without one: a quota that fits one web pod but not two
+/// fails once web autoscales.
+#[test]
+fn an_autoscaled_component_counts_its_minimum_replicas_against_the_quota() {
+    let ns = "t-quota-hpa";
+    ok(&kubectl(&["create", "namespace", ns]));
+    // Exactly the pods of the release without autoscaling (tests/doctor.rs's t-quota: 10).
+    ok(&kubectl(&[
+        "create",
+        "quota",
+        "pods",
+        "-n",
+        ns,
+        "--hard=pods=10",
+    ]));
+    let (_, c) = json_doctor(ns, &[]);
+    assert_eq!(verdict(&c, "quota"), "pass", "{:?}", c["quota"]);
+
+    let (out, c) = json_doctor(ns, &["--set", "web.autoscaling.enabled=true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let q = &c["quota"];
+    assert_eq!(q["verdict"], "fail", "{q}");
+    assert!(
+        q["details"]
+            .to_string()
+            .contains("ResourceQuota pods: pods: the release needs 11, 10 of 10 is left"),
+        "{q}"
+    );
+}
+
 #[test]
 fn capacity_short_is_a_warning() {
     // No node has a thousand CPUs: a warning, not a failure.
@@ -734,35 +765,7 @@ fn test_pod(ns: &str) -> Value {
 
 /// Ends the test container as the script would: exit code and termination message.
 fn finish(ns: &str, pod: &Value, exit_code: i32, message: &str) {
-    let now = "2026-01-01T00:00:00Z";
-    let patch = serde_json::json!({"status": {
-        "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
-        "containerStatuses": [{
-            "name": "test",
-            "image": pod["spec"]["containers"][0]["image"],
-            "imageID": "",
-            "ready": false,
-            "restartCount": 0,
-            "state": {"terminated": {
-                "exitCode": exit_code,
-                "reason": if exit_code == 0 { "Completed" } else { "Error" },
-                "message": message,
-                "startedAt": now,
-                "finishedAt": now
-            }}
-        }]
-    }});
-    ok(&kubectl(&[
-        "patch",
-        "pod",
-        pod["metadata"]["name"].as_str().unwrap(),
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &patch.to_string(),
-    ]));
+    cluster::end_pod(ns, pod, exit_code, message, kubeconfig());
 }
 
 /// The script's real output when nothing it checks is reachable: every check a FAIL line.

@@ -79,6 +79,13 @@ fn uid(kind: &str, name: &str, ns: &str) -> String {
         .to_owned()
 }
 
+fn resource_version(kind: &str, name: &str, ns: &str) -> String {
+    kubectl_json(&["get", kind, name, "-n", ns])["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn exists(kind: &str, name: &str, ns: &str) -> bool {
     kubectl(&["get", kind, name, "-n", ns]).status.success()
 }
@@ -341,7 +348,7 @@ fn uninstall_keeps_data_a_reinstall_reuses_it_and_delete_data_removes_everything
         uid("pvc", "dify-storage", ns),
         uid("pvc", "data-dify-postgresql-0", ns),
     ];
-    let keys = kubectl_json(&["get", "secret", "dify-keys", "-n", ns])["data"].clone();
+    let keys_uid = uid("secret", "dify-keys", ns);
 
     let out = ok(&run(&["uninstall", "-n", ns]));
     assert!(
@@ -360,6 +367,10 @@ fn uninstall_keeps_data_a_reinstall_reuses_it_and_delete_data_removes_everything
     assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
     assert!(exists("secret", "dify-keys", ns));
 
+    // The kept keys Secret is the same object (uid), and the re-install does not write it
+    // (resourceVersion): the passwords the volumes were initialised with stay. Comparing its
+    // data would prove nothing, since the same master key renders the same data.
+    let kept_version = resource_version("secret", "dify-keys", ns);
     ok(&apply(ns, &[]));
     assert_eq!(
         [
@@ -370,9 +381,14 @@ fn uninstall_keeps_data_a_reinstall_reuses_it_and_delete_data_removes_everything
         "the same volumes"
     );
     assert_eq!(
-        kubectl_json(&["get", "secret", "dify-keys", "-n", ns])["data"],
-        keys,
-        "the same passwords"
+        uid("secret", "dify-keys", ns),
+        keys_uid,
+        "the keys Secret was deleted and made again"
+    );
+    assert_eq!(
+        resource_version("secret", "dify-keys", ns),
+        kept_version,
+        "the re-install rewrote the kept keys Secret"
     );
 
     let out = ok(&run(&["uninstall", "-n", ns, "--delete-data", "--yes"]));

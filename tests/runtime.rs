@@ -100,6 +100,10 @@ fn datastores_accept_the_derived_passwords_and_refuse_others() {
         "{}",
         text(&wrong.stderr)
     );
+    // The refusal is the rendered pod's: pg_hba.conf's method came from the rendered env and
+    // arguments as the image's entrypoint derives it (no POSTGRES_HOST_AUTH_METHOD, so
+    // password_encryption: scram-sha-256), not from the lane.
+    assert_eq!(s.postgres_auth.as_deref(), Some("scram-sha-256"));
 
     // Redis: the api's password is required and enough.
     let redis = |password: Option<&str>| {
@@ -265,20 +269,48 @@ fn difyrender_test_job_passes_against_the_real_datastores() {
         [("weaviate", true), ("postgresql", true), ("redis", true)],
         "{stdout}"
     );
-    // With other keys every check fails, and the Job with it.
-    let wrong: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| match k.as_str() {
-            "DB_PASSWORD" | "REDIS_PASSWORD" | "WEAVIATE_API_KEY" => {
-                (k.clone(), "not-the-key".to_owned())
-            }
-            _ => (k.clone(), v.clone()),
-        })
-        .collect();
-    let (ok, results, stdout) = run(wrong);
-    assert!(!ok, "{stdout}");
-    assert_eq!(results.len(), 3, "{stdout}");
-    assert!(results.iter().all(|r| !r.ok), "{stdout}");
+    // One key swapped at a time: exactly its check fails, for the server's refusal of that key
+    // (not a crash or an unreachable server), the others still pass, and the Job fails.
+    for (key, check, refusal) in [
+        (
+            "DB_PASSWORD",
+            "postgresql",
+            "password authentication failed",
+        ),
+        (
+            "REDIS_PASSWORD",
+            "redis",
+            "AUTH with the api's password: -WRONGPASS",
+        ),
+        (
+            "WEAVIATE_API_KEY",
+            "weaviate",
+            "GET /v1/schema with the api's key: 401;",
+        ),
+    ] {
+        let wrong: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == key { "not-the-key" } else { v.as_str() };
+                (k.clone(), v.to_owned())
+            })
+            .collect();
+        let (ok, results, stdout) = run(wrong);
+        assert!(!ok, "{key} swapped: {stdout}");
+        let verdicts: Vec<(&str, bool)> =
+            results.iter().map(|r| (r.check.as_str(), r.ok)).collect();
+        let expected: Vec<(&str, bool)> = ["weaviate", "postgresql", "redis"]
+            .iter()
+            .map(|c| (*c, *c != check))
+            .collect();
+        assert_eq!(verdicts, expected, "{key} swapped: {stdout}");
+        let failed = results.iter().find(|r| r.check == check).unwrap();
+        assert!(
+            failed.detail.contains(refusal),
+            "{key} swapped: the {check} check failed for another reason: {}",
+            failed.detail
+        );
+    }
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! The runtime lane (tests/common/stack.rs) for the production datastores: an external Redis
 //! that speaks TLS only, and pgvector as the vector store on the bundled or an external
 //! PostgreSQL. The servers are Debian's (redis-server with TLS, PostgreSQL 15 with pgvector
-//! 0.8.0 built from Debian's source package by scripts/runtime); the clients are Dify's own
-//! client code paths run with the RENDERED environment: redis-py as ext_redis.py builds it,
+//! 0.8.0 built from Debian's source package by scripts/runtime); the clients are
+//! re-implementations of how Dify and the plugin daemon build theirs (each file in hack/runtime
+//! names the upstream files and tag it mirrors; no commit could be read here), with the real
+//! client libraries, run with the RENDERED environment: redis-py as ext_redis.py builds it,
 //! Celery as ext_celery.py builds it (hack/runtime/dify_redis.py), the plugin daemon's go-redis
 //! set-up (hack/runtime/redis-probe) and Dify's pgvector store (hack/runtime/dify_pgvector.py).
 //! Every key, CA and mode check has a negative control. See docs/development.md.

@@ -3,13 +3,14 @@
 //! would (buckets, and a user whose policy allows only those buckets), and the clients of the
 //! rendered release with the environment the kubelet would give them:
 //!
-//! - api and worker: Dify's own S3 storage client, reproduced with Debian's python3-boto3 from
+//! - api and worker: Dify's S3 storage client, re-implemented with Debian's python3-boto3 from
 //!   langgenius/dify `api/extensions/storage/aws_s3_storage.py` (AwsS3Storage: the client,
 //!   `head_bucket` and its 404/403 handling, `put_object`, `get_object`), selected by
 //!   STORAGE_TYPE=s3 as `api/extensions/ext_storage.py` does, its settings read as
 //!   `api/configs/middleware/storage/amazon_s3_storage_config.py` types them;
-//! - the plugin daemon: `cloudkit-probe` (`hack/runtime/cloudkit-probe`), the daemon's own storage
-//!   library (dify-cloud-kit) loaded from the environment as the daemon loads it. The daemon
+//! - the plugin daemon: `cloudkit-probe` (`hack/runtime/cloudkit-probe`), the daemon's storage
+//!   library (dify-cloud-kit, the real module) loaded from the environment as a re-implementation
+//!   of the daemon's own loading does (the upstream files and tag are named in its header). The daemon
 //!   itself cannot be built here: the module proxy refuses it.
 //!
 //! The access key pair is random per test, lives only in the credentials Secret the test

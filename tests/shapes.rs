@@ -607,3 +607,178 @@ fn catalog_of_the_production_example_names_the_operators_secrets() {
     );
     assert!(!text.contains("Secret dify-keys with"), "{text}");
 }
+
+/// Whether a Kubernetes label selector (`matchLabels`, `matchExpressions`) selects `labels`.
+fn selects(
+    selector: &serde_json::Value,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let match_labels = selector["matchLabels"].as_object().into_iter().flatten();
+    let exprs = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    match_labels
+        .into_iter()
+        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+        && exprs.into_iter().all(|e| {
+            let key = e["key"].as_str().unwrap();
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            let got = labels.get(key).map(String::as_str);
+            match e["operator"].as_str().unwrap() {
+                "In" => got.is_some_and(|g| values.contains(&g)),
+                "NotIn" => !got.is_some_and(|g| values.contains(&g)),
+                "Exists" => got.is_some(),
+                "DoesNotExist" => got.is_none(),
+                other => panic!("unknown selector operator {other}"),
+            }
+        })
+}
+
+/// A pod template of a render: its workload, component label, labels and container ports.
+struct PodTemplate {
+    workload: String,
+    component: String,
+    labels: std::collections::BTreeMap<String, String>,
+    ports: BTreeSet<i32>,
+}
+
+fn pod_templates(m: &Manifest) -> Vec<PodTemplate> {
+    m.resources
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "Deployment" | "StatefulSet" | "Job"))
+        .map(|r| {
+            let (labels, spec) = common::kubelet::pod_template(r);
+            let ports = spec
+                .containers
+                .iter()
+                .flat_map(|c| c.ports.iter().flatten().map(|p| p.container_port))
+                .collect();
+            let component = labels
+                .get("app.kubernetes.io/component")
+                .cloned()
+                .unwrap_or_default();
+            PodTemplate {
+                workload: format!("{}/{}", r.kind, r.name),
+                component,
+                labels,
+                ports,
+            }
+        })
+        .collect()
+}
+
+/// The NetworkPolicies select the pods they are meant to, with ports those pods listen on: the
+/// sandbox policy selects the sandbox pod only, admits api, worker and ssrf proxy on a port the
+/// sandbox serves, lets it reach the ssrf proxy on a port that proxy serves; the datastores
+/// policy selects exactly the bundled datastores the shape renders and admits every pod of the
+/// release, each peer selector matching at least one pod.
+#[test]
+fn network_policies_select_the_pods_they_name() {
+    for shape in all_shapes() {
+        let r = render(&shape, "1.14.1");
+        let pods = pod_templates(&r.manifest);
+        let selected = |selector: &serde_json::Value| -> Vec<&PodTemplate> {
+            pods.iter()
+                .filter(|p| selects(selector, &p.labels))
+                .collect()
+        };
+        let components = |selector: &serde_json::Value| -> BTreeSet<String> {
+            selected(selector)
+                .iter()
+                .map(|p| p.component.clone())
+                .collect()
+        };
+        let policy =
+            |name: &str| &common::kubelet::find(&r.manifest, "NetworkPolicy", name).body["spec"];
+
+        let sandbox = policy("dify-sandbox");
+        assert_eq!(
+            components(&sandbox["podSelector"]),
+            BTreeSet::from(["sandbox".to_owned()]),
+            "{shape:?}"
+        );
+        let sandbox_ports: BTreeSet<i32> = selected(&sandbox["podSelector"])
+            .iter()
+            .flat_map(|p| p.ports.clone())
+            .collect();
+        let ingress = &sandbox["ingress"][0];
+        let from: BTreeSet<String> = ingress["from"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|peer| {
+                let c = components(&peer["podSelector"]);
+                assert!(
+                    !c.is_empty(),
+                    "{shape:?}: a sandbox ingress peer selects no pod: {peer}"
+                );
+                c
+            })
+            .collect();
+        assert_eq!(
+            from,
+            ["api", "worker", "ssrf-proxy"].map(str::to_owned).into(),
+            "{shape:?}"
+        );
+        for port in ingress["ports"].as_array().unwrap() {
+            let port = port["port"].as_i64().unwrap() as i32;
+            assert!(
+                sandbox_ports.contains(&port),
+                "{shape:?}: the sandbox does not listen on {port}: {sandbox_ports:?}"
+            );
+        }
+        let egress = &sandbox["egress"][0];
+        let proxy = selected(&egress["to"][0]["podSelector"]);
+        assert_eq!(
+            proxy
+                .iter()
+                .map(|p| p.component.as_str())
+                .collect::<Vec<_>>(),
+            ["ssrf-proxy"],
+            "{shape:?}"
+        );
+        for port in egress["ports"].as_array().unwrap() {
+            let port = port["port"].as_i64().unwrap() as i32;
+            assert!(
+                proxy[0].ports.contains(&port),
+                "{shape:?}: the ssrf proxy does not listen on {port}"
+            );
+        }
+
+        let datastores = policy("dify-datastores");
+        let bundled: BTreeSet<String> = pods
+            .iter()
+            .filter(|p| p.workload.starts_with("StatefulSet/"))
+            .map(|p| p.component.clone())
+            .filter(|c| ["postgresql", "redis", "weaviate"].contains(&c.as_str()))
+            .collect();
+        assert_eq!(components(&datastores["podSelector"]), bundled, "{shape:?}");
+        let ports: BTreeSet<i32> = datastores["ingress"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_i64().unwrap() as i32)
+            .collect();
+        for p in selected(&datastores["podSelector"]) {
+            assert!(
+                !p.ports.is_disjoint(&ports),
+                "{shape:?}: {} listens on none of {ports:?}",
+                p.workload
+            );
+        }
+        let peer = &datastores["ingress"][0]["from"][0]["podSelector"];
+        for p in &pods {
+            assert!(
+                selects(peer, &p.labels),
+                "{shape:?}: the datastores do not admit {}",
+                p.workload
+            );
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The release table against the facts (tests/data/dify-facts.json, a copy of the needed subset
-//! of ../shared/reference, checked against the reference itself whenever it is present), every
+//! of ../shared/reference, checked against the reference itself, which must be present), every
 //! release rendered and wired as its own facts say, immutable fields that never change between
 //! releases, refusals, and the images list.
 
@@ -60,19 +60,18 @@ fn render(version: &str) -> RenderedRelease {
 // The table against the facts.
 
 #[test]
-fn the_facts_copy_matches_the_reference_when_present() {
+fn the_facts_copy_matches_the_reference() {
     let reference = root().join("../shared/reference");
     let images = reference.join("dify-images.json");
     let md = reference.join("dify-versions.md");
-    if !images.exists() || !md.exists() {
-        // The copy in tests/data is what every other test checks against; CI has the
-        // reference beside the clone, so this comparison runs there.
-        eprintln!(
-            "note: {} not present; the facts copy is not compared with it here",
-            reference.display()
-        );
-        return;
-    }
+    // The copy in tests/data is what every other test checks against; without the reference
+    // it could drift unnoticed, so a missing reference fails instead of passing.
+    assert!(
+        images.exists() && md.exists(),
+        "{} (dify-images.json, dify-versions.md) is missing: the facts copy in tests/data cannot \
+         be checked against it; put the reference beside the clone",
+        reference.display()
+    );
     let reference_images: Value = serde_json::from_str(&read(&images)).unwrap();
     let md = read(&md);
     let later = read(&reference.join("dify-releases-1.14.2-1.16.1.md"));

@@ -2,6 +2,13 @@
 lane (tests/runtime_datastores.rs): api/core/rag/datasource/vdb/pgvector/pgvector.py with
 Debian's psycopg2 (the api image is in no registry).
 
+Mirrors: langgenius/dify api/core/rag/datasource/vdb/pgvector/pgvector.py.
+Tag to check against: 1.14.1 (the release the test renders). Commit: not recorded, nor the tag
+it was first read at: the repository cannot be fetched from this machine (only package registries are
+reachable), so neither could be read here. A re-implementation
+of those lines, not Dify's code: re-read the file at that tag when the release or this file
+changes.
+
   dify_pgvector.py COLLECTION   PGVectorConfig from PGVECTOR_* (host, port, user, password,
                                 database, min/max connection), its psycopg2 SimpleConnectionPool,
                                 _create_collection (the vector extension, SQL_CREATE_TABLE,

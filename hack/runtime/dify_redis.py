@@ -1,6 +1,13 @@
 """Dify's Redis clients, built from the container's environment as Dify builds them, for the
-runtime lane (tests/runtime_datastores.rs). The api image is in no registry; these are the few
-lines of Dify that turn the environment into clients, with Debian's redis-py, kombu and Celery.
+runtime lane (tests/runtime_datastores.rs). The api image is in no registry; these are the
+few lines that turn the environment into clients, with Debian's redis-py, kombu and Celery.
+
+Mirrors: langgenius/dify api/extensions/ext_redis.py, api/extensions/ext_celery.py and
+api/configs/middleware. Tag to check against: 1.14.1 (the release the test renders). Commit:
+not recorded, nor the tag it was first read at: the repository cannot be fetched from this
+machine (only package registries are reachable), so neither could be read here. A
+re-implementation of those lines, not Dify's code: re-read the files at that tag when the
+release or this file changes.
 
   dify_redis.py api KEY VALUE   redis-py as api/extensions/ext_redis.py builds it
                                 (_get_ssl_configuration, _get_base_redis_params,

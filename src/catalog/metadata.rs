@@ -1,6 +1,6 @@
 //! `metadata.yaml` (the catalog card and its overview) and `.bloodhound.yml`.
 
-use super::K8S_VERSIONS;
+use super::k8s_versions;
 use super::manifests::Object;
 use crate::release::RenderedRelease;
 use crate::values::text_at;
@@ -211,7 +211,7 @@ pub fn upgrades_from_range(version: &str, older: &[&str]) -> Option<String> {
 /// `.bloodhound.yml` for `nkp validate catalog-repository`.
 pub fn bloodhound_yaml(app_name: &str, skip_types: &[String]) -> String {
     let doc = json!({
-        "k8s_versions": K8S_VERSIONS,
+        "k8s_versions": k8s_versions(),
         "strict": true,
         "skip_types": skip_types,
         "additional_crds": [],

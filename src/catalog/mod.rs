@@ -51,7 +51,10 @@ pub const DROPPED_COMPONENTS: &[&str] = &["namespace", "secrets"];
 /// Kubernetes versions `.bloodhound.yml` validates against: those of NKP 2.16 (1.32), 2.17
 /// (1.33) and 2.18 (1.34), as assumed from the releases' notes; patch level .0 because
 /// bloodhound resolves them in the upstream JSON-schema index.
-pub const K8S_VERSIONS: &[&str] = &["1.32.0", "1.33.0", "1.34.0"];
+pub fn k8s_versions() -> Vec<String> {
+    let (lo, hi) = crate::objects::TESTED_MINORS;
+    (lo..=hi).map(|m| format!("1.{m}.0")).collect()
+}
 /// Largest icon accepted; catalog icons are small SVGs.
 pub const MAX_ICON_BYTES: usize = 256 * 1024;
 

@@ -7,6 +7,7 @@ mod cluster;
 pub mod config;
 mod doctor;
 pub mod output_dir;
+mod secrets;
 mod versions;
 
 pub use args::{Cli, Command};
@@ -26,7 +27,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Completion(cmd) => completion(cmd),
         Command::Uninstall(cmd) => cluster::uninstall_cmd(cmd),
         Command::Catalog(cmd) => catalog::run(cmd),
-        Command::Secrets(cmd) => catalog::secrets(cmd),
+        Command::Secrets(cmd) => secrets::secrets(cmd),
         Command::Doctor(cmd) => doctor::doctor(cmd),
         Command::Test(cmd) => doctor::test(cmd),
         Command::Images(cmd) => versions::images(cmd),

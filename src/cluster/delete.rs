@@ -120,7 +120,8 @@ pub async fn wait_gone(
 /// Labels of every volume claim of a release, including those StatefulSets create from their
 /// claim templates (which are not rendered objects, so not in the inventory).
 fn claim_selector(release: &str) -> String {
-    format!("app.kubernetes.io/instance={release},app.kubernetes.io/name=dify")
+    use crate::objects::{APP_NAME, LABEL_INSTANCE, LABEL_NAME};
+    format!("{LABEL_INSTANCE}={release},{LABEL_NAME}={APP_NAME}")
 }
 
 /// Uninstalls a release: every owned object in reverse order; data kept unless `delete_data`;

@@ -10,6 +10,7 @@
 
 use super::{Error, ResourceManager};
 use crate::manifest::{Manifest, Resource, Stage};
+use crate::objects::{APP_NAME, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY};
 use crate::release::RenderedRelease;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -191,9 +192,9 @@ impl Inventory {
                 "namespace": self.namespace,
                 "labels": {
                     APPLYSET_ID: applyset_id(&self.release, &self.namespace),
-                    "app.kubernetes.io/name": "dify",
-                    "app.kubernetes.io/instance": self.release,
-                    "app.kubernetes.io/managed-by": "difyrender",
+                    LABEL_NAME: APP_NAME,
+                    LABEL_INSTANCE: self.release,
+                    LABEL_MANAGED_BY: MANAGED_BY,
                 },
                 "annotations": {
                     APPLYSET_TOOLING: format!("difyrender/v{}", env!("CARGO_PKG_VERSION")),

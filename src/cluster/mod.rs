@@ -168,6 +168,22 @@ pub enum Error {
     Config(String),
     #[error("cannot reach the API server while trying to {action}: {message}")]
     Unreachable { action: String, message: String },
+    /// The TLS handshake failed: the server's certificate is not signed by the kubeconfig's CA
+    /// (or not for the address it names).
+    #[error(
+        "the API server's certificate is not trusted while trying to {action}: {message}\n  \
+         The kubeconfig's certificate authority (certificate-authority-data or \
+         certificate-authority of its cluster) did not sign it, or it is not for the server \
+         address the kubeconfig names: check the context, or get the cluster's kubeconfig again"
+    )]
+    Untrusted { action: String, message: String },
+    /// The API server answered 401: it does not accept the kubeconfig's credentials.
+    #[error(
+        "the API server refused the kubeconfig's credentials (401 Unauthorized) while trying to \
+         {action}\n  The token or client certificate of the context's user is wrong or has \
+         expired: check the context, or get the cluster's kubeconfig again"
+    )]
+    Unauthorized { action: String },
     #[error("{object}: {verb} refused: {}", reason_of(.status))]
     Api {
         object: String,
@@ -233,6 +249,9 @@ impl Error {
     /// unreachable servers.
     pub fn from_kube(object: &str, verb: &'static str, err: kube::Error) -> Error {
         match err {
+            kube::Error::Api(status) if status.code == 401 => Error::Unauthorized {
+                action: format!("{verb} {object}"),
+            },
             kube::Error::Api(status) => {
                 if status.is_conflict() && verb.contains("apply") {
                     let fields = conflicts_of(&status);
@@ -256,10 +275,15 @@ impl Error {
                     status,
                 }
             }
-            other => Error::Unreachable {
-                action: format!("{verb} {object}"),
-                message: error_chain(&other),
-            },
+            other => {
+                let action = format!("{verb} {object}");
+                let message = error_chain(&other);
+                if message.contains("invalid peer certificate") {
+                    Error::Untrusted { action, message }
+                } else {
+                    Error::Unreachable { action, message }
+                }
+            }
         }
     }
 
@@ -279,15 +303,42 @@ impl Error {
         matches!(self, Error::Immutable { .. })
     }
 
+    /// True when the API server cannot be used at all: not reached, not trusted, or refusing
+    /// the credentials. Every further call would fail the same way.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Error::Unreachable { .. })
+        matches!(
+            self,
+            Error::Unreachable { .. } | Error::Untrusted { .. } | Error::Unauthorized { .. }
+        )
     }
 
-    /// True when waiting, not the API, failed.
+    /// True when waiting, not the API, failed: a timeout, a failed Job, or no LoadBalancer
+    /// address for the Traefik Service in time.
     pub fn is_wait_failure(&self) -> bool {
         match self {
             Error::Diagnosed { error, .. } => error.is_wait_failure(),
-            other => matches!(other, Error::Timeout { .. } | Error::Failed { .. }),
+            other => matches!(
+                other,
+                Error::Timeout { .. } | Error::Failed { .. } | Error::LoadBalancer(_)
+            ),
+        }
+    }
+
+    /// True when the input, not the cluster, is at fault: a kubeconfig that cannot be read or
+    /// used, or a request that cannot be made (such as a refused downgrade). Nothing was written.
+    pub fn is_input(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::Usage(_))
+    }
+
+    /// The process exit code of this error (README, "Exit codes").
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        if self.is_input() {
+            exit::INPUT
+        } else if self.is_wait_failure() {
+            exit::WAIT
+        } else {
+            exit::CLUSTER
         }
     }
 

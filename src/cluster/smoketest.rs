@@ -7,6 +7,10 @@
 use super::inventory;
 use super::progress::Progress;
 use super::{Error, ResourceManager};
+use crate::objects::{
+    APP_NAME, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF,
+    MANAGED_BY,
+};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -215,11 +219,11 @@ pub fn job(
     let user = id("runAsUser").filter(|u| *u != 0).unwrap_or(1001);
     let group = id("runAsGroup").filter(|g| *g != 0).unwrap_or(user);
     let labels = json!({
-        "app.kubernetes.io/name": "dify",
-        "app.kubernetes.io/instance": release,
-        "app.kubernetes.io/component": "test",
-        "app.kubernetes.io/part-of": "dify",
-        "app.kubernetes.io/managed-by": "difyrender",
+        LABEL_NAME: APP_NAME,
+        LABEL_INSTANCE: release,
+        LABEL_COMPONENT: "test",
+        LABEL_PART_OF: APP_NAME,
+        LABEL_MANAGED_BY: MANAGED_BY,
     });
     let mut pod_labels = labels.clone();
     pod_labels[RUN_LABEL] = json!(name);

@@ -6,21 +6,17 @@ pub mod pods;
 pub mod typed;
 pub mod validate;
 
-use crate::render::RenderedTemplate;
+use crate::objects::RenderedTemplate;
 use crate::yaml;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// Label keys every object carries.
-pub const LABEL_NAME: &str = "app.kubernetes.io/name";
-pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
-pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
-pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const LABEL_VERSION: &str = "app.kubernetes.io/version";
-pub const MANAGED_BY: &str = "difyrender";
+pub use crate::objects::{
+    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, LABEL_VERSION,
+    MANAGED_BY,
+};
 
 /// A DNS-1123 label of at most `max` characters: lowercase letters, digits and `-`, starting
 /// and ending with a letter or digit. What namespaces, name prefixes and App IDs must be.

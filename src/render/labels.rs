@@ -1,9 +1,9 @@
 //! The recommended labels, computed in one place so every object carries the same set and the
 //! manifest check can rely on it.
 
-use crate::manifest::{
-    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, LABEL_VERSION,
-    MANAGED_BY,
+use crate::objects::{
+    APP_NAME, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF,
+    LABEL_VERSION, MANAGED_BY,
 };
 use minijinja::value::Value;
 use minijinja::{Error, ErrorKind, State};
@@ -25,7 +25,7 @@ fn global(state: &State, path: &[&str]) -> Result<String, Error> {
 /// name, instance and component: the labels selectors use (stable across upgrades).
 pub fn selector(state: &State, component: &str) -> Result<BTreeMap<String, Value>, Error> {
     let mut map = BTreeMap::new();
-    map.insert(LABEL_NAME.to_owned(), Value::from("dify"));
+    map.insert(LABEL_NAME.to_owned(), Value::from(APP_NAME));
     map.insert(
         LABEL_INSTANCE.to_owned(),
         Value::from(global(state, &["Release", "name"])?),
@@ -38,7 +38,7 @@ pub fn selector(state: &State, component: &str) -> Result<BTreeMap<String, Value
 /// templates), which must not change when the release does.
 pub fn stable(state: &State, component: &str) -> Result<BTreeMap<String, Value>, Error> {
     let mut map = selector(state, component)?;
-    map.insert(LABEL_PART_OF.to_owned(), Value::from("dify"));
+    map.insert(LABEL_PART_OF.to_owned(), Value::from(APP_NAME));
     map.insert(LABEL_MANAGED_BY.to_owned(), Value::from(MANAGED_BY));
     Ok(map)
 }

@@ -84,13 +84,7 @@ fn list(problems: &[TemplateProblem]) -> String {
         .join("\n")
 }
 
-/// One rendered template's text.
-#[derive(Debug, Clone)]
-pub struct RenderedTemplate {
-    /// `templates/api.yaml`
-    pub name: String,
-    pub text: String,
-}
+pub use crate::objects::RenderedTemplate;
 
 /// Shared between `required` and the driver loop: which paths are already known missing.
 #[derive(Default)]

@@ -5,6 +5,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// NKP's Traefik serves traefik.io/v1alpha1 Middlewares; a minimal stand-in for its CRD.
 const MIDDLEWARE_CRD: &str = "\
@@ -217,6 +218,65 @@ pub fn wait_rollouts_settled(ns: &str, kc: &Path) {
             ns,
             "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=NewReplicaSetAvailable",
             "--timeout=60s",
+        ],
+        kc,
+    ));
+}
+
+/// Polls until a pod in `ns` matching the label `selector` is in `phase`, and returns it. Fails
+/// after `timeout` with what it last saw.
+pub fn wait_pod(ns: &str, selector: &str, phase: &str, kc: &Path, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let pods = kubectl_json(&["get", "pods", "-n", ns, "-l", selector], kc);
+        if let Some(pod) = pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["status"]["phase"] == phase)
+        {
+            return pod.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {phase} pod -l {selector} in {ns}: {pods}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Ends a pod's only container as the program in it would: kwok runs no containers, so the
+/// test writes the phase, exit code and termination message into the pod's status.
+pub fn end_pod(ns: &str, pod: &Value, exit_code: i32, message: &str, kc: &Path) {
+    let now = "2026-01-01T00:00:00Z";
+    let patch = serde_json::json!({"status": {
+        "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
+        "containerStatuses": [{
+            "name": pod["spec"]["containers"][0]["name"],
+            "image": pod["spec"]["containers"][0]["image"],
+            "imageID": "",
+            "ready": false,
+            "restartCount": 0,
+            "state": {"terminated": {
+                "exitCode": exit_code,
+                "reason": if exit_code == 0 { "Completed" } else { "Error" },
+                "message": message,
+                "startedAt": now,
+                "finishedAt": now
+            }}
+        }]
+    }});
+    ok(&kubectl(
+        &[
+            "patch",
+            "pod",
+            pod["metadata"]["name"].as_str().unwrap(),
+            "-n",
+            ns,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch.to_string(),
         ],
         kc,
     ));

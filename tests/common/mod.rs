@@ -21,6 +21,20 @@ pub fn difyrender() -> Command {
     cmd
 }
 
+/// [`difyrender`] with its heap bounded: `prlimit --data=BYTES` (util-linux, essential in
+/// Debian) limits the process's data segment and private writable mappings, so a run that
+/// would hold more than `bytes` fails to allocate instead of succeeding slowly. How a test
+/// bounds memory without timing anything.
+pub fn difyrender_with_memory_limit(bytes: u64) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--data={bytes}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_difyrender"))
+        .env_remove("DIFY_SECRET_KEY")
+        .env_remove("KUBECONFIG");
+    cmd
+}
+
 /// Everything a command printed, in one snapshot-friendly text.
 pub fn transcript(out: &Output) -> String {
     format!(

@@ -65,6 +65,9 @@ pub struct Stack {
     pub lane: Lane,
     services: Vec<(String, BTreeMap<String, String>, Ipv4Addr)>,
     clients: u8,
+    /// The `host` method of pg_hba.conf, as the image's entrypoint chose it from the rendered
+    /// environment and arguments, once PostgreSQL is started.
+    pub postgres_auth: Option<String>,
 }
 
 impl Stack {
@@ -154,6 +157,7 @@ impl Stack {
             lane,
             services,
             clients: 0,
+            postgres_auth: None,
         }
     }
 
@@ -401,11 +405,19 @@ impl Stack {
             None => format!("{uid}:{gid}"),
         };
         self.mount_volumes(&spec, &c, Some(&user));
-        // docker-entrypoint.sh on an empty PGDATA: initdb with POSTGRES_USER and the password,
-        // `listen_addresses = '*'` (the image's postgresql.conf.sample), password logins from
-        // any host (POSTGRES_HOST_AUTH_METHOD's default, scram-sha-256), then POSTGRES_DB.
+        // What the image's docker-entrypoint.sh does on an empty PGDATA (docker-library/postgres,
+        // 15/alpine3.20/docker-entrypoint.sh: docker_init_database_dir, pg_setup_hba_conf), from
+        // the rendered environment and arguments, so that the authentication checked here is the
+        // one the rendered pod gets, not one this test chose:
+        // - `initdb --username="$POSTGRES_USER" --pwfile=<(printf "%s\n" "$POSTGRES_PASSWORD")
+        //   $POSTGRES_INITDB_ARGS`;
+        // - `host all all all $POSTGRES_HOST_AUTH_METHOD` appended to pg_hba.conf, where an
+        //   unset or empty method is `postgres -C password_encryption <the rendered args>`
+        //   (scram-sha-256 on 15 unless the args change it);
+        // - `listen_addresses = '*'`, which the image bakes into postgresql.conf.sample;
+        // - then CREATE DATABASE "$POSTGRES_DB" (below, once the server runs).
         let pwfile = self.lane.dir.join("postgres-password");
-        std::fs::write(&pwfile, env_get(&env, "POSTGRES_PASSWORD")).unwrap();
+        std::fs::write(&pwfile, format!("{}\n", env_get(&env, "POSTGRES_PASSWORD"))).unwrap();
         std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600)).unwrap();
         chown(&pwfile, &user);
         let as_postgres = |name, argv| Spawn {
@@ -415,20 +427,46 @@ impl Stack {
             user: Some(&user),
             cwd: None,
         };
-        let init = self.lane.exec(
-            &pod,
-            as_postgres(
-                "initdb",
-                vec![
-                    "initdb".into(),
-                    "--username".into(),
-                    env_get(&env, "POSTGRES_USER").into(),
-                    "--pwfile".into(),
-                    pwfile.display().to_string(),
-                ],
-            ),
+        let initdb_args = env
+            .iter()
+            .find(|(k, _)| k == "POSTGRES_INITDB_ARGS")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        assert!(
+            !initdb_args.contains(['"', '\'', '\\', '$']),
+            "POSTGRES_INITDB_ARGS needs the shell's word splitting, which this lane does not do: {initdb_args}"
         );
+        let mut initdb = vec![
+            "initdb".to_owned(),
+            format!("--username={}", env_get(&env, "POSTGRES_USER")),
+            format!("--pwfile={}", pwfile.display()),
+        ];
+        initdb.extend(initdb_args.split_whitespace().map(str::to_owned));
+        let init = self.lane.exec(&pod, as_postgres("initdb", initdb));
         assert!(init.status.success(), "initdb: {}", text(&init.stderr));
+        let method = match env
+            .iter()
+            .find(|(k, _)| k == "POSTGRES_HOST_AUTH_METHOD")
+            .map(|(_, v)| v.as_str())
+        {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => {
+                let asked = self.lane.exec(
+                    &pod,
+                    as_postgres(
+                        "password-encryption",
+                        command_line(&c, &env, &["postgres", "-C", "password_encryption"], &[]),
+                    ),
+                );
+                assert!(asked.status.success(), "{}", text(&asked.stderr));
+                text(&asked.stdout).trim().to_owned()
+            }
+        };
+        assert!(
+            !method.is_empty() && !method.contains(char::is_whitespace),
+            "pg_hba method {method:?}"
+        );
+        self.postgres_auth = Some(method.clone());
         let conf = self.lane.exec(
             &pod,
             as_postgres(
@@ -436,8 +474,10 @@ impl Stack {
                 argv(&[
                     "sh",
                     "-c",
-                    "echo \"listen_addresses = '*'\" >>\"$PGDATA/postgresql.conf\" && \
-                     echo 'host all all all scram-sha-256' >>\"$PGDATA/pg_hba.conf\"",
+                    &format!(
+                        "echo \"listen_addresses = '*'\" >>\"$PGDATA/postgresql.conf\" && \
+                         printf '\\nhost all all all %s\\n' '{method}' >>\"$PGDATA/pg_hba.conf\""
+                    ),
                 ]),
             ),
         );

@@ -1,5 +1,14 @@
 // cloudkit-probe stores a plugin package the way the Dify plugin daemon does, with the daemon's
-// own storage library and the daemon's own reading of its environment:
+// storage library (the real module, github.com/langgenius/dify-cloud-kit v0.1.0, go.mod) and a
+// re-implementation of how the daemon reads its environment and maps it to that library:
+//
+// Mirrors: langgenius/dify-plugin-daemon internal/types/app/config.go, cmd/server/main.go,
+// internal/server/server.go (initOSS) and
+// internal/core/plugin_manager/media_transport/package_bucket.go. Tag to check against:
+// 0.6.0-local (what Dify 1.14.1, the release the test renders, pins). Commit: not recorded, nor
+// the tag it was first read at: the repository cannot be fetched from this machine (only
+// package registries are reachable; the Go module proxy refuses it), so neither could be read
+// here. A re-implementation of those lines, not the daemon's code.
 //
 //   - the environment is read by github.com/kelseyhightower/envconfig into the fields of the
 //     daemon's app.Config that its storage uses, with the daemon's tags and defaults

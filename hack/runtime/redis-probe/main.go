@@ -1,6 +1,14 @@
 // redis-probe: the plugin daemon's Redis client, rebuilt from its source for the runtime lane
 // (the daemon's module is not served by the Go module proxy, see docs/development.md).
 //
+// Mirrors: langgenius/dify-plugin-daemon internal/types/app/config.go, internal/utils/cache and
+// internal/core/plugin_manager/manager.go. Tag to check against: 0.6.0-local (what Dify 1.14.1,
+// the release the test renders, pins; RedisTLSConfig exists from 0.5.3). Commit: not recorded,
+// nor the tag it was first read at: the repository cannot be fetched from this machine (only
+// package registries are reachable; the Go module proxy refuses it), so neither could be read
+// here. A re-implementation of those lines, not the daemon's code; the client library is the
+// real one, github.com/redis/go-redis/v9 v9.6.3 (go.mod), the daemon's pin.
+//
 // It reads the daemon's Redis environment as the daemon's envconfig does
 // (internal/types/app/config.go: REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD,
 // REDIS_DB, REDIS_USE_SSL, REDIS_SSL_CERT_REQS, REDIS_SSL_CA_CERTS), builds the TLS
