@@ -34,7 +34,7 @@
 #}
 {% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] %}
 {% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
-{% set route_host = none if Values.external.host is ip_address else Values.external.host %}
+{% set route_host = none if Values.external.host | host_of is ip_address else Values.external.host | host_of %}
 {% set tls = Values.expose.tls %}
 {% macro check_tls() %}
 {% if tls.secretName and not route_host %}

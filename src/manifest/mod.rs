@@ -451,10 +451,15 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
         .chain(pods::duplicate_env(&body))
         .map(|m| problem(Some(id.clone()), m))
         .collect();
-    problems.extend(validate::check(&kind, &body).into_iter().map(|f| Problem {
-        needle: f.needle,
-        ..problem(Some(id.clone()), format!("{}: {}", f.field, f.message))
-    }));
+    problems.extend(
+        validate::check(&kind, &body)
+            .into_iter()
+            .chain(pods::pod_findings(&body))
+            .map(|f| Problem {
+                needle: f.needle,
+                ..problem(Some(id.clone()), format!("{}: {}", f.field, f.message))
+            }),
+    );
     let labels = metadata
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object);

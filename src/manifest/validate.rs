@@ -13,6 +13,9 @@ pub enum Needle {
     Key(String),
     /// A scalar value (a quantity, a name).
     Value(String),
+    /// Either: an environment variable's name is a list entry's `name` in a pod fragment and
+    /// a mapping key in `dify.extraEnv`.
+    Name(String),
 }
 
 /// One refused field.
@@ -66,6 +69,15 @@ fn is_qualified_part(s: &str, max: usize) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// What a label value must be, for messages.
+pub const LABEL_VALUE_RULE: &str = "must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+
+/// A label key (also a node selector key, toleration key, topology key): see
+/// [`qualified_name_problem`].
+pub fn label_key_problem(key: &str) -> Option<String> {
+    qualified_name_problem(key)
+}
+
 /// A label or annotation key: `[prefix/]name`, the prefix a DNS-1123 subdomain.
 fn qualified_name_problem(key: &str) -> Option<String> {
     let (prefix, name) = match key.split_once('/') {
@@ -83,7 +95,8 @@ fn qualified_name_problem(key: &str) -> Option<String> {
     None
 }
 
-fn label_value_ok(v: &str) -> bool {
+/// A label value (also a node selector value, a toleration value).
+pub fn label_value_ok(v: &str) -> bool {
     v.is_empty() || is_qualified_part(v, LABEL_VALUE_MAX)
 }
 
@@ -175,8 +188,65 @@ pub fn check(kind: &str, body: &Value) -> Vec<Finding> {
             needle: None,
         });
     }
+    check_hosts(kind, body, &mut out);
     walk(body, &mut String::new(), &mut out);
     out
+}
+
+/// The hosts of an Ingress (rules and TLS) and the hostnames of an HTTPRoute: DNS subdomains,
+/// optionally with a leading `*.`, never an address or a port.
+fn check_hosts(kind: &str, body: &Value, out: &mut Vec<Finding>) {
+    let mut hosts: Vec<(String, &str)> = Vec::new();
+    let list = |pointer: &str| {
+        body.pointer(pointer)
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+    };
+    match kind {
+        "Ingress" => {
+            for (i, rule) in list("/spec/rules").iter().enumerate() {
+                if let Some(h) = rule.get("host").and_then(Value::as_str) {
+                    hosts.push((format!("spec.rules[{i}].host"), h));
+                }
+            }
+            for (i, tls) in list("/spec/tls").iter().enumerate() {
+                for (j, h) in tls
+                    .get("hosts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    hosts.push((
+                        format!("spec.tls[{i}].hosts[{j}]"),
+                        h.as_str().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        "HTTPRoute" => {
+            for (i, h) in list("/spec/hostnames").iter().enumerate() {
+                hosts.push((
+                    format!("spec.hostnames[{i}]"),
+                    h.as_str().unwrap_or_default(),
+                ));
+            }
+        }
+        _ => {}
+    }
+    for (field, host) in hosts {
+        let name = host.strip_prefix("*.").unwrap_or(host);
+        if !is_dns1123_subdomain(name) || name.parse::<std::net::IpAddr>().is_ok() {
+            out.push(Finding {
+                field,
+                message: format!(
+                    "{} must be a lowercase DNS name without a port (not an address)",
+                    crate::diag::excerpt(host)
+                ),
+                needle: Some(Needle::Value(host.to_owned())),
+            });
+        }
+    }
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -239,6 +309,13 @@ fn walk(value: &Value, path: &mut String, out: &mut Vec<Finding>) {
                 walk(item, &mut next, out);
             }
         }
+        // No environment variable, argument or file of a container can hold a NUL: the
+        // runtime cuts or refuses it.
+        Value::String(s) if s.contains('\0') => out.push(Finding {
+            field: path.clone(),
+            message: "contains a NUL character, which no environment variable or file of a container can hold".into(),
+            needle: Some(Needle::Value(s.clone())),
+        }),
         _ => {}
     }
 }
@@ -256,10 +333,7 @@ fn check_labels(path: &str, labels: &Map<String, Value>, out: &mut Vec<Finding>)
             Value::String(v) if label_value_ok(v) => {}
             Value::String(v) => out.push(Finding {
                 field: format!("{path}.{key}"),
-                message: format!(
-                    "{} must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
-                    crate::diag::excerpt(v)
-                ),
+                message: format!("{} {LABEL_VALUE_RULE}", crate::diag::excerpt(v)),
                 needle: Some(Needle::Key(key.clone())),
             }),
             _ => {}
@@ -439,10 +513,10 @@ fn locate_in(value: &Value, needle: &Needle, path: &mut String, found: &mut Vec<
         Value::Object(map) => {
             for (k, v) in map {
                 let here = join(path, k);
-                if let Needle::Key(key) = needle
-                    && k == key
-                {
-                    found.push(path.clone());
+                match needle {
+                    Needle::Key(key) if k == key => found.push(path.clone()),
+                    Needle::Name(name) if k == name => found.push(here.clone()),
+                    _ => {}
                 }
                 let mut next = here;
                 locate_in(v, needle, &mut next, found);
@@ -455,7 +529,7 @@ fn locate_in(value: &Value, needle: &Needle, path: &mut String, found: &mut Vec<
             }
         }
         scalar => {
-            if let Needle::Value(text) = needle
+            if let Needle::Value(text) | Needle::Name(text) = needle
                 && quantity_text(scalar).as_deref() == Some(text.as_str())
             {
                 found.push(path.clone());

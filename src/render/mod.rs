@@ -309,6 +309,15 @@ fn environment<'c>(
     env.add_test("ip_address", |s: &str| {
         s.parse::<std::net::IpAddr>().is_ok()
     });
+    // The host of `host[:port]` or `[ipv6][:port]`, lowercase: what an Ingress rule or a
+    // route's hostname holds (the API server refuses a port or capitals there).
+    env.add_filter("host_of", |s: &str| {
+        let host = match s.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => s.split(':').next().unwrap_or_default(),
+        };
+        host.to_ascii_lowercase()
+    });
     env.add_filter("sha256", |s: &str| {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(s.as_bytes()))[..16].to_owned()
