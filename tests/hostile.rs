@@ -519,3 +519,24 @@ fn catalog_out_is_all_or_nothing_and_follows_no_link() {
         "{after:?}"
     );
 }
+
+#[test]
+fn a_huge_extra_env_is_one_line_naming_the_value() {
+    // 3.8 MB of dify.extraEnv: within the input limits, but every workload that reads it
+    // would be larger than the API server stores. One line names the value, not a template.
+    let dir = tempfile::tempdir().unwrap();
+    let env: serde_json::Map<String, serde_json::Value> = (0..20_000)
+        .map(|i| (format!("X{i}"), serde_json::Value::from("v".repeat(180))))
+        .collect();
+    let file = dir.path().join("big.yaml");
+    std::fs::write(
+        &file,
+        serde_json::json!({"dify": {"extraEnv": env}}).to_string(),
+    )
+    .unwrap();
+    let text = refused(&run(difyrender().args(base()).arg("-f").arg(&file)));
+    let stderr: Vec<&str> = text.lines().filter(|l| l.contains("larger than")).collect();
+    assert_eq!(stderr.len(), 1, "{text}");
+    assert!(stderr[0].contains("(set by value dify.extraEnv)"), "{text}");
+    assert!(!text.contains("content_sha256"), "{text}");
+}

@@ -489,6 +489,16 @@ fn check_env(here: &str, container: &Value, out: &mut Vec<Finding>) {
         let name = text(e, "name");
         let needle = || Some(Needle::Name(name.to_owned()));
         let value = e.get("value").and_then(Value::as_str).unwrap_or_default();
+        if value.contains('\0') {
+            out.push(finding(
+                format!("{field}.value"),
+                format!(
+                    "{} contains a NUL character, which no environment variable can hold",
+                    excerpt(name)
+                ),
+                needle(),
+            ));
+        }
         let Some(from) = e.get("valueFrom").filter(|v| !v.is_null()) else {
             continue;
         };

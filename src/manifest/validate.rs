@@ -13,6 +13,8 @@ pub enum Needle {
     Key(String),
     /// A scalar value (a quantity, a name).
     Value(String),
+    /// The largest value (two levels deep): what made an object too large.
+    Largest,
     /// Either: an environment variable's name is a list entry's `name` in a pod fragment and
     /// a mapping key in `dify.extraEnv`.
     Name(String),
@@ -500,6 +502,22 @@ fn check_containers(path: &str, containers: &[Value], out: &mut Vec<Finding>) {
 /// Dotted paths in `values` where a needle occurs: the mapping that holds a key, or the key
 /// whose value is a scalar. At most three; more would not point anywhere.
 pub fn locate(values: &Value, needle: &Needle) -> Vec<String> {
+    if *needle == Needle::Largest {
+        let mut best: Option<(usize, String)> = None;
+        for (k, v) in values.as_object().into_iter().flatten() {
+            let children: Vec<(String, &Value)> = match v {
+                Value::Object(m) => m.iter().map(|(c, cv)| (format!("{k}.{c}"), cv)).collect(),
+                other => vec![(k.clone(), other)],
+            };
+            for (path, value) in children {
+                let size = serde_json::to_string(value).map_or(0, |t| t.len());
+                if best.as_ref().is_none_or(|(b, _)| size > *b) {
+                    best = Some((size, path));
+                }
+            }
+        }
+        return best.map(|(_, p)| vec![p]).unwrap_or_default();
+    }
     let mut found = Vec::new();
     locate_in(values, needle, &mut String::new(), &mut found);
     if found.len() > 3 { Vec::new() } else { found }
