@@ -24,8 +24,8 @@ use std::process::Command;
 
 const MASTER: &str = "property-test-master-key-0123456789";
 const NAMESPACE: &str = "props";
-/// Combinations run by default (scripts/test); every single mutation runs as well.
-const DEFAULT_CASES: usize = 40;
+/// Sampled single candidates, and as many combinations, run by default (scripts/test).
+const DEFAULT_CASES: usize = 30;
 
 /// Every value path with candidates. Each candidate is a list of (path, value) pairs set
 /// together (an HTTPRoute needs its kind and its parent).
@@ -342,11 +342,21 @@ impl Rng {
     }
 }
 
-/// Every case: each candidate alone, then `combos` random combinations of two to four.
-fn cases(combos: usize, seed: u64) -> Vec<Vec<(&'static str, Value)>> {
+/// The cases: `singles` candidates alone (all of them when `None`, else a seeded sample),
+/// then `combos` random combinations of two to four.
+fn cases(singles: Option<usize>, combos: usize, seed: u64) -> Vec<Vec<(&'static str, Value)>> {
     let table = table();
-    let mut out: Vec<Vec<(&'static str, Value)>> = table.iter().flatten().cloned().collect();
+    let mut all: Vec<Vec<(&'static str, Value)>> = table.iter().flatten().cloned().collect();
     let mut rng = Rng(seed | 1);
+    let mut out = Vec::new();
+    match singles {
+        None => out = all,
+        Some(n) => {
+            for _ in 0..n.min(all.len()) {
+                out.push(all.swap_remove(rng.below(all.len())));
+            }
+        }
+    }
     for _ in 0..combos {
         let mut case = Vec::new();
         for _ in 0..2 + rng.below(3) {
@@ -409,62 +419,112 @@ fn config_file(stream: &str, key: &str) -> Option<String> {
         .find_map(|d| d["data"][key].as_str().map(str::to_owned))
 }
 
+/// Runs `program` with `args` and `input` on stdin; its transcript, `Err` when it refuses.
+fn run_program(program: &str, args: &[&str], input: &str) -> Result<String, String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = transcript(&out);
+    // squid reports a refused line as FATAL (and exits 1); both are checked.
+    if out.status.success() && !text.contains("FATAL") {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// squid's own parser on a squid.conf.
+fn squid_parse(conf: &str, dir: &Path) -> Result<String, String> {
+    let file = dir.join("squid.conf");
+    std::fs::write(&file, conf).unwrap();
+    run_program(
+        "/usr/sbin/squid",
+        &["-k", "parse", "-f", file.to_str().unwrap()],
+        "",
+    )
+}
+
+/// nginx's own test of an nginx.conf.
+fn nginx_test(conf: &str, dir: &Path) -> Result<String, String> {
+    let file = dir.join("nginx.conf");
+    std::fs::write(&file, conf).unwrap();
+    run_program(
+        "/usr/sbin/nginx",
+        &["-t", "-q", "-c", file.to_str().unwrap()],
+        "",
+    )
+}
+
+/// pip's own requirement parser (the packaging it vendors) on each requirement line, as pip
+/// reads a requirements file: comments and blank lines skipped.
+fn pip_parse(requirements: &str) -> Result<String, String> {
+    let script = "import sys\nfrom pip._vendor.packaging.requirements import Requirement\nfor line in sys.stdin.read().splitlines():\n    line = line.split(' #')[0].strip()\n    if line and not line.startswith('#'):\n        Requirement(line)\n";
+    run_program("/usr/bin/python3", &["-c", script], requirements)
+}
+
 /// Property 2 for one render: each configuration file it holds, by its own program.
 fn check_programs(stream: &str, what: &str, dir: &Path) {
-    if let Some(conf) = config_file(stream, "squid.conf") {
-        let file = dir.join("squid.conf");
-        std::fs::write(&file, &conf).unwrap();
-        let out = Command::new("/usr/sbin/squid")
-            .args(["-k", "parse", "-f"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let text = transcript(&out);
-        assert!(
-            out.status.success() && !text.contains("FATAL") && !text.contains("ERROR"),
-            "{what}: squid refuses the rendered squid.conf: {text}"
-        );
-    } else {
-        panic!("{what}: no squid.conf rendered");
+    let squid = config_file(stream, "squid.conf")
+        .unwrap_or_else(|| panic!("{what}: no squid.conf rendered"));
+    if let Err(text) = squid_parse(&squid, dir) {
+        panic!("{what}: squid refuses the rendered squid.conf: {text}");
     }
-    if let Some(conf) = config_file(stream, "nginx.conf") {
-        let file = dir.join("nginx.conf");
-        std::fs::write(&file, &conf).unwrap();
-        let out = Command::new("/usr/sbin/nginx")
-            .args(["-t", "-q", "-c"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{what}: nginx refuses the hook proxy's nginx.conf: {}",
-            transcript(&out)
-        );
+    let nginx = config_file(stream, "nginx.conf")
+        .unwrap_or_else(|| panic!("{what}: no hook proxy nginx.conf rendered"));
+    if let Err(text) = nginx_test(&nginx, dir) {
+        panic!("{what}: nginx refuses the hook proxy's nginx.conf: {text}");
     }
-    if let Some(reqs) = config_file(stream, "python-requirements.txt") {
-        // pip's own parser (the packaging it vendors), line by line as pip reads the file.
-        let script = "import sys\nfrom pip._vendor.packaging.requirements import Requirement\nfor line in sys.stdin.read().splitlines():\n    line = line.split(' #')[0].strip()\n    if line and not line.startswith('#'):\n        Requirement(line)\n";
-        let mut child = Command::new("/usr/bin/python3")
-            .args(["-c", script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), reqs.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{what}: pip refuses the sandbox requirements: {}",
-            transcript(&out)
-        );
+    if let Some(reqs) = config_file(stream, "python-requirements.txt")
+        && let Err(text) = pip_parse(&reqs)
+    {
+        panic!("{what}: pip refuses the sandbox requirements: {text}");
     }
+}
+
+/// The checks of property 2 can fail: each program refuses what the issue found.
+#[test]
+fn each_program_refuses_what_it_should() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_squid = "acl to_private dst 10.0.0.0/33\nhttp_access deny to_private\nhttp_port 3128\n";
+    assert!(
+        squid_parse(bad_squid, dir.path())
+            .unwrap_err()
+            .contains("Bungled")
+    );
+    assert!(
+        squid_parse(
+            "acl p dst 10.0.0.0/8\nhttp_access deny p\nhttp_port 3128\n",
+            dir.path()
+        )
+        .is_ok()
+    );
+    assert!(nginx_test("events {}\nhttp { server { listen 5080 } }\n", dir.path()).is_err());
+    assert!(
+        nginx_test(
+            "pid /tmp/nginx-prop.pid;\nevents {}\nhttp { server { listen 5080; } }\n",
+            dir.path()
+        )
+        .is_ok()
+    );
+    assert!(pip_parse("numpy --pre\n").is_err());
+    assert!(pip_parse("numpy==1.26.4\nrequests[socks] >=2.0, <3\n").is_ok());
 }
 
 /// The programs of property 2 (Debian's squid and nginx, pip) and the control plane with
 /// every CRD the chart uses.
 fn setup() -> std::path::PathBuf {
-    lane::build();
+    for program in ["/usr/sbin/squid", "/usr/sbin/nginx", "/usr/bin/python3"] {
+        assert!(
+            Path::new(program).is_file(),
+            "{program} is missing: scripts/runtime build installs it (scripts/test runs it)"
+        );
+    }
     let kc = cluster::start("properties");
     cluster::ok(&cluster::kubectl(&["create", "namespace", NAMESPACE], &kc));
     cluster::gateway_api_crds(&kc);
@@ -474,10 +534,16 @@ fn setup() -> std::path::PathBuf {
 #[test]
 fn render_accepts_only_what_the_api_server_and_each_program_accept() {
     let kc = setup();
-    let combos = std::env::var("PROPERTY_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
+    // PROPERTY_CASES=all: every single candidate and 500 combinations (scripts/fuzz);
+    // PROPERTY_CASES=N: N sampled candidates and N combinations.
+    let (singles, combos) = match std::env::var("PROPERTY_CASES").ok().as_deref() {
+        Some("all") => (None, 500),
+        Some(n) => {
+            let n = n.parse().expect("PROPERTY_CASES is a number or all");
+            (Some(n), n)
+        }
+        None => (Some(DEFAULT_CASES), DEFAULT_CASES),
+    };
     let seed = std::env::var("PROPERTY_SEED")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -508,7 +574,7 @@ fn render_accepts_only_what_the_api_server_and_each_program_accept() {
         cluster::strict_dry_run(&stream, "difyrender", &kc, &what);
         check_programs(&stream, &what, dir.path());
     }
-    for case in cases(combos, seed) {
+    for case in cases(singles, combos, seed) {
         let what = format!("values {} (seed {seed})", describe(&case));
         match render(&case) {
             Some(stream) => {

@@ -57,6 +57,11 @@ pub fn pod_findings(body: &Value) -> Vec<Finding> {
         return out;
     };
     let base = "spec.template.spec";
+    check_ids(
+        &format!("{base}.securityContext"),
+        spec.get("securityContext"),
+        &mut out,
+    );
     check_node_selector(base, spec, &mut out);
     check_tolerations(base, spec, &mut out);
     check_affinity(base, spec, &mut out);
@@ -82,6 +87,11 @@ pub fn pod_findings(body: &Value) -> Vec<Finding> {
             .enumerate()
         {
             let here = format!("{base}.{list}[{i}]");
+            check_ids(
+                &format!("{here}.securityContext"),
+                c.get("securityContext"),
+                &mut out,
+            );
             check_mounts(&here, c, &volumes, &mut out);
             check_env(&here, c, &mut out);
         }
@@ -107,6 +117,37 @@ fn items<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// User and group ids of a security context: 0 to 2147483647, as the API server requires.
+fn check_ids(field: &str, context: Option<&Value>, out: &mut Vec<Finding>) {
+    let Some(context) = context else {
+        return;
+    };
+    let ok = |v: &Value| {
+        v.as_i64()
+            .is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n))
+    };
+    for key in ["runAsUser", "runAsGroup", "fsGroup"] {
+        if let Some(v) = context.get(key).filter(|v| !v.is_null())
+            && !ok(v)
+        {
+            out.push(finding(
+                format!("{field}.{key}"),
+                format!("{v} must be between 0 and 2147483647"),
+                Some(Needle::Key(key.into())),
+            ));
+        }
+    }
+    for (i, v) in items(context, "supplementalGroups") {
+        if !ok(v) {
+            out.push(finding(
+                format!("{field}.supplementalGroups[{i}]"),
+                format!("{v} must be between 0 and 2147483647"),
+                Some(Needle::Key("supplementalGroups".into())),
+            ));
+        }
+    }
 }
 
 fn check_node_selector(base: &str, spec: &Value, out: &mut Vec<Finding>) {
