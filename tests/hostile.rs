@@ -540,3 +540,29 @@ fn a_huge_extra_env_is_one_line_naming_the_value() {
     assert!(stderr[0].contains("(set by value dify.extraEnv)"), "{text}");
     assert!(!text.contains("content_sha256"), "{text}");
 }
+
+#[test]
+fn key_names_need_an_existing_secret_except_where_secrets_render_prints_it() {
+    // Without secrets.existingSecret, key names have no effect: refused, named.
+    let text = refused(&run(difyrender().args(base()).args([
+        "--set",
+        "secrets.existingSecretKeys.SECRET_KEY=dify-secret-key",
+    ])));
+    assert!(
+        text.contains("secrets.existingSecretKeys: has no effect without secrets.existingSecret"),
+        "{text}"
+    );
+    // A negative control: `secrets render` prints the operator's Secret in its key names.
+    let out = run(difyrender().args([
+        "secrets",
+        "render",
+        "--set",
+        "secrets.existingSecret=ops-keys",
+        "--set",
+        "secrets.existingSecretKeys.SECRET_KEY=dify-secret-key",
+    ]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", transcript(&out));
+    assert!(stdout.contains("name: ops-keys"), "{stdout}");
+    assert!(stdout.contains("dify-secret-key:"), "{stdout}");
+}

@@ -40,14 +40,7 @@ pub fn check(values: &Value, user: &UserValues) -> Result<(), Vec<SchemaViolatio
     let mapping = values
         .pointer("/secrets/existingSecretKeys")
         .and_then(Value::as_object);
-    if let Some(mapping) = mapping.filter(|m| !m.is_empty()) {
-        if existing.is_empty() {
-            out.push(violation(
-                "secrets.existingSecretKeys",
-                "has no effect without secrets.existingSecret (the chart's own keys Secret uses the chart's key names); remove it or set secrets.existingSecret".into(),
-                user,
-            ));
-        }
+    if let Some(mapping) = mapping.filter(|m| !m.is_empty() && !existing.is_empty()) {
         // Two chart keys read from one key of the Secret would make one the other's value
         // (DB_PASSWORD silently the master key).
         let mut seen: Vec<(&str, &str)> = Vec::new();
@@ -97,18 +90,30 @@ pub fn check(values: &Value, user: &UserValues) -> Result<(), Vec<SchemaViolatio
     if out.is_empty() { Ok(()) } else { Err(out) }
 }
 
-/// Checks what the user set (before the master key is injected): a master key given in the
-/// values has no effect when the keys come from `secrets.existingSecret`.
+/// Checks what the user set, before anything is injected (the master key; `secrets render`
+/// clears `secrets.existingSecret` to print the Secret to provide): a master key given in the
+/// values has no effect when the keys come from `secrets.existingSecret`, and key names for
+/// `secrets.existingSecret` have none without it.
 pub fn check_user(user: &UserValues) -> Result<(), Vec<SchemaViolation>> {
     let values = Value::Object(user.merged.clone());
-    if !text(&values, "/secrets/existingSecret").is_empty()
-        && !text(&values, "/secrets/difySecretKey").is_empty()
-    {
-        return Err(vec![violation(
+    let existing = text(&values, "/secrets/existingSecret");
+    let mut out = Vec::new();
+    if !existing.is_empty() && !text(&values, "/secrets/difySecretKey").is_empty() {
+        out.push(violation(
             "secrets.difySecretKey",
             "has no effect with secrets.existingSecret: the keys come from that Secret; put it there instead".into(),
             user,
-        )]);
+        ));
     }
-    Ok(())
+    let mapping = values
+        .pointer("/secrets/existingSecretKeys")
+        .and_then(Value::as_object);
+    if existing.is_empty() && mapping.is_some_and(|m| !m.is_empty()) {
+        out.push(violation(
+            "secrets.existingSecretKeys",
+            "has no effect without secrets.existingSecret (the chart's own keys Secret uses the chart's key names); remove it or set secrets.existingSecret".into(),
+            user,
+        ));
+    }
+    if out.is_empty() { Ok(()) } else { Err(out) }
 }
