@@ -26,7 +26,7 @@ use std::process::Command;
 const MASTER: &str = "property-test-master-key-0123456789";
 const NAMESPACE: &str = "props";
 /// Sampled single candidates, and as many combinations, run by default (scripts/test).
-const DEFAULT_CASES: usize = 30;
+const DEFAULT_CASES: usize = 40;
 
 /// Every value path with candidates. Each candidate is a list of (path, value) pairs set
 /// together (an HTTPRoute needs its kind and its parent).
@@ -630,7 +630,7 @@ fn render_accepts_only_what_the_api_server_and_each_program_accept() {
     // A negative control on the generator: both outcomes occur.
     if only.is_none() {
         assert!(
-            accepted > 10 && refused > 10,
+            accepted >= 5 && refused >= 5,
             "{accepted} accepted, {refused} refused"
         );
     }
