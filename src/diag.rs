@@ -44,10 +44,54 @@ pub fn excerpt(text: &str) -> String {
     }
 }
 
+/// `text` with the user information of every URL in it (`scheme://user:password@host`)
+/// replaced by `***@`: a proxy, endpoint or repository URL may carry a credential, and no
+/// message may print one, whichever layer wrote the message.
+pub fn strip_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace (or a quote, when the
+        // URL is quoted in the message); the user information is everything up to its last '@'.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***@");
+                out.push_str(&authority[at + 1..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` with every control character (a newline included) written as an escape (`\n`,
+/// `\u{1b}`): a value echoed in a message stays on its line and cannot move the terminal's
+/// cursor or forge a line of its own.
+pub fn escape_control(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `text` made safe to show: registered secrets (and their base64 forms) replaced by `***`,
-/// every line cut to [`MAX_LINE_CHARS`], at most [`MAX_LINES`] lines.
+/// the user information of URLs removed, control characters other than newlines and tabs
+/// escaped, every line cut to [`MAX_LINE_CHARS`], at most [`MAX_LINES`] lines.
 pub fn sanitize(text: &str) -> String {
-    let mut text = text.to_owned();
+    let mut text = strip_userinfo(text);
     {
         let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
         let mut forms: Vec<String> = secrets
@@ -68,13 +112,30 @@ pub fn sanitize(text: &str) -> String {
             }
         }
     }
-    let lines: Vec<&str> = text.lines().collect();
+    // Split on '\n' only: a '\r' is escaped as any other control character, not dropped.
+    let body = text.strip_suffix('\n').unwrap_or(&text);
+    let lines: Vec<&str> = if body.is_empty() && text.is_empty() {
+        Vec::new()
+    } else {
+        body.split('\n').collect()
+    };
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
         if i == MAX_LINES {
             out.push_str(&format!("… and {} more lines\n", lines.len() - MAX_LINES));
             break;
         }
+        let escaped;
+        let line = if line.chars().any(|c| c.is_control() && c != '\t') {
+            escaped = line
+                .split('\t')
+                .map(escape_control)
+                .collect::<Vec<_>>()
+                .join("\t");
+            escaped.as_str()
+        } else {
+            line
+        };
         let count = line.chars().count();
         if count > MAX_LINE_CHARS {
             let kept: String = line.chars().take(MAX_LINE_CHARS - 40).collect();
@@ -141,6 +202,30 @@ mod tests {
         let out = sanitize(&many);
         assert_eq!(out.lines().count(), MAX_LINES + 1);
         assert!(out.ends_with("… and 800 more lines\n"), "{out}");
+    }
+
+    #[test]
+    fn url_credentials_are_stripped() {
+        assert_eq!(
+            sanitize("proxy http://puser:PROXYsecret@127.0.0.1:2/x failed"),
+            "proxy http://***@127.0.0.1:2/x failed"
+        );
+        assert_eq!(
+            strip_userinfo("\"https://u:p@a@git.example.com\" and s3://k@b"),
+            "\"https://***@git.example.com\" and s3://***@b"
+        );
+        // A negative control: URLs without user information and plain '@' are untouched.
+        let plain = "https://dify.example.com/a@b and mail@example.com";
+        assert_eq!(strip_userinfo(plain), plain);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_but_lines_kept() {
+        assert_eq!(
+            sanitize("a\u{1b}[2Jb\r\nnext\tcol"),
+            "a\\u{1b}[2Jb\\r\nnext\tcol"
+        );
+        assert_eq!(escape_control("x\nINJECTED"), "x\\nINJECTED");
     }
 
     #[test]

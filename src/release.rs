@@ -144,6 +144,20 @@ impl RenderedRelease {
             ));
         }
         notes.extend(self.topology_notes());
+        let networks = self
+            .values
+            .pointer("/ssrfProxy/allowedPrivateNetworks")
+            .and_then(Value::as_array);
+        for network in networks.into_iter().flatten().filter_map(Value::as_str) {
+            if values::formats::is_everything(network) {
+                notes.push(format!(
+                    "ssrfProxy.allowedPrivateNetworks holds {network}: the SSRF proxy lets every \
+                     request of code and HTTP nodes reach every private address (the cluster's \
+                     Services, its API server, the nodes' metadata endpoints), not only the \
+                     networks meant."
+                ));
+            }
+        }
         notes
     }
 
@@ -311,6 +325,7 @@ pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
         crate::input::read_limited(p, limit)
     })?;
     register_secret_values(&user.merged);
+    values::rules::check_user(&user).map_err(values::Error::Rules)?;
     let master_key_source = values::secrets::inject_master_key(
         &mut user.merged,
         spec.secret_key_file.as_deref(),
@@ -325,6 +340,7 @@ pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
     schema
         .validate(&merged, &user)
         .map_err(values::Error::Schema)?;
+    values::rules::check(&merged, &user).map_err(values::Error::Rules)?;
     let dify = versions::resolve(
         &spec.chart.versions,
         &merged,

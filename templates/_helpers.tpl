@@ -36,7 +36,7 @@
 {% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
 {# Collaboration's socket.io endpoint, at the host's root (NEXT_PUBLIC_SOCKET_URL is the origin). #}
 {% set socket_io_path = "/socket.io" %}
-{% set route_host = none if Values.external.host is ip_address else Values.external.host %}
+{% set route_host = none if Values.external.host | host_of is ip_address else Values.external.host | host_of %}
 {% set tls = Values.expose.tls %}
 {% macro check_tls() %}
 {% if tls.secretName and not route_host %}

@@ -294,3 +294,278 @@ fn output_dir_refuses_foreign_directories_and_links_before_writing() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     no_leftovers(parent.path());
 }
+
+// ---- issue 17: credentials, reads and writes ----
+
+/// A kubeconfig pointing at nothing, with `extra` lines under its user.
+fn kubeconfig(dir: &Path, user: &str) -> std::path::PathBuf {
+    let path = dir.join("kc.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: u\n  user:\n{user}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_context_with_a_newline_is_escaped_in_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(dir.path(), "    token: abcdefghijklmnop");
+    let out = run(difyrender()
+        .args(["status", "--kubeconfig"])
+        .arg(&kc)
+        .args(["--context", "x\nINJECTED\u{1b}[2J"]));
+    let text = refused(&out);
+    assert!(
+        !text.lines().any(|l| l.starts_with("INJECTED")),
+        "a forged line: {text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.contains("x\\nINJECTED\\u{1b}[2J"), "{text}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+/// Makes a named pipe nobody writes to.
+fn fifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_pipe_without_a_writer_is_refused_not_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("pipe");
+    fifo(&pipe);
+    // -f, --set-file and a catalog input: each is refused at once (a hang would never end
+    // this test, so its passing is the proof).
+    let text = refused(&run(difyrender().args(base()).arg("-f").arg(&pipe)));
+    assert!(text.contains("no writer"), "{text}");
+    let text = refused(&run(difyrender()
+        .args(base())
+        .arg("--set-file")
+        .arg(format!("external.host={}", pipe.display()))));
+    assert!(text.contains("no writer"), "{text}");
+    let out = run(difyrender()
+        .current_dir(dir.path())
+        .args(["catalog", "--out", "repo", "--icon"])
+        .arg(&pipe)
+        .args(root_profile())
+        .args(["--set", "external.host=203.0.113.10"]));
+    let text = refused(&out);
+    assert!(text.contains("no writer"), "{text}");
+    assert!(!dir.path().join("repo").exists());
+    // A directory where a values file is named is refused by its type.
+    let text = refused(&run(difyrender().args(base()).arg("-f").arg(dir.path())));
+    assert!(text.contains("not a regular file"), "{text}");
+}
+
+#[test]
+fn flux_url_with_a_credential_is_refused_and_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "https://user:PASSflux1234@git.example.com/x.git",
+        "https://tokenonlyFLUX1234@git.example.com/x.git",
+        "oci://user:PASSflux1234@registry.example.com/dify",
+        "ssh://git:PASSflux1234@git.example.com/x.git",
+    ] {
+        let out = run(difyrender()
+            .current_dir(dir.path())
+            .args(["catalog", "--flux-only", "out", "--flux-url", url])
+            .args(root_profile())
+            .args(["--set", "external.host=203.0.113.10"]));
+        let text = refused(&out);
+        assert!(
+            text.contains("must not contain a user name or password"),
+            "{text}"
+        );
+        for secret in ["PASSflux1234", "tokenonlyFLUX1234", "user:"] {
+            assert!(!text.contains(secret), "{url}: {text}");
+        }
+        assert!(
+            !dir.path().join("out").exists(),
+            "{url}: something was written"
+        );
+    }
+    // A negative control: SSH's user name without a password is how Flux names Git over SSH.
+    let out = run(difyrender()
+        .current_dir(dir.path())
+        .args([
+            "catalog",
+            "--flux-only",
+            "out",
+            "--flux-url",
+            "ssh://git@git.example.com/x.git",
+        ])
+        .args(root_profile())
+        .args(["--set", "external.host=203.0.113.10"]));
+    assert!(out.status.success(), "{}", transcript(&out));
+}
+
+#[test]
+fn a_forged_render_marker_does_not_make_render_delete_a_file() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("precious.txt"), "mine").unwrap();
+    std::fs::write(dir.join(".difyrender-render"), "precious.txt\n").unwrap();
+    let text = refused(&render_into(&dir, &[]));
+    assert!(text.contains("holds \"precious.txt\""), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("precious.txt")).unwrap(),
+        "mine"
+    );
+    no_leftovers(parent.path());
+}
+
+fn catalog_into(dir: &Path, extra: &[&str]) -> Output {
+    run(difyrender()
+        .current_dir(dir)
+        .args(["catalog", "--out", "repo", "--bloodhound"])
+        .args(root_profile())
+        .args(["--set", "external.host=203.0.113.10"])
+        .args(extra))
+}
+
+/// Every file under `dir` (links not followed), by relative path, with its contents.
+fn files_under(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let kind = e.file_type().unwrap();
+            if kind.is_dir() {
+                walk(base, &path, out);
+            } else if kind.is_symlink() {
+                out.insert(
+                    rel,
+                    format!("-> {}", std::fs::read_link(&path).unwrap().display()),
+                );
+            } else {
+                out.insert(rel, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn catalog_out_is_all_or_nothing_and_follows_no_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = catalog_into(tmp.path(), &[]);
+    assert!(out.status.success(), "{}", transcript(&out));
+    let repo = tmp.path().join("repo");
+    let first = files_under(&repo);
+    assert!(first.contains_key(".bloodhound.yml"));
+
+    // A failure part-way (.bloodhound.yml is a directory): nothing changes, nothing deleted,
+    // even though this render would drop files (no bundled PostgreSQL).
+    std::fs::remove_file(repo.join(".bloodhound.yml")).unwrap();
+    std::fs::create_dir(repo.join(".bloodhound.yml")).unwrap();
+    std::fs::write(repo.join(".bloodhound.yml/keep"), "x").unwrap();
+    let mut before = files_under(&repo);
+    let smaller = [
+        "--set",
+        "postgresql.enabled=false",
+        "--set",
+        "postgresql.external.host=db.example.com",
+    ];
+    let text = refused(&catalog_into(tmp.path(), &smaller));
+    assert!(text.contains(".bloodhound.yml"), "{text}");
+    assert_eq!(files_under(&repo), before);
+
+    // A symlink planted at .bloodhound.yml: its target outside the repository is untouched.
+    std::fs::remove_dir_all(repo.join(".bloodhound.yml")).unwrap();
+    let victim = tmp.path().join("victim.txt");
+    std::fs::write(&victim, "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, repo.join(".bloodhound.yml")).unwrap();
+    before = files_under(&repo);
+    let text = refused(&catalog_into(tmp.path(), &smaller));
+    assert!(text.contains("symbolic link"), "{text}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert_eq!(files_under(&repo), before);
+    std::fs::remove_file(repo.join(".bloodhound.yml")).unwrap();
+
+    // A symlinked applications/ would make catalog replace a folder outside the repository.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::rename(repo.join("applications"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, repo.join("applications")).unwrap();
+    let outside = files_under(&elsewhere);
+    let text = refused(&catalog_into(tmp.path(), &smaller));
+    assert!(text.contains("symbolic link"), "{text}");
+    assert_eq!(files_under(&elsewhere), outside);
+    std::fs::remove_file(repo.join("applications")).unwrap();
+    std::fs::rename(&elsewhere, repo.join("applications")).unwrap();
+
+    // A negative control: with the links gone, the smaller render replaces the folder whole.
+    let out = catalog_into(tmp.path(), &smaller);
+    assert!(out.status.success(), "{}", transcript(&out));
+    let after = files_under(&repo);
+    assert!(
+        after.len() < first.len(),
+        "{} !< {}",
+        after.len(),
+        first.len()
+    );
+    assert!(after.keys().all(|k| !k.contains("postgresql")), "{after:?}");
+    assert!(
+        after.keys().all(|k| !k.contains(".difyrender-")),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_huge_extra_env_is_one_line_naming_the_value() {
+    // 3.8 MB of dify.extraEnv: within the input limits, but every workload that reads it
+    // would be larger than the API server stores. One line names the value, not a template.
+    let dir = tempfile::tempdir().unwrap();
+    let env: serde_json::Map<String, serde_json::Value> = (0..20_000)
+        .map(|i| (format!("X{i}"), serde_json::Value::from("v".repeat(180))))
+        .collect();
+    let file = dir.path().join("big.yaml");
+    std::fs::write(
+        &file,
+        serde_json::json!({"dify": {"extraEnv": env}}).to_string(),
+    )
+    .unwrap();
+    let text = refused(&run(difyrender().args(base()).arg("-f").arg(&file)));
+    let stderr: Vec<&str> = text.lines().filter(|l| l.contains("larger than")).collect();
+    assert_eq!(stderr.len(), 1, "{text}");
+    assert!(stderr[0].contains("(set by value dify.extraEnv)"), "{text}");
+    assert!(!text.contains("content_sha256"), "{text}");
+}
+
+#[test]
+fn key_names_need_an_existing_secret_except_where_secrets_render_prints_it() {
+    // Without secrets.existingSecret, key names have no effect: refused, named.
+    let text = refused(&run(difyrender().args(base()).args([
+        "--set",
+        "secrets.existingSecretKeys.SECRET_KEY=dify-secret-key",
+    ])));
+    assert!(
+        text.contains("secrets.existingSecretKeys: has no effect without secrets.existingSecret"),
+        "{text}"
+    );
+    // A negative control: `secrets render` prints the operator's Secret in its key names.
+    let out = run(difyrender().args([
+        "secrets",
+        "render",
+        "--set",
+        "secrets.existingSecret=ops-keys",
+        "--set",
+        "secrets.existingSecretKeys.SECRET_KEY=dify-secret-key",
+    ]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", transcript(&out));
+    assert!(stdout.contains("name: ops-keys"), "{stdout}");
+    assert!(stdout.contains("dify-secret-key:"), "{stdout}");
+}

@@ -16,7 +16,7 @@ use crate::render::Release;
 use crate::yaml;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Where Flux fetches the manifests from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,8 @@ impl FluxSource {
         path: Option<&str>,
         default_tag: &str,
     ) -> Result<Self, Error> {
-        let bad_url = |why| Error::FluxUrl(url.to_owned(), why);
+        // The URL is echoed without its user information: it may hold a credential.
+        let bad_url = |why| Error::FluxUrl(crate::diag::strip_userinfo(url), why);
         if url.len() > 512 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad_url(
                 "must be a URL without spaces, at most 512 characters",
@@ -52,6 +53,17 @@ impl FluxSource {
         })?;
         if rest.is_empty() || rest.starts_with('/') {
             return Err(bad_url("has no host"));
+        }
+        // A credential in the URL would be written into flux-sync.yaml (and the repository it
+        // is committed to); Flux takes credentials from a Secret (`spec.secretRef`). Only
+        // SSH's conventional user name without a password (`ssh://git@host/…`) is kept.
+        let authority = rest.split('/').next().unwrap_or_default();
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && (scheme != "ssh" || userinfo.contains(':'))
+        {
+            return Err(bad_url(
+                "must not contain a user name or password: give Flux the credentials in a Secret (secretRef of the GitRepository or OCIRepository)",
+            ));
         }
         match scheme {
             "oci" => {
@@ -223,39 +235,20 @@ pub fn build_flux_only(
 }
 
 /// Writes the bundle into `dir` (created if missing): `manifests/` is replaced as a whole,
-/// `flux-sync.yaml` is written, and nothing else in `dir` is touched.
+/// `flux-sync.yaml` is written, and nothing else in `dir` is touched (see [`super::files`]).
 pub fn write_flux_only(bundle: &FluxBundle, dir: &Path) -> Result<WriteReport, Error> {
-    let mut report = WriteReport::default();
-    let shown = |p: &Path| {
-        p.strip_prefix(dir)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
-    let manifests_dir = dir.join("manifests");
-    if let Ok(meta) = std::fs::symlink_metadata(&manifests_dir)
-        && !meta.is_dir()
-    {
-        std::fs::remove_file(&manifests_dir)
-            .map_err(super::io(format!("removing {}", manifests_dir.display())))?;
-        report.removed.push(shown(&manifests_dir));
-    }
-    std::fs::create_dir_all(&manifests_dir)
-        .map_err(super::io(format!("creating {}", manifests_dir.display())))?;
     let in_manifests: BTreeMap<String, String> = bundle
         .files
         .iter()
         .filter_map(|(p, t)| Some((p.strip_prefix("manifests/")?.to_owned(), t.clone())))
         .collect();
-    super::remove_others(&manifests_dir, &in_manifests, &mut report, &shown)?;
-    let targets: Vec<(PathBuf, &str)> = bundle
+    let singles: Vec<(String, &str)> = bundle
         .files
         .iter()
-        .map(|(rel, text)| (dir.join(rel), text.as_str()))
+        .filter(|(p, _)| !p.starts_with("manifests/"))
+        .map(|(p, t)| (p.clone(), t.as_str()))
         .collect();
-    super::write_targets(targets, &mut report, &shown)?;
-    report.removed.sort();
-    Ok(report)
+    super::files::replace(dir, Path::new("manifests"), &in_manifests, &singles)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! keys Secret (no secret goes into a catalog; the operator creates `${releaseName}-keys` once
 //! with `difyrender secrets apply`). Everything here is pure except [`write`].
 
+mod files;
 mod flux;
 pub mod manifests;
 pub mod metadata;
@@ -336,126 +337,16 @@ pub struct WriteReport {
 
 /// Writes the entry into the catalog repository at `repo` (created if missing). Only
 /// `applications/<app>/<version>/` changes, plus `.bloodhound.yml` when the entry has one:
-/// files of that folder the entry does not have are deleted, and nothing else is touched.
+/// the version folder is replaced as a whole (see [`files`]), and nothing else is touched.
 pub fn write(entry: &Entry, repo: &Path) -> Result<WriteReport, Error> {
     check_app_name(&entry.app_name)?;
     check_app_version(&entry.app_version)?;
-    let mut report = WriteReport::default();
-    let version_dir = repo.join(entry.version_dir());
-    let shown = |p: &Path| {
-        p.strip_prefix(repo)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
-    // A version folder that is a symlink or a file would send writes elsewhere: replace it.
-    if let Ok(meta) = std::fs::symlink_metadata(&version_dir)
-        && !meta.is_dir()
-    {
-        std::fs::remove_file(&version_dir)
-            .map_err(io(format!("removing {}", version_dir.display())))?;
-        report.removed.push(shown(&version_dir));
-    }
-    std::fs::create_dir_all(&version_dir)
-        .map_err(io(format!("creating {}", version_dir.display())))?;
-    remove_others(&version_dir, &entry.files, &mut report, &shown)?;
-
-    let mut targets: Vec<(PathBuf, &str)> = entry
-        .files
+    let singles: Vec<(String, &str)> = entry
+        .bloodhound
         .iter()
-        .map(|(rel, text)| (version_dir.join(rel), text.as_str()))
+        .map(|b| (".bloodhound.yml".to_owned(), b.as_str()))
         .collect();
-    if let Some(b) = &entry.bloodhound {
-        targets.insert(0, (repo.join(".bloodhound.yml"), b.as_str()));
-    }
-    write_targets(targets, &mut report, &shown)?;
-    report.removed.sort();
-    Ok(report)
-}
-
-/// Deletes every file under `folder` that `keep` (paths relative to `folder`) does not name,
-/// then the directories left empty (not `folder` itself).
-fn remove_others(
-    folder: &Path,
-    keep: &BTreeMap<String, String>,
-    report: &mut WriteReport,
-    shown: &dyn Fn(&Path) -> String,
-) -> Result<(), Error> {
-    let mut existing = Vec::new();
-    list_files(folder, &mut existing)?;
-    for path in existing {
-        let rel = path
-            .strip_prefix(folder)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let kept =
-            keep.contains_key(&rel) && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-        if !kept {
-            std::fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
-            report.removed.push(shown(&path));
-        }
-    }
-    remove_empty_dirs(folder, true)
-}
-
-/// Writes each file whose contents differ, creating parent directories.
-fn write_targets(
-    targets: Vec<(PathBuf, &str)>,
-    report: &mut WriteReport,
-    shown: &dyn Fn(&Path) -> String,
-) -> Result<(), Error> {
-    for (path, text) in targets {
-        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
-            report.unchanged.push(shown(&path));
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(io(format!("creating {}", parent.display())))?;
-        }
-        std::fs::write(&path, text).map_err(io(format!("writing {}", path.display())))?;
-        report.written.push(shown(&path));
-    }
-    Ok(())
-}
-
-/// Every non-directory entry under `dir` (symlinks are not followed).
-fn list_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))?;
-    for e in entries {
-        let e = e.map_err(io(format!("reading {}", dir.display())))?;
-        let path = e.path();
-        let kind = e
-            .file_type()
-            .map_err(io(format!("reading {}", path.display())))?;
-        if kind.is_dir() {
-            list_files(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Removes directories left empty under `dir` (and `dir` itself unless `keep_root`).
-fn remove_empty_dirs(dir: &Path, keep_root: bool) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))?;
-    for e in entries {
-        let e = e.map_err(io(format!("reading {}", dir.display())))?;
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_empty_dirs(&e.path(), false)?;
-        }
-    }
-    if !keep_root
-        && std::fs::read_dir(dir)
-            .map_err(io(format!("reading {}", dir.display())))?
-            .next()
-            .is_none()
-    {
-        std::fs::remove_dir(dir).map_err(io(format!("removing {}", dir.display())))?;
-    }
-    Ok(())
+    files::replace(repo, &entry.version_dir(), &entry.files, &singles)
 }
 
 #[cfg(test)]

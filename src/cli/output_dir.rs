@@ -58,7 +58,10 @@ fn check_target(dir: &Path) -> Result<bool, Error> {
         let kind = std::fs::symlink_metadata(&path)
             .map_err(Error::io(format!("reading {}", path.display())))?
             .file_type();
-        if name != MARKER && !listed.contains(&name.as_str()) || !kind.is_file() {
+        // The marker is only a list: a name in it that render cannot produce (a forged
+        // marker listing `precious.txt`) does not make that file render's to replace.
+        let ours = name == MARKER || (listed.contains(&name.as_str()) && is_render_file_name(name));
+        if !ours || !kind.is_file() {
             return Err(refuse(
                 dir,
                 &format!(
@@ -69,6 +72,23 @@ fn check_target(dir: &Path) -> Result<bool, Error> {
         }
     }
     Ok(true)
+}
+
+/// Whether `name` has the form of the files render writes, `<stage>-<kind>-<name>.yaml`
+/// (see [`Manifest::file_name`]): a stage digit, a lowercase kind, a DNS-subdomain name.
+fn is_render_file_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".yaml") else {
+        return false;
+    };
+    let mut parts = stem.splitn(3, '-');
+    let (Some(stage), Some(kind), Some(object)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    stage.len() == 1
+        && stage.bytes().all(|b| b.is_ascii_digit())
+        && !kind.is_empty()
+        && kind.bytes().all(|b| b.is_ascii_lowercase())
+        && crate::manifest::validate::is_dns1123_subdomain(object)
 }
 
 /// The file of one object: `<stage>-<kind>-<name>.yaml`, never a path.
@@ -158,4 +178,31 @@ pub fn write_dir(manifest: &Manifest, dir: &Path) -> Result<(), Error> {
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_render_writes_are_its_own() {
+        for ok in [
+            "2-secret-dify-keys.yaml",
+            "3-statefulset-dify-postgresql.yaml",
+            "5-horizontalpodautoscaler-dify-api.yaml",
+        ] {
+            assert!(is_render_file_name(ok), "{ok}");
+        }
+        for bad in [
+            "precious.txt",
+            "notes.yaml",
+            "2-secret-.yaml",
+            "x-secret-a.yaml",
+            "2-Secret-a.yaml",
+            "../2-secret-a.yaml",
+            "2-secret-a/b.yaml",
+        ] {
+            assert!(!is_render_file_name(bad), "{bad}");
+        }
+    }
 }

@@ -67,9 +67,28 @@ impl Connection {
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", ");
-                Config::from_custom_kubeconfig(merged.unwrap_or_default(), &options)
+                // kube's messages quote the context name: a control character in it (a
+                // newline from `--context`) is escaped, not printed.
+                let config = Config::from_custom_kubeconfig(merged.unwrap_or_default(), &options)
                     .await
-                    .map_err(|e| Error::Config(format!("cannot use the kubeconfig {shown}: {e}")))?
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "cannot use the kubeconfig {shown}: {}",
+                            crate::diag::escape_control(&e.to_string())
+                        ))
+                    })?;
+                // kube is built without its proxy support: a proxy it would bypass or fail on
+                // (with the proxy's URL, credentials included, in its message) is refused here.
+                if config.proxy_url.is_some() {
+                    return Err(Error::Config(format!(
+                        "the kubeconfig {shown}: the cluster of the selected context sets proxy-url, which difyrender does not support; reach the API server directly (for example from a host inside the proxy's network)"
+                    )));
+                }
+                if let Some(exec) = &config.auth_info.exec {
+                    let command = exec.command.clone().unwrap_or_default();
+                    *EXEC_PLUGIN.lock().unwrap_or_else(|e| e.into_inner()) = Some(command);
+                }
+                config
             }
             // No kubeconfig at all: in a pod, use its service account, as kubectl does.
             None if self.context.is_none() => Config::incluster().map_err(|ie| {
@@ -91,7 +110,7 @@ impl Connection {
         config.read_timeout = Some(std::time::Duration::from_secs(60));
         config.write_timeout = Some(std::time::Duration::from_secs(60));
         kube::Client::try_from(config)
-            .map_err(|e| Error::Config(format!("cannot create a client: {e}")))
+            .map_err(|e| Error::Config(format!("cannot create a client: {}", error_chain(&e))))
     }
 
     /// The kubeconfig files to merge, as kubectl finds them: `--kubeconfig`, else every path
@@ -115,8 +134,17 @@ impl Connection {
     }
 }
 
-/// One kubeconfig file: read with a limit, parsed without echoing any of it, and relative
-/// file references made absolute as kubectl does.
+/// The command of the kubeconfig's exec credential plugin, when the client uses one: errors of
+/// the plugin name it, never quote what it printed (a token, or part of one).
+static EXEC_PLUGIN: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Most bytes of a file a kubeconfig names (a certificate, key or token file); kube reads
+/// these itself, so their type and size are checked before it does.
+pub const MAX_KUBECONFIG_FILE_BYTES: usize = 1024 * 1024;
+
+/// One kubeconfig file: read with a limit, parsed without echoing any of it, relative file
+/// references made absolute as kubectl does, and every file it names checked to be a regular
+/// file within [`MAX_KUBECONFIG_FILE_BYTES`] before kube reads it.
 fn read_kubeconfig(path: &std::path::Path) -> Result<kube::config::Kubeconfig, Error> {
     let shown = path.display().to_string();
     let bytes = crate::input::read_limited(path, crate::input::MAX_DOCUMENT_BYTES)
@@ -138,9 +166,29 @@ fn read_kubeconfig(path: &std::path::Path) -> Result<kube::config::Kubeconfig, E
             *file = Some(abs.to_owned());
         }
     };
+    let checked = |owner: &str, field: &str, file: &Option<String>| -> Result<(), Error> {
+        match file {
+            Some(f) => {
+                crate::input::check_regular(std::path::Path::new(f), MAX_KUBECONFIG_FILE_BYTES)
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "the kubeconfig {shown}: {owner} {field} {}: {e}",
+                            crate::diag::excerpt(f)
+                        ))
+                    })
+            }
+            None => Ok(()),
+        }
+    };
     for named in &mut kc.clusters {
         if let Some(cluster) = &mut named.cluster {
             absolute(&mut cluster.certificate_authority);
+            let owner = format!("cluster {}", crate::diag::excerpt(&named.name));
+            checked(
+                &owner,
+                "certificate-authority",
+                &cluster.certificate_authority,
+            )?;
         }
     }
     for named in &mut kc.auth_infos {
@@ -148,6 +196,10 @@ fn read_kubeconfig(path: &std::path::Path) -> Result<kube::config::Kubeconfig, E
             absolute(&mut auth.client_certificate);
             absolute(&mut auth.client_key);
             absolute(&mut auth.token_file);
+            let owner = format!("user {}", crate::diag::excerpt(&named.name));
+            checked(&owner, "client-certificate", &auth.client_certificate)?;
+            checked(&owner, "client-key", &auth.client_key)?;
+            checked(&owner, "tokenFile", &auth.token_file)?;
         }
     }
     Ok(kc)
@@ -438,7 +490,19 @@ fn immutable_guidance(object: &str) -> String {
 }
 
 /// The error and its causes on one line ("error trying to connect: … : Connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// A failure of the exec credential plugin is named, never quoted: kube's own message repeats
+/// what the plugin printed.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(auth) = c.downcast_ref::<kube::client::AuthError>() {
+            return auth_message(auth);
+        }
+        if let Some(kube::Error::Auth(auth)) = c.downcast_ref::<kube::Error>() {
+            return auth_message(auth);
+        }
+        cause = c.source();
+    }
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {
@@ -449,4 +513,45 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+/// A credential failure, without the plugin's output or any token.
+fn auth_message(e: &kube::client::AuthError) -> String {
+    use kube::client::AuthError as A;
+    let plugin = || {
+        let command = EXEC_PLUGIN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default();
+        format!(
+            "the kubeconfig's exec credential plugin {}",
+            crate::diag::excerpt(&command)
+        )
+    };
+    match e {
+        A::AuthExecStart(io) => format!("{} could not be started: {io}", plugin()),
+        A::AuthExecRun { out, .. } => format!(
+            "{} failed with {} (its output is not shown)",
+            plugin(),
+            out.status
+        ),
+        A::AuthExecParse(_) => format!(
+            "{} printed something that is not an ExecCredential (its output is not shown)",
+            plugin()
+        ),
+        A::AuthExec(_) | A::AuthExecSerialize(_) | A::MissingCommand => format!(
+            "{} did not give a usable credential (its output is not shown)",
+            plugin()
+        ),
+        other => format!("authentication failed: {}", error_kind_only(other)),
+    }
+}
+
+/// The first line of an authentication error's message, up to its first quote or colon: the
+/// kind of failure, without what kube quotes after it.
+fn error_kind_only(e: &kube::client::AuthError) -> String {
+    let text = e.to_string();
+    let cut = text.find([':', '\'', '"', '\n']).unwrap_or(text.len());
+    text[..cut].trim().to_owned()
 }

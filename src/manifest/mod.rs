@@ -177,6 +177,9 @@ impl Error {
     }
 }
 
+/// Most bytes of one object the API server stores (etcd's default request limit).
+pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
+
 /// One problem in the rendered output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -234,6 +237,28 @@ impl Manifest {
                     value_keys: Vec::new(),
                 });
             }
+        }
+        // Objects too large because of one value are one problem, not one per object.
+        let too_large: Vec<usize> = (0..problems.len())
+            .filter(|&i| problems[i].needle == Some(validate::Needle::Largest))
+            .collect();
+        if too_large.len() > 1 {
+            let objects: Vec<String> = too_large
+                .iter()
+                .filter_map(|&i| problems[i].object.clone())
+                .collect();
+            let first = problems[too_large[0]].clone();
+            problems.retain(|p| p.needle != Some(validate::Needle::Largest));
+            problems.insert(
+                0,
+                Problem {
+                    object: Some(format!("{} objects ({}, …)", objects.len(), objects[0])),
+                    message: format!(
+                        "are larger than the {MAX_OBJECT_BYTES} bytes the API server stores per object"
+                    ),
+                    ..first
+                },
+            );
         }
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
@@ -447,15 +472,33 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
         Some(ns) => format!("{kind}/{ns}/{name}"),
         None => format!("{kind}/{name}"),
     };
+    // etcd's request limit (1.5 MiB by default): a larger object is refused by the server.
+    let size = serde_json::to_string(&body).map_or(0, |t| t.len());
+    if size > MAX_OBJECT_BYTES {
+        return Err(vec![Problem {
+            needle: Some(validate::Needle::Largest),
+            ..problem(
+                Some(id),
+                format!(
+                    "is {size} bytes; the API server stores at most {MAX_OBJECT_BYTES} bytes per object"
+                ),
+            )
+        }]);
+    }
     let mut problems: Vec<Problem> = typed::check(&api_version, &kind, &body)
         .into_iter()
         .chain(pods::duplicate_env(&body))
         .map(|m| problem(Some(id.clone()), m))
         .collect();
-    problems.extend(validate::check(&kind, &body).into_iter().map(|f| Problem {
-        needle: f.needle,
-        ..problem(Some(id.clone()), format!("{}: {}", f.field, f.message))
-    }));
+    problems.extend(
+        validate::check(&kind, &body)
+            .into_iter()
+            .chain(pods::pod_findings(&body))
+            .map(|f| Problem {
+                needle: f.needle,
+                ..problem(Some(id.clone()), format!("{}: {}", f.field, f.message))
+            }),
+    );
     let labels = metadata
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object);

@@ -13,6 +13,11 @@ pub enum Needle {
     Key(String),
     /// A scalar value (a quantity, a name).
     Value(String),
+    /// The largest value (two levels deep): what made an object too large.
+    Largest,
+    /// Either: an environment variable's name is a list entry's `name` in a pod fragment and
+    /// a mapping key in `dify.extraEnv`.
+    Name(String),
 }
 
 /// One refused field.
@@ -66,6 +71,15 @@ fn is_qualified_part(s: &str, max: usize) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// What a label value must be, for messages.
+pub const LABEL_VALUE_RULE: &str = "must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+
+/// A label key (also a node selector key, toleration key, topology key): see
+/// [`qualified_name_problem`].
+pub fn label_key_problem(key: &str) -> Option<String> {
+    qualified_name_problem(key)
+}
+
 /// A label or annotation key: `[prefix/]name`, the prefix a DNS-1123 subdomain.
 fn qualified_name_problem(key: &str) -> Option<String> {
     let (prefix, name) = match key.split_once('/') {
@@ -83,7 +97,8 @@ fn qualified_name_problem(key: &str) -> Option<String> {
     None
 }
 
-fn label_value_ok(v: &str) -> bool {
+/// A label value (also a node selector value, a toleration value).
+pub fn label_value_ok(v: &str) -> bool {
     v.is_empty() || is_qualified_part(v, LABEL_VALUE_MAX)
 }
 
@@ -175,8 +190,65 @@ pub fn check(kind: &str, body: &Value) -> Vec<Finding> {
             needle: None,
         });
     }
+    check_hosts(kind, body, &mut out);
     walk(body, &mut String::new(), &mut out);
     out
+}
+
+/// The hosts of an Ingress (rules and TLS) and the hostnames of an HTTPRoute: DNS subdomains,
+/// optionally with a leading `*.`, never an address or a port.
+fn check_hosts(kind: &str, body: &Value, out: &mut Vec<Finding>) {
+    let mut hosts: Vec<(String, &str)> = Vec::new();
+    let list = |pointer: &str| {
+        body.pointer(pointer)
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+    };
+    match kind {
+        "Ingress" => {
+            for (i, rule) in list("/spec/rules").iter().enumerate() {
+                if let Some(h) = rule.get("host").and_then(Value::as_str) {
+                    hosts.push((format!("spec.rules[{i}].host"), h));
+                }
+            }
+            for (i, tls) in list("/spec/tls").iter().enumerate() {
+                for (j, h) in tls
+                    .get("hosts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    hosts.push((
+                        format!("spec.tls[{i}].hosts[{j}]"),
+                        h.as_str().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        "HTTPRoute" => {
+            for (i, h) in list("/spec/hostnames").iter().enumerate() {
+                hosts.push((
+                    format!("spec.hostnames[{i}]"),
+                    h.as_str().unwrap_or_default(),
+                ));
+            }
+        }
+        _ => {}
+    }
+    for (field, host) in hosts {
+        let name = host.strip_prefix("*.").unwrap_or(host);
+        if !is_dns1123_subdomain(name) || name.parse::<std::net::IpAddr>().is_ok() {
+            out.push(Finding {
+                field,
+                message: format!(
+                    "{} must be a lowercase DNS name without a port (not an address)",
+                    crate::diag::excerpt(host)
+                ),
+                needle: Some(Needle::Value(host.to_owned())),
+            });
+        }
+    }
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -239,6 +311,13 @@ fn walk(value: &Value, path: &mut String, out: &mut Vec<Finding>) {
                 walk(item, &mut next, out);
             }
         }
+        // No environment variable, argument or file of a container can hold a NUL: the
+        // runtime cuts or refuses it.
+        Value::String(s) if s.contains('\0') => out.push(Finding {
+            field: path.clone(),
+            message: "contains a NUL character, which no environment variable or file of a container can hold".into(),
+            needle: Some(Needle::Value(s.clone())),
+        }),
         _ => {}
     }
 }
@@ -256,10 +335,7 @@ fn check_labels(path: &str, labels: &Map<String, Value>, out: &mut Vec<Finding>)
             Value::String(v) if label_value_ok(v) => {}
             Value::String(v) => out.push(Finding {
                 field: format!("{path}.{key}"),
-                message: format!(
-                    "{} must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
-                    crate::diag::excerpt(v)
-                ),
+                message: format!("{} {LABEL_VALUE_RULE}", crate::diag::excerpt(v)),
                 needle: Some(Needle::Key(key.clone())),
             }),
             _ => {}
@@ -426,6 +502,22 @@ fn check_containers(path: &str, containers: &[Value], out: &mut Vec<Finding>) {
 /// Dotted paths in `values` where a needle occurs: the mapping that holds a key, or the key
 /// whose value is a scalar. At most three; more would not point anywhere.
 pub fn locate(values: &Value, needle: &Needle) -> Vec<String> {
+    if *needle == Needle::Largest {
+        let mut best: Option<(usize, String)> = None;
+        for (k, v) in values.as_object().into_iter().flatten() {
+            let children: Vec<(String, &Value)> = match v {
+                Value::Object(m) => m.iter().map(|(c, cv)| (format!("{k}.{c}"), cv)).collect(),
+                other => vec![(k.clone(), other)],
+            };
+            for (path, value) in children {
+                let size = serde_json::to_string(value).map_or(0, |t| t.len());
+                if best.as_ref().is_none_or(|(b, _)| size > *b) {
+                    best = Some((size, path));
+                }
+            }
+        }
+        return best.map(|(_, p)| vec![p]).unwrap_or_default();
+    }
     let mut found = Vec::new();
     locate_in(values, needle, &mut String::new(), &mut found);
     if found.len() > 3 { Vec::new() } else { found }
@@ -439,10 +531,10 @@ fn locate_in(value: &Value, needle: &Needle, path: &mut String, found: &mut Vec<
         Value::Object(map) => {
             for (k, v) in map {
                 let here = join(path, k);
-                if let Needle::Key(key) = needle
-                    && k == key
-                {
-                    found.push(path.clone());
+                match needle {
+                    Needle::Key(key) if k == key => found.push(path.clone()),
+                    Needle::Name(name) if k == name => found.push(here.clone()),
+                    _ => {}
                 }
                 let mut next = here;
                 locate_in(v, needle, &mut next, found);
@@ -455,7 +547,7 @@ fn locate_in(value: &Value, needle: &Needle, path: &mut String, found: &mut Vec<
             }
         }
         scalar => {
-            if let Needle::Value(text) = needle
+            if let Needle::Value(text) | Needle::Name(text) = needle
                 && quantity_text(scalar).as_deref() == Some(text.as_str())
             {
                 found.push(path.clone());

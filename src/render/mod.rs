@@ -167,6 +167,9 @@ pub fn render(
     if !missing.is_empty() {
         return Err(Error::Missing(missing));
     }
+    // A value every template reads fails each of them the same way: say it once.
+    let mut seen = BTreeSet::new();
+    broken.retain(|p| seen.insert((p.message.clone(), p.location.clone())));
     if !broken.is_empty() {
         return Err(Error::Template(broken));
     }
@@ -303,6 +306,15 @@ fn environment<'c>(
     env.add_test("ip_address", |s: &str| {
         s.parse::<std::net::IpAddr>().is_ok()
     });
+    // The host of `host[:port]` or `[ipv6][:port]`, lowercase: what an Ingress rule or a
+    // route's hostname holds (the API server refuses a port or capitals there).
+    env.add_filter("host_of", |s: &str| {
+        let host = match s.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => s.split(':').next().unwrap_or_default(),
+        };
+        host.to_ascii_lowercase()
+    });
     env.add_filter("sha256", |s: &str| {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(s.as_bytes()))[..16].to_owned()
@@ -313,12 +325,18 @@ fn environment<'c>(
         "content_sha256",
         |s: &str| -> Result<String, minijinja::Error> {
             use sha2::Digest;
-            let value: serde_json::Value = crate::yaml::from_str(s).map_err(|e| {
+            // The text is the chart's own output, bounded by the values it repeats: no input
+            // limit applies (a large dify.extraEnv is refused later, by the object's size).
+            let docs = crate::yaml::from_str_multiple(s).map_err(|e| {
                 minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
                     format!("content_sha256 of text that is not YAML: {e}"),
                 )
             })?;
+            let value = match <[serde_json::Value; 1]>::try_from(docs) {
+                Ok([one]) => one,
+                Err(docs) => serde_json::Value::Array(docs),
+            };
             let canonical = serde_json::to_string(&value).expect("JSON values serialize");
             Ok(hex::encode(sha2::Sha256::digest(canonical.as_bytes()))[..16].to_owned())
         },

@@ -1,6 +1,8 @@
 //! Values: the chart defaults, `-f` files and `--set*` flags merged by Helm's rules, the master
 //! key resolved, and the result validated against `values.schema.json` before any rendering.
 
+pub mod formats;
+pub mod rules;
 pub mod schema;
 pub mod secrets;
 pub mod strvals;
@@ -57,6 +59,9 @@ pub enum Error {
     MasterKey(String),
     #[error("values do not match values.schema.json:\n{}", format_violations(.0))]
     Schema(Vec<SchemaViolation>),
+    /// Values each valid alone that do not work together.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Rules(Vec<SchemaViolation>),
 }
 
 fn format_violations(violations: &[SchemaViolation]) -> String {
@@ -241,6 +246,15 @@ impl UserValues {
                     // Parsed again on its own only to remember which keys this flag set; file
                     // contents are not needed for that, so nothing is read twice.
                     let _ = strvals::parse_into(arg, &mut layer, kind, &|_| Ok(String::new()));
+                    // Text after a comma in an argument that sets a secret may be part of the
+                    // secret (`secrets.postgresPassword=PG,pass=1`): setting anything but
+                    // secrets with it is refused here, before a later check could quote the
+                    // "key" it made.
+                    if strvals::sets_secrets(arg) && layer.keys().any(|k| k != "secrets") {
+                        return Err(flag_error(
+                            "it sets a key under secrets and, after a comma, keys outside secrets; if the comma is part of the secret, write it as \\, (or give the secret with --set-file or a values file)".into(),
+                        ));
+                    }
                 }
                 out.layers.push(Layer {
                     origin: format!("{flag} argument {}", i + 1),

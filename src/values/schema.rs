@@ -37,7 +37,11 @@ impl ValuesSchema {
     /// Compiles the chart's schema. Remote `$ref`s are impossible: jsonschema is built without
     /// its network resolver.
     pub fn compile(schema: &Value) -> Result<Self, String> {
-        let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
+        let mut options = jsonschema::options().should_validate_formats(true);
+        for (name, check) in super::formats::FORMATS {
+            options = options.with_format(*name, *check);
+        }
+        let validator = options.build(schema).map_err(|e| e.to_string())?;
         let mut secret_pointers = Vec::new();
         collect_write_only(schema, String::new(), &mut secret_pointers);
         Ok(Self {

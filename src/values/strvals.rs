@@ -101,7 +101,7 @@ pub fn parse_with_budget(
 
 /// Whether any pair of the input sets a key under `secrets` (the first key of the input, or
 /// one after a comma). Messages about such an input quote nothing from it.
-fn sets_secrets(input: &str) -> bool {
+pub fn sets_secrets(input: &str) -> bool {
     let lower = input.to_ascii_lowercase();
     lower.starts_with("secrets") || lower.contains(",secrets")
 }

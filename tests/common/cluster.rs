@@ -281,3 +281,30 @@ pub fn end_pod(ns: &str, pod: &Value, exit_code: i32, message: &str, kc: &Path) 
         kc,
     ));
 }
+
+/// Installs the Gateway API CRDs of the release pinned in hack/testenv/gateway-api (its
+/// module downloaded by scripts/test) into the control plane of `kc`.
+pub fn gateway_api_crds(kc: &Path) {
+    let out = Command::new("go")
+        .args(["mod", "download", "-json", "sigs.k8s.io/gateway-api"])
+        .current_dir(root().join("hack/testenv/gateway-api"))
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .expect("go runs");
+    assert!(out.status.success(), "{}", transcript(&out));
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let crds = PathBuf::from(info["Dir"].as_str().unwrap()).join("config/crd/standard");
+    ok(&kubectl(
+        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+        kc,
+    ));
+    ok(&kubectl(
+        &[
+            "wait",
+            "--for=condition=established",
+            "--timeout=60s",
+            "crd/httproutes.gateway.networking.k8s.io",
+        ],
+        kc,
+    ));
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "not json TOKENsecretPLUGIN0123456789 {"
