@@ -25,8 +25,9 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 const MASTER: &str = "traefik-test-master-key-0123456789";
-/// The release under test: 1.14.1 has every route (collaboration on its api-websocket).
-const TAG: &str = "images.dify.tag=1.14.1";
+/// The release under test: 1.16.1 has every route (collaboration on its api-websocket, and
+/// /openapi from 1.15.0).
+const TAG: &str = "images.dify.tag=1.16.1";
 /// One recorder per backend Service, each at its own address in the namespace.
 const BACKENDS: [(&str, &str); 4] = [
     ("web", "10.244.0.11"),
@@ -132,7 +133,7 @@ struct Expect {
 
 /// Every URL a user sees (as the links test in tests/render.rs builds them from the rendered
 /// environment), for a release served at `base` ("" or "/dify").
-fn expectations(base: &'static str) -> Vec<Expect> {
+fn expectations(base: &'static str, openapi: bool) -> Vec<Expect> {
     let origin = format!("https://{HOST}");
     let url = format!("{origin}{base}");
     let stripped = (!base.is_empty()).then_some(base);
@@ -236,6 +237,16 @@ fn expectations(base: &'static str) -> Vec<Expect> {
             stripped,
         ),
     ];
+    // Dify's nginx routes /openapi to the api from 1.15.0 (the openapiRoute switch).
+    if openapi {
+        e.push((
+            "OpenAPI",
+            format!("{url}/openapi/v1/apps"),
+            "api",
+            "/openapi/v1/apps".into(),
+            stripped,
+        ));
+    }
     for asset in [
         "/manifest.json",
         "/pdf.worker.min.mjs",
@@ -301,7 +312,8 @@ fn check_case(
         .sum();
     wait_loaded(lane, ns, routers);
 
-    for e in expectations(base) {
+    let openapi = rendered.dify.switches["openapiRoute"] == true;
+    for e in expectations(base, openapi) {
         let (code, body) = get(lane, &e.url);
         assert_eq!(code, 200, "{ns}: {} {}: {body}", e.what, e.url);
         let s = seen(&serde_json::from_str(body.trim()).unwrap());
@@ -329,6 +341,14 @@ fn check_case(
                 "{context}: Dify-Hook-Url"
             );
         }
+    }
+    // Before 1.15.0 nothing routes /openapi to the api: it falls to the web like any page.
+    if !openapi {
+        let url = format!("https://{HOST}{base}/openapi/v1/apps");
+        let (code, body) = get(lane, &url);
+        assert_eq!(code, 200, "{ns}: {url}: {body}");
+        let s = seen(&serde_json::from_str(body.trim()).unwrap());
+        assert_eq!(s.backend, "web", "{ns}: {url} -> {s:?}");
     }
     // Every route the render declares, whatever the release adds, reaches the Service it names.
     for (path, service) in declared_routes(m) {
@@ -385,7 +405,7 @@ fn check_case(
         "{ns}: {result}"
     );
     let s = seen(&result["record"]);
-    // 1.14.1 has its own api-websocket; 1.14.0's api serves /socket.io/ itself.
+    // 1.14.1+ has its own api-websocket; 1.14.0's api serves /socket.io/ itself.
     let server = if m.resources.iter().any(|r| r.component == "api-websocket") {
         "api-websocket"
     } else {
@@ -605,7 +625,7 @@ spec:
         "/dify",
         &ports,
     );
-    // 1.14.0: collaboration on the api itself.
+    // 1.14.0: collaboration on the api itself, and no /openapi (it is the web's there).
     check_case(
         &lane,
         &kc,
