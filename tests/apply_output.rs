@@ -162,16 +162,29 @@ fn a_failed_wait_is_a_json_result_with_the_diagnoses() {
     assert_eq!(out.status.code(), Some(4), "{text}");
     let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     assert_eq!(json["result"], "waitFailed", "{json:#}");
+    // api.pod applies to the api and, from 1.14.1, the api-websocket: both pods fail to pull.
     let diagnoses = json["diagnoses"].as_array().unwrap();
-    assert_eq!(diagnoses.len(), 1, "{json:#}");
-    assert_eq!(diagnoses[0]["object"], "Deployment/t-json-fail/dify-api");
-    assert!(
-        diagnoses[0]["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("ImagePullBackOff: image "),
+    let objects: Vec<&str> = diagnoses
+        .iter()
+        .map(|d| d["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            "Deployment/t-json-fail/dify-api",
+            "Deployment/t-json-fail/dify-api-websocket"
+        ],
         "{json:#}"
     );
+    for d in diagnoses {
+        assert!(
+            d["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("ImagePullBackOff: image "),
+            "{json:#}"
+        );
+    }
     // The error is on stderr as without --output json.
     assert!(text.contains("error: timed out after 15s"), "{text}");
 }
