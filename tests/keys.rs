@@ -3,13 +3,14 @@
 //! know, and comparing the crate's output with itself would not notice. So the expected values
 //! here come from outside the crate: `tests/data/derived-keys.txt`, computed with Python's
 //! `hmac` from the documented formula (the command is in the file), for a throwaway master key.
+//! The render is at the default release (1.16.1), which has every key, the agent stack's too.
 
 mod common;
 
 use common::kubelet::secret_data;
 use common::release_spec;
 use difyrender::release::{RenderedRelease, render_release};
-use difyrender::values::secrets::{DERIVED_KEYS, derive};
+use difyrender::values::secrets::{DERIVED_KEYS, KeyFormat, derive, derive_key};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One row of `tests/data/derived-keys.txt`.
@@ -19,8 +20,10 @@ struct Vector {
     value: String,
     /// The purpose label in `difyrender/v1/<purpose>`.
     purpose: String,
-    /// How many hex digits of the HMAC the key keeps.
+    /// How many characters of the encoded HMAC the key keeps.
     length: usize,
+    /// "hex" (the first `length` hex digits) or "base64url" (the 32 bytes, unpadded).
+    format: String,
     /// The key of the keys Secret that holds it.
     secret_key: String,
     expected: String,
@@ -40,13 +43,16 @@ fn vectors() -> (String, Vec<Vector>) {
         let fields: Vec<&str> = line.split_whitespace().collect();
         match fields.as_slice() {
             ["master", key] => master = Some((*key).to_owned()),
-            [value, purpose, length, secret_key, expected] => rows.push(Vector {
-                value: (*value).to_owned(),
-                purpose: (*purpose).to_owned(),
-                length: length.parse().expect("a length"),
-                secret_key: (*secret_key).to_owned(),
-                expected: (*expected).to_owned(),
-            }),
+            [value, purpose, length, secret_key, expected, format @ ..] if format.len() <= 1 => {
+                rows.push(Vector {
+                    value: (*value).to_owned(),
+                    purpose: (*purpose).to_owned(),
+                    length: length.parse().expect("a length"),
+                    format: format.first().copied().unwrap_or("hex").to_owned(),
+                    secret_key: (*secret_key).to_owned(),
+                    expected: (*expected).to_owned(),
+                })
+            }
             _ => panic!("tests/data/derived-keys.txt: cannot read the line {line:?}"),
         }
     }
@@ -85,17 +91,30 @@ fn keys_secret(r: &RenderedRelease) -> BTreeMap<String, String> {
 #[test]
 fn the_table_of_derived_keys_is_frozen() {
     let (_, rows) = vectors();
-    let table: Vec<(&str, &str, usize)> = DERIVED_KEYS
+    let table: Vec<(&str, &str, usize, &str)> = DERIVED_KEYS
         .iter()
-        .map(|k| (k.value, k.purpose, k.length))
+        .map(|k| {
+            let format = match k.format {
+                KeyFormat::Hex => "hex",
+                KeyFormat::Base64Url32 => "base64url",
+            };
+            (k.value, k.purpose, k.length, format)
+        })
         .collect();
-    let frozen: Vec<(&str, &str, usize)> = rows
+    let frozen: Vec<(&str, &str, usize, &str)> = rows
         .iter()
-        .map(|v| (v.value.as_str(), v.purpose.as_str(), v.length))
+        .map(|v| {
+            (
+                v.value.as_str(),
+                v.purpose.as_str(),
+                v.length,
+                v.format.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         table, frozen,
-        "DERIVED_KEYS (value, purpose label, length) differs from the frozen table in \
+        "DERIVED_KEYS (value, purpose label, length, format) differs from the frozen table in \
          tests/data/derived-keys.txt: a changed label or length changes a password an existing \
          volume depends on"
     );
@@ -105,13 +124,18 @@ fn the_table_of_derived_keys_is_frozen() {
 fn derive_gives_the_known_answers() {
     let (master, rows) = vectors();
     for v in &rows {
-        let key = derive(&master, &v.purpose);
+        let spec = DERIVED_KEYS
+            .iter()
+            .find(|k| k.value == v.value)
+            .expect("every vector has its DERIVED_KEYS row");
+        let key = match v.format.as_str() {
+            "hex" => derive(&master, &v.purpose)[..v.length].to_owned(),
+            _ => derive_key(&master, spec),
+        };
         assert_eq!(
-            &key[..v.length],
-            v.expected,
+            key, v.expected,
             "derive({:?}) is not HMAC-SHA256(master, \"difyrender/v1/{}\") as Python computes it",
-            v.purpose,
-            v.purpose
+            v.purpose, v.purpose
         );
     }
 }
