@@ -674,7 +674,8 @@ fn pod_templates(m: &Manifest) -> Vec<PodTemplate> {
 }
 
 /// The NetworkPolicies select the pods they are meant to, with ports those pods listen on: the
-/// sandbox policy selects the sandbox pod only, admits api, worker and ssrf proxy on a port the
+/// sandbox policy selects the sandbox pod only, admits api, worker, the `difyrender test` pod and
+/// (up to 1.14) the ssrf proxy on a port the
 /// sandbox serves, lets it reach the ssrf proxy on a port that proxy serves; the datastores
 /// policy selects exactly the bundled datastores the shape renders and admits every pod of the
 /// release, each peer selector matching at least one pod.
@@ -682,7 +683,30 @@ fn pod_templates(m: &Manifest) -> Vec<PodTemplate> {
 fn network_policies_select_the_pods_they_name() {
     for shape in all_shapes() {
         let r = render(&shape, "1.14.1");
-        let pods = pod_templates(&r.manifest);
+        let mut pods = pod_templates(&r.manifest);
+        // `difyrender test`'s pod, built by the library from the rendered api Deployment as the
+        // command builds it: the sandbox policy admits it too.
+        let api = common::kubelet::find(&r.manifest, "Deployment", "dify-api");
+        let opts = difyrender::cluster::smoketest::Options {
+            keep: false,
+            through_ingress: false,
+            timeout: std::time::Duration::from_secs(60),
+        };
+        let job =
+            difyrender::cluster::smoketest::job("dify", "dify", "dify-test-0", &api.body, &opts)
+                .expect("the test Job builds from the render");
+        let labels = job["spec"]["template"]["metadata"]["labels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        pods.push(PodTemplate {
+            workload: "Job/dify-test-0".into(),
+            component: "test".into(),
+            labels,
+            ports: BTreeSet::new(),
+        });
         let selected = |selector: &serde_json::Value| -> Vec<&PodTemplate> {
             pods.iter()
                 .filter(|p| selects(selector, &p.labels))
@@ -723,7 +747,9 @@ fn network_policies_select_the_pods_they_name() {
             .collect();
         assert_eq!(
             from,
-            ["api", "worker", "ssrf-proxy"].map(str::to_owned).into(),
+            ["api", "worker", "test", "ssrf-proxy"]
+                .map(str::to_owned)
+                .into(),
             "{shape:?}"
         );
         for port in ingress["ports"].as_array().unwrap() {
