@@ -323,9 +323,10 @@ fn upgrade_to_the_agent_stack(ns: &str, from: &str) {
             "{name} was created at {created}, before the migration completed at {completed}"
         );
     }
+    // The agent's squid runs the same pinned image as the ssrf proxy.
     assert_eq!(
         image_of("deploy", "dify-agent-ssrf-proxy", ns),
-        "ubuntu/squid:latest"
+        image_of("deploy", "dify-ssrf-proxy", ns)
     );
     assert_eq!(
         data_uids(ns),

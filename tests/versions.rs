@@ -932,11 +932,21 @@ fn agent_stack_is_wired_as_its_facts_say(v: &str, compose: &Value, rendered: &Re
         "{v}: only agent_backend calls local_sandbox"
     );
     if fenced {
+        // Compose floats on ubuntu/squid:latest; the chart runs the ssrf proxy's pinned tag of
+        // that image.
+        let repository = |image: Option<&Value>| {
+            image
+                .and_then(Value::as_str)
+                .and_then(|i| i.rsplit_once(':'))
+                .map(|(r, _)| r.to_owned())
+        };
         assert_eq!(
-            deploy("dify-agent-ssrf-proxy")
-                .body
-                .pointer("/spec/template/spec/containers/0/image"),
-            compose.get("agent_ssrf_proxy"),
+            repository(
+                deploy("dify-agent-ssrf-proxy")
+                    .body
+                    .pointer("/spec/template/spec/containers/0/image")
+            ),
+            repository(compose.get("agent_ssrf_proxy")),
             "{v}"
         );
         let egress = policy.body["spec"]["egress"].as_array().unwrap();
