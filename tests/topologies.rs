@@ -117,24 +117,27 @@ fn keys_from_an_existing_secret_need_no_master_key() {
         r#"[{"op": "remove", "path": "/data/INIT_PASSWORD"}]"#,
     ]));
     let before = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
-    let lacking = run(
-        "apply",
-        ns,
-        &[EXISTING, &["--set", "api.replicas=2"]].concat(),
-    );
-    assert_eq!(lacking.status.code(), Some(3), "{}", transcript(&lacking));
-    assert!(
-        transcript(&lacking).contains(&format!(
-            "Secret {ns}/ops-keys lacks the keys INIT_PASSWORD"
-        )),
-        "{}",
-        transcript(&lacking)
-    );
-    let after = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
-    assert_eq!(
-        before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
-        "nothing was written"
-    );
+    // Each refusal names the Secret's problem and writes nothing.
+    let refused = |problem: &str| {
+        let out = run(
+            "apply",
+            ns,
+            &[EXISTING, &["--set", "api.replicas=2"]].concat(),
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+        assert!(
+            transcript(&out).contains(&format!("Secret {ns}/ops-keys {problem}")),
+            "{}",
+            transcript(&out)
+        );
+        let after =
+            cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
+        assert_eq!(
+            before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
+            "nothing was written"
+        );
+    };
+    refused("lacks the keys INIT_PASSWORD");
     // An empty key is refused the same way: an empty token can turn authentication off.
     ok(&kubectl(&[
         "patch",
@@ -147,24 +150,7 @@ fn keys_from_an_existing_secret_need_no_master_key() {
         "-p",
         r#"[{"op": "add", "path": "/data/INIT_PASSWORD", "value": ""}]"#,
     ]));
-    let empty = run(
-        "apply",
-        ns,
-        &[EXISTING, &["--set", "api.replicas=2"]].concat(),
-    );
-    assert_eq!(empty.status.code(), Some(3), "{}", transcript(&empty));
-    assert!(
-        transcript(&empty).contains(&format!(
-            "Secret {ns}/ops-keys has empty values for the keys INIT_PASSWORD"
-        )),
-        "{}",
-        transcript(&empty)
-    );
-    let after = cluster::kubectl_json(&["get", "deployment", "-n", ns, "dify-api"], kubeconfig());
-    assert_eq!(
-        before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
-        "nothing was written"
-    );
+    refused("has empty values for the keys INIT_PASSWORD");
 }
 
 /// A production-like shape: shared file storage, an autoscaled api, two web pods, pods pinned
@@ -224,33 +210,10 @@ fn autoscalers_and_budgets_are_accepted_and_select_their_pods() {
     );
 }
 
-/// The Gateway API CRDs of the release pinned in hack/testenv/gateway-api (downloaded by
-/// scripts/test), installed once.
+/// The Gateway API CRDs, installed once for the tests of this binary.
 fn gateway_api_crds() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let out = std::process::Command::new("go")
-            .args(["mod", "download", "-json", "sigs.k8s.io/gateway-api"])
-            .current_dir(root().join("hack/testenv/gateway-api"))
-            .env("GOFLAGS", "-mod=mod")
-            .output()
-            .expect("go runs");
-        assert!(out.status.success(), "{}", transcript(&out));
-        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let crds = PathBuf::from(info["Dir"].as_str().unwrap()).join("config/crd/standard");
-        ok(&kubectl(&[
-            "apply",
-            "--server-side",
-            "-f",
-            crds.to_str().unwrap(),
-        ]));
-        ok(&kubectl(&[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            "crd/httproutes.gateway.networking.k8s.io",
-        ]));
-    });
+    ONCE.call_once(|| cluster::gateway_api_crds(kubeconfig()));
 }
 
 /// HTTPRoutes (with the sub-path rewrites) and TLS Ingresses are accepted by the API server
@@ -553,39 +516,10 @@ fn every_topology_choice_passes_strict_server_side_validation() {
     }
 }
 
-/// The directory of a Go module pinned in hack/testenv/`pin` (downloaded by scripts/test).
-fn pinned_module(pin: &str, module: &str) -> PathBuf {
-    let out = std::process::Command::new("go")
-        .args(["mod", "download", "-json", module])
-        .current_dir(root().join("hack/testenv").join(pin))
-        .env("GOFLAGS", "-mod=mod")
-        .output()
-        .expect("go runs");
-    assert!(out.status.success(), "{}", transcript(&out));
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    PathBuf::from(info["Dir"].as_str().unwrap())
-}
-
-/// Installs a CRD from a file and waits until it is served.
-fn install_crd(file: &std::path::Path, name: &str) {
-    ok(&kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        file.to_str().unwrap(),
-    ]));
-    ok(&kubectl(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=60s",
-        &format!("crd/{name}"),
-    ]));
-}
-
 /// The Prometheus operator's PodMonitor CRD of the release pinned in
 /// hack/testenv/prometheus-operator.
 fn podmonitor_crd() -> PathBuf {
-    pinned_module(
+    cluster::pinned_module(
         "prometheus-operator",
         "github.com/prometheus-operator/prometheus-operator",
     )
@@ -787,7 +721,11 @@ fn monitoring_objects_are_accepted_by_the_api_server() {
         "nothing was written"
     );
 
-    install_crd(&podmonitor_crd(), "podmonitors.monitoring.coreos.com");
+    cluster::install_crds(
+        &podmonitor_crd(),
+        "podmonitors.monitoring.coreos.com",
+        kubeconfig(),
+    );
     ok(&apply_with_key(
         ns,
         &["--set", "monitoring.enabled=true", "--no-wait"],
@@ -824,7 +762,7 @@ const ESO: &[&str] = &[
 /// The External Secrets Operator's ExternalSecret CRD of the release pinned in
 /// hack/testenv/external-secrets.
 fn external_secrets_crd() -> PathBuf {
-    pinned_module(
+    cluster::pinned_module(
         "external-secrets",
         "github.com/external-secrets/external-secrets",
     )
@@ -851,9 +789,10 @@ fn external_secret_needs_the_name_it_makes_and_passes_the_crd() {
         transcript(&refused)
     );
 
-    install_crd(
+    cluster::install_crds(
         &external_secrets_crd(),
         "externalsecrets.external-secrets.io",
+        kubeconfig(),
     );
     let ns = "t-eso-dry-run";
     ok(&kubectl(&["create", "namespace", ns]));
@@ -888,9 +827,10 @@ fn external_secret_needs_the_name_it_makes_and_passes_the_crd() {
 /// ExternalSecret's Ready condition through the status subresource, as the controller does.
 #[test]
 fn apply_waits_for_the_external_secret_before_any_pod() {
-    install_crd(
+    cluster::install_crds(
         &external_secrets_crd(),
         "externalsecrets.external-secrets.io",
+        kubeconfig(),
     );
     let ns = "t-eso";
     let spawn = || {

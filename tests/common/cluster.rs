@@ -282,20 +282,25 @@ pub fn end_pod(ns: &str, pod: &Value, exit_code: i32, message: &str, kc: &Path) 
     ));
 }
 
-/// Installs the Gateway API CRDs of the release pinned in hack/testenv/gateway-api (its
-/// module downloaded by scripts/test) into the control plane of `kc`.
-pub fn gateway_api_crds(kc: &Path) {
+/// The directory of a Go module pinned in hack/testenv/`pin` (downloaded by scripts/test):
+/// where the CRDs of the tests' third-party APIs come from, YAML only.
+pub fn pinned_module(pin: &str, module: &str) -> PathBuf {
     let out = Command::new("go")
-        .args(["mod", "download", "-json", "sigs.k8s.io/gateway-api"])
-        .current_dir(root().join("hack/testenv/gateway-api"))
+        .args(["mod", "download", "-json", module])
+        .current_dir(root().join("hack/testenv").join(pin))
         .env("GOFLAGS", "-mod=mod")
         .output()
         .expect("go runs");
     assert!(out.status.success(), "{}", transcript(&out));
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let crds = PathBuf::from(info["Dir"].as_str().unwrap()).join("config/crd/standard");
+    PathBuf::from(info["Dir"].as_str().unwrap())
+}
+
+/// Applies CRDs from a file or folder into the control plane of `kc` and waits until `crd` is
+/// served.
+pub fn install_crds(path: &Path, crd: &str, kc: &Path) {
     ok(&kubectl(
-        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+        &["apply", "--server-side", "-f", path.to_str().unwrap()],
         kc,
     ));
     ok(&kubectl(
@@ -303,8 +308,19 @@ pub fn gateway_api_crds(kc: &Path) {
             "wait",
             "--for=condition=established",
             "--timeout=60s",
-            "crd/httproutes.gateway.networking.k8s.io",
+            &format!("crd/{crd}"),
         ],
         kc,
     ));
+}
+
+/// Installs the Gateway API CRDs of the release pinned in hack/testenv/gateway-api into the
+/// control plane of `kc`.
+pub fn gateway_api_crds(kc: &Path) {
+    let module = pinned_module("gateway-api", "sigs.k8s.io/gateway-api");
+    install_crds(
+        &module.join("config/crd/standard"),
+        "httproutes.gateway.networking.k8s.io",
+        kc,
+    );
 }
