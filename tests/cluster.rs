@@ -313,25 +313,7 @@ fn a_wrong_ca_or_a_bad_token_is_named_not_called_unreachable() {
     let dir = tempfile::tempdir().unwrap();
 
     // A CA that did not sign the API server's certificate (made for this test, thrown away).
-    let ca = dir.path().join("other-ca.crt");
-    let key = dir.path().join("other-ca.key");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", "/CN=not-the-testenv-ca", "-days", "1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&ca)
-        .output()
-        .unwrap();
-    ok(&made);
+    let (ca, _) = self_signed(dir.path(), "other-ca", "/CN=not-the-testenv-ca", &[]);
     use base64::Engine;
     let other_ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).unwrap());
     let wrong_ca_dir = dir.path().join("wrong-ca");

@@ -388,36 +388,13 @@ impl Drop for Server {
     }
 }
 
-fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("smtp.crt"), dir.join("smtp.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", transcript(&out));
-    (cert, key)
-}
-
 fn smtp_server(dir: &Path, mode: &str) -> Server {
-    let (cert, key) = certificate(dir);
+    let (cert, key) = self_signed(
+        dir,
+        "smtp",
+        "/CN=127.0.0.1",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
+    );
     let out = dir.join(format!("{mode}.jsonl"));
     let mut child = Command::new("/usr/bin/python3")
         .arg(root().join("hack/mail/smtp-server.py"))

@@ -160,30 +160,6 @@ pub fn control_plane(lane: &Lane) -> PathBuf {
     dir.join("kubeconfig")
 }
 
-/// A self-signed certificate for the Gateway's HTTPS listener (Traefik's default certificate
-/// serves the Ingress routers).
-pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=dify.example"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "openssl: {}", transcript(&out));
-    (crt, key)
-}
-
 /// GET `url` through Traefik (its HTTPS entry point, the URL's host as Host and SNI).
 pub fn get(lane: &Lane, url: &str) -> (u16, String) {
     let out = lane.output(

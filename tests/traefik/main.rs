@@ -512,7 +512,9 @@ spec: {controller: traefik.io/ingress-controller}
 ",
         ),
     );
-    let (crt, key) = certificate(&dir);
+    // A self-signed certificate for the Gateway's HTTPS listener (Traefik's default
+    // certificate serves the Ingress routers).
+    let (crt, key) = self_signed(&dir, "tls", "/CN=dify.example", &[]);
     lane.kubectl(&kc, &["create", "namespace", "kommander"], None);
     lane.kubectl(
         &kc,
