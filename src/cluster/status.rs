@@ -139,13 +139,7 @@ async fn status_of(mgr: &ResourceManager, inv: &Inventory) -> Result<ReleaseStat
             (Some(ns), false) => {
                 // Logs and events may quote a value of the release's Secrets.
                 if !registered {
-                    let secrets: Vec<String> = inv
-                        .entries
-                        .iter()
-                        .filter(|s| s.kind == "Secret")
-                        .map(|s| s.name.clone())
-                        .collect();
-                    diagnose::register_release_secrets(mgr, &inv.namespace, &secrets).await;
+                    diagnose::register_inventory_secrets(mgr, inv).await;
                     registered = true;
                 }
                 Some(

@@ -66,6 +66,20 @@ pub fn secrets_read_by(pod: &Value) -> Vec<String> {
     names.into_iter().collect()
 }
 
+/// Registers the values of every Secret an inventory lists (the release's own Secrets).
+pub async fn register_inventory_secrets(
+    mgr: &ResourceManager,
+    inv: &crate::cluster::inventory::Inventory,
+) {
+    let secrets: Vec<String> = inv
+        .entries
+        .iter()
+        .filter(|s| s.kind == "Secret")
+        .map(|s| s.name.clone())
+        .collect();
+    register_release_secrets(mgr, &inv.namespace, &secrets).await;
+}
+
 /// Reads every Secret the release owns and registers its values, so that no log or event
 /// shown afterwards can print one. A Secret that cannot be read is skipped: then the user
 /// cannot read its values either.
@@ -93,13 +107,7 @@ pub async fn component_logs(
     previous: bool,
     lines: i64,
 ) -> Result<String, Error> {
-    let secrets: Vec<String> = inv
-        .entries
-        .iter()
-        .filter(|s| s.kind == "Secret")
-        .map(|s| s.name.clone())
-        .collect();
-    register_release_secrets(mgr, &inv.namespace, &secrets).await;
+    register_inventory_secrets(mgr, inv).await;
     let selector = format!(
         "{}={},{}={component}",
         crate::manifest::LABEL_INSTANCE,

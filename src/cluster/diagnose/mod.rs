@@ -12,7 +12,9 @@ mod claim;
 mod logs;
 mod pod;
 
-pub use logs::{component_logs, read_log, register_release_secrets, secrets_read_by};
+pub use logs::{
+    component_logs, read_log, register_inventory_secrets, register_release_secrets, secrets_read_by,
+};
 pub use pod::{PodProblem, pod_problem};
 
 use super::{Error, ResourceManager};
