@@ -104,7 +104,7 @@ fn write_new(path: &Path, text: &str) -> Result<(), Error> {
 }
 
 /// A name next to `path` no one else uses: `.<name>.difyrender-<what>-<pid>-<nanos>`.
-fn aside(path: &Path, what: &str) -> PathBuf {
+pub(crate) fn aside(path: &Path, what: &str) -> PathBuf {
     let unique = format!(
         "{}-{}",
         std::process::id(),

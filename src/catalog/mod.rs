@@ -24,7 +24,7 @@
 //! keys Secret (no secret goes into a catalog; the operator creates `${releaseName}-keys` once
 //! with `difyrender secrets apply`). Everything here is pure except [`write`].
 
-mod files;
+pub(crate) mod files;
 mod flux;
 pub mod manifests;
 pub mod metadata;

@@ -5,6 +5,7 @@
 //! marker file lists; anything else in it is refused before a byte is written, so stale objects
 //! of an earlier render can never sit next to the new ones.
 
+use crate::catalog::files::aside;
 use crate::error::Error;
 use crate::manifest::{Manifest, Resource};
 use std::io::Write;
@@ -144,14 +145,7 @@ pub fn write_dir(manifest: &Manifest, dir: &Path) -> Result<(), Error> {
     };
     std::fs::create_dir_all(&parent)
         .map_err(Error::io(format!("creating {}", parent.display())))?;
-    let unique = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
-    let tmp = parent.join(format!(".{base}.difyrender-new-{unique}"));
+    let tmp = aside(&parent.join(&base), "new");
     std::fs::DirBuilder::new()
         .mode(0o755)
         .create(&tmp)
@@ -160,7 +154,7 @@ pub fn write_dir(manifest: &Manifest, dir: &Path) -> Result<(), Error> {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let old = parent.join(format!(".{base}.difyrender-old-{unique}"));
+    let old = aside(&parent.join(&base), "old");
     if exists && let Err(e) = std::fs::rename(dir, &old) {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(Error::io(format!("replacing {}", dir.display()))(e));
