@@ -497,13 +497,13 @@ spec:
 {{ key_env("PLUGIN_DAEMON_KEY", "PLUGIN_DAEMON_KEY") }}
 {{ key_env("INNER_API_KEY_FOR_PLUGIN", "PLUGIN_INNER_API_KEY") }}
 {{ env("PLUGIN_DAEMON_TIMEOUT", "600.0") }}
-{{ env("PLUGIN_MAX_PACKAGE_SIZE", "52428800") }}
+{{ env("PLUGIN_MAX_PACKAGE_SIZE", Values.plugins.maxPackageSize | string) }}
 {% if mode == "api" and Values.pluginDaemon.remoteDebugging.enabled %}
 {{ env("PLUGIN_REMOTE_INSTALL_HOST", required("pluginDaemon.remoteDebugging.host")) }}
 {{ env("PLUGIN_REMOTE_INSTALL_PORT", debugging_port | string) }}
 {% endif %}
-{{ env("MARKETPLACE_ENABLED", "true") }}
-{{ env("MARKETPLACE_API_URL", "https://marketplace.dify.ai") }}
+{{ env("MARKETPLACE_ENABLED", "true" if marketplace_enabled else "false") }}
+{% if marketplace_enabled %}{{ env("MARKETPLACE_API_URL", marketplace_url) }}{% endif %}
 {% if mode == "worker" %}
 {{ env("CELERY_WORKER_AMOUNT", Values.worker.concurrency | string) }}
 {# The release's default queues, stated: the worker consumes every queue its api sends to. #}
@@ -685,9 +685,15 @@ echo "init-permissions: $dir now belongs to $owner"
 {# What api and worker mount: the file storage (a volume) and the Redis CA, if any. #}
 {% set dify_volumes = file_storage_volumes + redis_ca_volumes %}
 {% set dify_mounts = file_storage_mounts + redis_ca_mounts %}
-{% macro file_storage_init() %}
-{% if Values.storage.accessMode == "ReadWriteMany" and Values.storage.initPermissions and not object_storage %}
+{% macro file_storage_init(extra="") %}
+{% set chown = Values.storage.accessMode == "ReadWriteMany" and Values.storage.initPermissions and not object_storage %}
+{% if chown or extra %}
 initContainers:
+{% endif %}
+{% if extra %}
+  {{ extra | indent(2) }}
+{% endif %}
+{% if chown %}
   - {{ container("init-permissions", "api", Values.migration.resources, {"runAsNonRoot": false, "runAsUser": 0, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"]}}) | indent(4) }}
     command: [sh, -c, {{ init_permissions_script | scalar }}, init-permissions, {{ dify_owner }}, /app/api/storage]
     volumeMounts: [{name: storage, mountPath: /app/api/storage}]
@@ -721,3 +727,140 @@ initContainers:
 ports: [{name: metrics, containerPort: {{ metrics_ports[component] }}}]
 readinessProbe: {httpGet: {path: /metrics, port: metrics}, periodSeconds: 30, timeoutSeconds: 5}
 {% endmacro %}
+
+{#
+  Air-gapped and proxied sites (docs/airgap.md). airgap=true sets the safe combination; each
+  plugins.* value overrides its part (null: derived). Which daemon reads what is a release
+  switch (pluginDaemonMirrorProbe, pluginDaemonIgnoreUvLock, pluginDaemonInstallTimeout).
+#}
+{% set airgap = Values.airgap %}
+{% set pl = Values.plugins %}
+{% set public_marketplace = "marketplace.dify.ai" %}
+{# The host of an http(s) URL (schema format index-url or endpoint-url: no user information). #}
+{% macro url_host(url) %}{{ (url | split("://") | last | split("/") | first | host_of) | safe }}{% endmacro %}
+{% set marketplace_enabled = (not airgap) if pl.marketplace.enabled is none else pl.marketplace.enabled %}
+{% set marketplace_url = required("plugins.marketplace.url") if marketplace_enabled else "" %}
+{% set mirror = pl.pythonMirror %}
+{% set mirror_probe_off = (mirror.url or airgap) if mirror.autoDetect is none else not mirror.autoDetect %}
+{% set ignore_uv_lock = (mirror.url or airgap) if pl.ignoreUvLock is none else pl.ignoreUvLock %}
+{% macro check_plugins() %}
+{% if airgap and marketplace_enabled and url_host(marketplace_url) == public_marketplace %}
+{{ fail("airgap is true, but plugins.marketplace.url is the public marketplace (" ~ marketplace_url ~ "): set plugins.marketplace.url to an internal marketplace, or leave plugins.marketplace.enabled unset (off)") }}
+{% endif %}
+{% for key, value, switch in [("plugins.pythonMirror.autoDetect", mirror.autoDetect, "pluginDaemonMirrorProbe"), ("plugins.ignoreUvLock", pl.ignoreUvLock, "pluginDaemonIgnoreUvLock"), ("plugins.installTimeoutMinutes", pl.installTimeoutMinutes, "pluginDaemonInstallTimeout")] if value is not none and not switches[switch] %}
+{{ fail(key ~ " is set, but the plugin daemon of Dify " ~ Dify.version ~ " (" ~ images["plugin-daemon"] ~ ") does not read it: it needs Dify 1.15.0 or later (daemon 0.6.3); remove it") }}
+{% endfor %}
+{% if pl.signature.thirdPartyPublicKeys.secretName and not pl.signature.thirdPartyPublicKeys.key %}
+{{ fail("plugins.signature.thirdPartyPublicKeys.key is required with plugins.signature.thirdPartyPublicKeys.secretName") }}
+{% endif %}
+{% endmacro %}
+{#
+  The ssrf proxy's allow-list: the marketplace (the api downloads packages through the proxy) and
+  the Python mirror (the sandbox installs through it), even when they are private addresses.
+#}
+{% set allowed_urls = ([marketplace_url] if marketplace_url else []) + ([mirror.url] if mirror.url else []) %}
+
+{#
+  The site's CA bundle (trust.caBundle): an init container of each trusting pod (its own image)
+  copies the image's system store (/etc/ssl/certs) into an emptyDir and appends the site's PEM;
+  the emptyDir is then mounted over /etc/ssl/certs. So every TLS stack of the image trusts it:
+  OpenSSL and Go read /etc/ssl/certs/ca-certificates.crt, and uv with --native-tls reads the
+  system store only (the daemon gives uv no environment but VIRTUAL_ENV, PATH, UV_CACHE_DIR and
+  the proxy variables). SSL_CERT_FILE, REQUESTS_CA_BUNDLE and AWS_CA_BUNDLE point Python's
+  certifi users (requests, httpx, boto3; plugin processes inherit the daemon's environment) at
+  the same file.
+#}
+{% set ca = Values.trust.caBundle %}
+{% if ca.configMapName and ca.secretName %}
+{{ fail("trust.caBundle: set configMapName or secretName, not both") }}
+{% endif %}
+{% set trust = ca.configMapName or ca.secretName %}
+{% set trust_store = "/etc/ssl/certs" %}
+{% set trust_file = trust_store ~ "/ca-certificates.crt" %}
+{% set trust_items = [{"key": ca.key, "path": "ca.crt"}] %}
+{% set trust_volumes = ([{"name": "trust-site", "configMap": {"name": ca.configMapName, "items": trust_items}} if ca.configMapName else {"name": "trust-site", "secret": {"secretName": ca.secretName, "items": trust_items}}, {"name": "trust-store", "emptyDir": {}}]) if trust else [] %}
+{% set trust_mounts = [{"name": "trust-store", "mountPath": trust_store, "readOnly": true}] if trust else [] %}
+{% set trust_script %}
+set -eu
+site=/etc/difyrender/trust-site/ca.crt; out=/etc/difyrender/trust-store
+grep -q -- '-----BEGIN CERTIFICATE-----' "$site" || { echo "trust.caBundle: the key holds no PEM certificate" >&2; exit 1; }
+cp -RP {{ trust_store | safe }}/. "$out"/
+rm -f "$out"/ca-certificates.crt
+cat {{ trust_file | safe }} "$site" > "$out"/ca-certificates.crt
+echo "trust-store: the site's certificates added to {{ trust_file | safe }}"
+{% endset %}
+{# The volumes, mounts and environment of a trusting container, as YAML list items. #}
+{% macro trust_volume() %}
+{% for v in trust_volumes %}
+- {{ v }}
+{% endfor %}
+{% endmacro %}
+{% macro trust_volume_mount() %}
+{% for m in trust_mounts %}
+- {{ m }}
+{% endfor %}
+{% endmacro %}
+{% macro trust_env(skip={}) %}
+{% if trust %}
+{% for name in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE"] if name not in skip %}
+- {name: {{ name }}, value: {{ trust_file }}}
+{% endfor %}
+{% endif %}
+{% endmacro %}
+{# The init container that builds the store, from the pod's own image (component). #}
+{% macro trust_init(component, security) %}
+- {{ container("trust-store", component, Values.trust.resources, security) | indent(2) }}
+  command: [sh, -c, {{ trust_script | scalar }}]
+  volumeMounts: [{name: trust-site, mountPath: /etc/difyrender/trust-site, readOnly: true}, {name: trust-store, mountPath: /etc/difyrender/trust-store}]
+{% endmacro %}
+{% macro trust_init_containers(component, security) %}
+{% if trust %}
+initContainers:
+  {{ trust_init(component, security) | indent(2) }}
+{% endif %}
+{% endmacro %}
+
+{#
+  The site's proxy (egress.proxy) for the plugin daemon: its HTTP(S)_PROXY and NO_PROXY reach uv
+  and the plugins. Credentials come from a Secret as variables the kubelet expands into the
+  URLs, never from values. NO_PROXY holds the release's Services, the namespace, .svc, the
+  cluster domain, localhost and the cluster's networks.
+#}
+{% set ep = Values.egress.proxy %}
+{% set proxy_http = ep.httpProxy %}
+{% set proxy_https = ep.httpsProxy or ep.httpProxy %}
+{% set proxy_credentials = "$(EGRESS_PROXY_USERNAME):$(EGRESS_PROXY_PASSWORD)@" if ep.credentialsSecret else "" %}
+{% set proxy_prefix = "http://" ~ proxy_credentials %}
+{% set no_proxy %}{% for name in ["localhost", "127.0.0.1", "::1"] + (svc | dictsort | map("last") | list) + ["." ~ Release.namespace, ".svc", "." ~ Values.clusterDomain] + ep.clusterNetworks + ep.noProxy %}{{ ("" if loop.first else ",") | safe }}{{ name | safe }}{% endfor %}{% endset %}
+{% macro proxy_env() %}
+{% if proxy_http or proxy_https %}
+{% if ep.credentialsSecret %}
+{{ secret_key_env("EGRESS_PROXY_USERNAME", ep.credentialsSecret, "username") }}
+{{ secret_key_env("EGRESS_PROXY_PASSWORD", ep.credentialsSecret, "password") }}
+{% endif %}
+{% if proxy_http %}
+- {name: HTTP_PROXY, value: {{ proxy_prefix ~ (proxy_http | replace("http://", "")) }}}
+{% endif %}
+- {name: HTTPS_PROXY, value: {{ proxy_prefix ~ (proxy_https | replace("http://", "")) }}}
+- {name: NO_PROXY, value: {{ no_proxy | scalar }}}
+{% endif %}
+{% endmacro %}
+{#
+  The ssrf proxy's parent: the site's proxy, for every destination that is not private (public
+  names the pod cannot resolve included). With credentials, an init container writes the
+  cache_peer line from the Secret into an in-memory emptyDir that squid.conf includes: squid.conf
+  cannot read the environment, and the ConfigMap never holds them.
+#}
+{% set parent_proxy = (proxy_https or proxy_http) | replace("http://", "") | replace("/", "") %}
+{% set parent_host = parent_proxy | host_of %}
+{% set parent_port = (parent_proxy | split(":") | last) if ":" in parent_proxy else "3128" %}
+{% set parent_conf = "/etc/squid/site-proxy/peer.conf" %}
+{% set parent_line = "cache_peer " ~ parent_host ~ " parent " ~ parent_port ~ " 0 no-query no-digest default name=site_proxy" %}
+{% set parent_script %}
+set -eu
+u=$(cat /etc/difyrender/egress-proxy/username); p=$(cat /etc/difyrender/egress-proxy/password)
+case "$u$p" in *[[:space:]]*|'') echo "egress.proxy.credentialsSecret: username and password must be non-empty, without whitespace (percent-encode it)" >&2; exit 1;; esac
+umask 077
+printf '%s login=%s:%s\n' "$1" "$u" "$p" > {{ parent_conf | safe }}
+echo "site-proxy: {{ parent_conf | safe }} written"
+{% endset %}

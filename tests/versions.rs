@@ -230,6 +230,11 @@ fn expected_switches(r: &DifyRelease, compose: &Value) -> Value {
         "agentSsrfProxy": v >= key(rule("agentSsrfProxyFrom").as_str().unwrap()),
         "agentApiToken": v >= key(rule("agentApiTokenFrom").as_str().unwrap()),
         "webConsoleWebUrl": v >= key(rule("webConsoleWebUrlFrom").as_str().unwrap()),
+        // plugin-daemon-offline.md: daemon 0.6.3 added the mirror probe (PIP_MIRROR_AUTO_DETECT),
+        // PLUGIN_IGNORE_UV_LOCK and PLUGIN_INSTALL_TIMEOUT.
+        "pluginDaemonMirrorProbe": daemon_version >= key("0.6.3"),
+        "pluginDaemonIgnoreUvLock": daemon_version >= key("0.6.3"),
+        "pluginDaemonInstallTimeout": daemon_version >= key("0.6.3"),
     })
 }
 

@@ -24,6 +24,7 @@ pub const FORMATS: &[(&str, Check)] = &[
     ("host", |s| s.is_empty() || is_host(s)),
     ("host-port", |s| s.is_empty() || is_host_port(s)),
     ("endpoint-url", |s| s.is_empty() || is_endpoint_url(s)),
+    ("index-url", |s| s.is_empty() || is_index_url(s)),
     ("cidr", is_cidr),
     ("pip-requirement", is_requirement),
     ("s3-bucket", |s| s.is_empty() || is_s3_bucket(s)),
@@ -75,6 +76,25 @@ pub fn is_endpoint_url(s: &str) -> bool {
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     !authority.contains(['@', '/']) && is_host_port(authority)
+}
+
+/// `http(s)://host[:port][/path]`: a package index or marketplace. No user information (a
+/// credential belongs in a Secret), query, fragment, whitespace or quote: the URL goes into
+/// squid's allow-list and the daemon's whitespace-split arguments as it is.
+pub fn is_index_url(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    !authority.contains('@')
+        && is_host_port(authority)
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~' | b'%' | b'+')
+        })
+        && !path.split('/').any(|p| p == "..")
 }
 
 /// An IPv4 or IPv6 address, or a network `address/prefix` with a prefix of at most 32 or
@@ -209,6 +229,29 @@ mod tests {
         assert!(!is_endpoint_url("https://objects.example.com:0"));
         assert!(!is_endpoint_url("https://user:pw@x.example.com"));
         assert!(!is_endpoint_url("grpc://h:70000"));
+    }
+
+    #[test]
+    fn index_urls() {
+        for ok in [
+            "https://nexus.example.com/repository/pypi/simple",
+            "http://10.0.0.5:8080/simple/",
+            "https://marketplace.dify.ai",
+            "https://[fd00::1]:8443/simple",
+        ] {
+            assert!(is_index_url(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://x/simple",
+            "https://user:pw@nexus/simple",
+            "https://nexus/simple?x=1",
+            "https://nexus/a b",
+            "https://nexus/../x",
+            "https://:80/",
+            "nexus/simple",
+        ] {
+            assert!(!is_index_url(bad), "{bad}");
+        }
     }
 
     #[test]
