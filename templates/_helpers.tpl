@@ -859,7 +859,7 @@ initContainers:
 {% set parent_script %}
 set -eu
 u=$(cat /etc/difyrender/egress-proxy/username); p=$(cat /etc/difyrender/egress-proxy/password)
-case "$u$p" in *[[:space:]]*|'') echo "egress.proxy.credentialsSecret: username and password must be non-empty, without whitespace (percent-encode it)" >&2; exit 1;; esac
+for v in "$u" "$p"; do case "$v" in *[[:space:]]*|'') echo "egress.proxy.credentialsSecret: username and password must be non-empty, without whitespace (percent-encode it)" >&2; exit 1;; esac; done
 umask 077
 printf '%s login=%s:%s\n' "$1" "$u" "$p" > {{ parent_conf | safe }}
 echo "site-proxy: {{ parent_conf | safe }} written"
