@@ -83,7 +83,7 @@ struct Daemon {
     trust_script: String,
 }
 
-fn render_daemon(extra: &[&str]) -> Daemon {
+fn render_pod(extra: &[&str], deployment: &str) -> (serde_json::Value, Vec<serde_json::Value>) {
     let root = root();
     let out = difyrender()
         .arg("render")
@@ -106,10 +106,20 @@ fn render_daemon(extra: &[&str]) -> Daemon {
     assert!(out.status.success(), "{}", transcript(&out));
     let docs =
         difyrender::yaml::from_str_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
-    let pod = &docs
+    let pod = docs
         .iter()
-        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "dify-plugin-daemon")
-        .unwrap()["spec"]["template"]["spec"];
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == deployment)
+        .unwrap()["spec"]["template"]["spec"]
+        .clone();
+    (pod, docs)
+}
+
+fn render_daemon(extra: &[&str]) -> Daemon {
+    let (pod, _) = render_pod(extra, "dify-plugin-daemon");
+    daemon_of(&pod)
+}
+
+fn daemon_of(pod: &serde_json::Value) -> Daemon {
     let env = pod["containers"][0]["env"]
         .as_array()
         .unwrap()
@@ -208,11 +218,6 @@ fn install(
         .output()
         .unwrap();
     assert!(out.status.success(), "uv venv: {}", transcript(&out));
-    std::fs::write(
-        run_dir.join("hosts"),
-        format!("127.0.0.1 localhost\n127.0.0.1 {MIRROR_HOST}\n"),
-    )
-    .unwrap();
     let mut uv_env = format!(
         "VIRTUAL_ENV={} PATH={}/bin:/usr/local/bin:/usr/bin:/bin UV_CACHE_DIR={}",
         venv.display(),
@@ -222,6 +227,37 @@ fn install(
     for (k, v) in env {
         uv_env.push_str(&format!(" {k}={}", shell_quote(v)));
     }
+    let command = format!(
+        "env -i {uv_env} {} {}",
+        uv.display(),
+        args.iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = with_mirror(dir, &run_dir, &command, store);
+    let installed = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .flatten()
+        .any(|p| p.path().join("site-packages/difyrender_probe.py").exists());
+    assert_eq!(installed, out.status.success(), "{}", transcript(&out));
+    (out.status.success(), transcript(&out))
+}
+
+/// Runs `command` (a shell line) in a new network namespace with loopback only and a mount
+/// namespace of its own, the mirror serving, the hosts file and `store` (if any) over
+/// /etc/ssl/certs mounted there.
+fn with_mirror(
+    dir: &Path,
+    run_dir: &Path,
+    command: &str,
+    store: Option<&Path>,
+) -> std::process::Output {
+    std::fs::write(
+        run_dir.join("hosts"),
+        format!("127.0.0.1 localhost\n127.0.0.1 {MIRROR_HOST}\n"),
+    )
+    .unwrap();
     let script = format!(
         r#"set -u
 ip link set lo up
@@ -237,7 +273,7 @@ for _ in $(seq 1 600); do
   sleep 0.05
 done
 [ -n "$up" ] || {{ echo "the mirror did not start"; cat {log}; exit 99; }}
-env -i {uv_env} {uv} {args}
+{command}
 "#,
         hosts = run_dir.join("hosts").display(),
         store_mount = store
@@ -249,12 +285,6 @@ env -i {uv_env} {uv} {args}
         cert = dir.join("server.crt").display(),
         key = dir.join("server.key").display(),
         log = run_dir.join("mirror.log").display(),
-        uv = uv.display(),
-        args = args
-            .iter()
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" "),
     );
     let out = Command::new("unshare")
         .args([
@@ -270,12 +300,7 @@ env -i {uv_env} {uv} {args}
         .output()
         .unwrap();
     assert_ne!(out.status.code(), Some(99), "{}", transcript(&out));
-    let installed = std::fs::read_dir(venv.join("lib"))
-        .unwrap()
-        .flatten()
-        .any(|p| p.path().join("site-packages/difyrender_probe.py").exists());
-    assert_eq!(installed, out.status.success(), "{}", transcript(&out));
-    (out.status.success(), transcript(&out))
+    out
 }
 
 fn shell_quote(s: &str) -> String {
@@ -354,4 +379,76 @@ fn uv_installs_from_the_mirror_only_through_the_rendered_trust_store() {
     let (ok, text) = install(dir, "public-index", &no_mirror, &env, Some(&store));
     assert!(!ok, "{text}");
     assert!(text.contains("pypi.org"), "{text}");
+}
+
+/// The sandbox's code-node requirements (its rendered python-requirements.txt) installed by
+/// Debian's pip (a stand-in for the sandbox image's pip: the sandbox is not available) with the
+/// sandbox's rendered PIP_MIRROR_URL and trust variables (REQUESTS_CA_BUNDLE and SSL_CERT_FILE
+/// name the store), from the same mirror. The sandbox reaches the mirror through the ssrf
+/// proxy, which this run leaves out (its HTTP(S)_PROXY are dropped); only the rendered
+/// allow-list entry for the mirror is checked here.
+#[test]
+fn sandbox_pip_installs_from_the_mirror_only_through_the_rendered_trust_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    certificates(dir);
+    wheel(dir);
+    let url = format!("https://{MIRROR_HOST}:{PORT}/simple/");
+    let (pod, docs) = render_pod(
+        &[
+            "--set",
+            &format!("plugins.pythonMirror.url={url}"),
+            "--set-json",
+            "sandbox.pythonPackages=[\"difyrender-probe==1.0.0\"]",
+        ],
+        "dify-sandbox",
+    );
+    let requirements = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "dify-sandbox-dependencies")
+        .unwrap()["data"]["python-requirements.txt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(dir.join("python-requirements.txt"), &requirements).unwrap();
+    // The allow-list lets the sandbox's requests to the mirror through the ssrf proxy.
+    let squid = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "dify-ssrf-proxy")
+        .unwrap()["data"]["squid.conf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(squid.contains(&format!("acl allowed_domains dstdomain .{MIRROR_HOST}\n")));
+    let sandbox = daemon_of(&pod);
+    assert_eq!(sandbox.get("PIP_MIRROR_URL"), Some(url.as_str()));
+    let env: String = sandbox
+        .env
+        .iter()
+        .filter(|(n, _)| n.starts_with("PIP_") || n.ends_with("CA_BUNDLE") || n == "SSL_CERT_FILE")
+        .map(|(n, v)| format!(" {n}={}", shell_quote(v)))
+        .collect();
+    assert!(env.contains("SSL_CERT_FILE"), "{env}");
+    let store = trust_store(&sandbox.trust_script, &dir.join("ca.crt"), dir);
+    let pip = |run: &str, store: Option<&Path>| {
+        let run_dir = dir.join(run);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let target = run_dir.join("site-packages");
+        let command = format!(
+            "env -i PATH=/usr/bin:/bin HOME={home}{env} /usr/bin/python3 -m pip install --disable-pip-version-check --no-cache-dir --break-system-packages --target {target} -i \"$PIP_MIRROR_URL\" -r {reqs}",
+            home = run_dir.display(),
+            target = target.display(),
+            reqs = dir.join("python-requirements.txt").display(),
+        )
+        .replace("\"$PIP_MIRROR_URL\"", &shell_quote(&url));
+        let out = with_mirror(dir, &run_dir, &command, store);
+        let installed = target.join("difyrender_probe.py").exists();
+        assert_eq!(installed, out.status.success(), "{}", transcript(&out));
+        (out.status.success(), transcript(&out))
+    };
+    let (ok, text) = pip("with-store", Some(&store));
+    assert!(ok, "{text}");
+    let (ok, text) = pip("without-store", None);
+    assert!(!ok, "{text}");
+    assert!(text.contains("CERTIFICATE_VERIFY_FAILED"), "{text}");
 }
