@@ -271,3 +271,84 @@ fn ssrf_proxy_with_a_parent_is_accepted_by_squid() {
         }
     }
 }
+
+/// `doctor`'s airgap checks on a control plane of its own (its kube-system pods are the
+/// evidence): with only public images there the cluster is not taken for offline; with a
+/// kube-system pod from a private registry, a default render is warned about (the public
+/// marketplace, no Python mirror, images outside images.registry) and the air-gapped example
+/// passes both checks.
+#[test]
+fn doctor_warns_an_offline_cluster_about_the_internet() {
+    let kc = cluster::start("airgap-doctor");
+    let doctor = |extra: &[&str]| -> std::collections::BTreeMap<String, serde_json::Value> {
+        let out = difyrender()
+            .args([
+                "doctor",
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "-n",
+                "t-airgap-doctor",
+            ])
+            .args(["-f", &example("nkp.values.yaml"), "--output", "json"])
+            .args(extra)
+            .env("DIFY_SECRET_KEY", MASTER)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("doctor printed no JSON ({e}): {}", transcript(&out)));
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_owned(), c.clone()))
+            .collect()
+    };
+    let verdict = |c: &std::collections::BTreeMap<String, serde_json::Value>, name: &str| {
+        c.get(name)
+            .unwrap_or_else(|| panic!("no check {name}: {c:?}"))["verdict"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let system_pod = |name: &str, image: &str| {
+        let pod = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: kube-system}}\nspec: {{containers: [{{name: c, image: \"{image}\"}}]}}\n"
+        );
+        cluster::ok(&cluster::kubectl_stdin(&["apply", "-f", "-"], &pod, &kc));
+    };
+    // A public image in kube-system: not offline, whatever the render.
+    system_pod("proxy", "registry.k8s.io/kube-proxy:v1.34.1");
+    let c = doctor(&[]);
+    assert_eq!(verdict(&c, "airgap"), "pass", "{:?}", c["airgap"]);
+    assert!(!c.contains_key("airgap-images"));
+    // Every kube-system image from the site's registry: offline.
+    cluster::ok(&cluster::kubectl(
+        &[
+            "delete",
+            "pod",
+            "-n",
+            "kube-system",
+            "proxy",
+            "--grace-period=0",
+            "--force",
+        ],
+        &kc,
+    ));
+    system_pod("dns", "registry.example.com/mirror/coredns/coredns:v1.12.0");
+    let c = doctor(&[]);
+    assert_eq!(verdict(&c, "airgap"), "warn", "{:?}", c["airgap"]);
+    let details = c["airgap"]["details"].to_string();
+    assert!(
+        details.contains("marketplace.dify.ai") && details.contains("pypi.org"),
+        "{details}"
+    );
+    assert_eq!(verdict(&c, "airgap-images"), "warn");
+    let c = doctor(&["-f", &example("nkp-airgap.values.yaml")]);
+    assert_eq!(verdict(&c, "airgap"), "pass", "{:?}", c["airgap"]);
+    assert_eq!(
+        verdict(&c, "airgap-images"),
+        "pass",
+        "{:?}",
+        c["airgap-images"]
+    );
+}

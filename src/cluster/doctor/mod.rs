@@ -10,6 +10,7 @@
 //! capacity, on the arithmetic in [`resources`]), [`permissions`] and [`release`] (upgrade or
 //! downgrade of the installed release).
 
+mod airgap;
 mod database;
 mod images;
 mod ingress;
@@ -25,6 +26,7 @@ use super::external::ServiceRef;
 use super::inventory;
 use super::{Error, ResourceManager};
 use crate::release::RenderedRelease;
+use airgap::airgap;
 use database::database_connections;
 use images::image_tags;
 use ingress::{ingress_class, traefik};
@@ -203,7 +205,7 @@ pub async fn run(
         Err(e) => Err(e),
     };
     let exists = matches!(inventory, Ok(Some(_)));
-    let (version, groups, storage, ingress, traefik, pss, quota, limits, capacity, perms) = futures::join!(
+    let (version, groups, storage, ingress, traefik, pss, quota, limits, capacity, perms, offline) = futures::join!(
         version(mgr),
         api_resources(mgr, rendered),
         storage(mgr, rendered),
@@ -214,6 +216,7 @@ pub async fn run(
         limit_ranges(mgr, rendered),
         capacity(mgr, rendered),
         permissions(mgr, rendered, opts),
+        airgap(mgr, rendered),
     );
     let mut checks = vec![version?, groups?];
     checks.extend(storage?);
@@ -226,6 +229,7 @@ pub async fn run(
     checks.push(perms?);
     checks.extend(database_connections(rendered));
     checks.push(image_tags(rendered));
+    checks.extend(offline?);
     checks.push(match inventory {
         Ok(inv) => release(rendered, inv.as_ref()),
         Err(e) => unreadable("release", "the release inventory", e)?,
