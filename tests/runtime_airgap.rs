@@ -452,3 +452,90 @@ fn sandbox_pip_installs_from_the_mirror_only_through_the_rendered_trust_store() 
     assert!(!ok, "{text}");
     assert!(text.contains("CERTIFICATE_VERIFY_FAILED"), "{text}");
 }
+
+/// `difyrender test`'s `python-mirror` check, in the Job built from the rendered api and plugin
+/// daemon Deployments: it gets the daemon's PIP_MIRROR_URL and the api pod's trust-store init
+/// container, volumes and mount. Its script, run here with that env against the HTTPS mirror,
+/// passes with the rendered store over /etc/ssl/certs and fails without it.
+#[test]
+fn the_test_jobs_mirror_check_verifies_the_mirror_with_the_site_store() {
+    use difyrender::cluster::smoketest;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    certificates(dir);
+    wheel(dir);
+    let url = format!("https://{MIRROR_HOST}:{PORT}/simple/");
+    let (_, docs) = render_pod(
+        &["--set", &format!("plugins.pythonMirror.url={url}")],
+        "dify-plugin-daemon",
+    );
+    let deployment = |name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let api = deployment("dify-api");
+    let options = smoketest::Options {
+        keep: false,
+        through_ingress: false,
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let mut job = smoketest::job("dify", "dify", "dify-test-airgap", &api, &options).unwrap();
+    smoketest::add_airgap(&mut job, &api, Some(&deployment("dify-plugin-daemon")));
+    let spec = &job["spec"]["template"]["spec"];
+    assert_eq!(spec["initContainers"][0]["name"], "trust-store");
+    assert_eq!(
+        spec["containers"][0]["volumeMounts"][0]["mountPath"],
+        "/etc/ssl/certs"
+    );
+    let env = spec["containers"][0]["env"].as_array().unwrap();
+    let mirror = env
+        .iter()
+        .find(|e| e["name"] == "DIFYTEST_MIRROR_URL")
+        .unwrap();
+    assert_eq!(mirror["value"], url.as_str());
+    // Without a mirror, no check and no variable.
+    let mut plain = smoketest::job("dify", "dify", "dify-test-0", &api, &options).unwrap();
+    smoketest::add_airgap(&mut plain, &api, None);
+    assert!(
+        !plain["spec"]["template"]["spec"]["containers"][0]["env"]
+            .to_string()
+            .contains("DIFYTEST_MIRROR_URL")
+    );
+
+    // The script with the check's variables (no ssrf proxy runs here: the request goes direct).
+    let script = dir.join("smoke_test.py");
+    std::fs::write(&script, smoketest::SCRIPT).unwrap();
+    let command = format!(
+        "env -i PATH=/usr/bin:/bin DIFYTEST_CHECKS=python-mirror DIFYTEST_RESULT_FILE= DIFYTEST_MIRROR_URL={} /usr/bin/python3 {}",
+        shell_quote(&url),
+        script.display()
+    );
+    let trust_script = daemon_of(&spec.clone()).trust_script;
+    let store = trust_store(&trust_script, &dir.join("ca.crt"), dir);
+    for (run, store, want) in [
+        ("check-with-store", Some(store.as_path()), true),
+        ("check-without", None, false),
+    ] {
+        let run_dir = dir.join(run);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let out = with_mirror(dir, &run_dir, &command, store);
+        let results = smoketest::parse_results(&text_of(&out.stdout));
+        assert_eq!(results.len(), 1, "{}", transcript(&out));
+        assert_eq!(results[0].check, "python-mirror");
+        assert_eq!(results[0].ok, want, "{}", results[0].detail);
+        assert_eq!(out.status.success(), want);
+        if !want {
+            assert!(
+                results[0].detail.contains("CERTIFICATE_VERIFY_FAILED"),
+                "{}",
+                results[0].detail
+            );
+        }
+    }
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

@@ -23,8 +23,12 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
   DB_HOST, DB_PORT, DB_USERNAME, DB_PASSWORD, DB_DATABASE, DB_EXTRAS
   REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_USE_SSL
   SSRF_PROXY_HTTP_URL
-  DIFYTEST_ALLOWED_URL    reachable through the proxy (default https://marketplace.dify.ai/,
-                          which the chart's squid allows explicitly)
+  DIFYTEST_ALLOWED_URL    reachable through the proxy (default the api's MARKETPLACE_API_URL,
+                          which the chart's squid allows explicitly; without a marketplace, the
+                          Python mirror; with neither, the check does not run)
+  DIFYTEST_MIRROR_URL     the plugin daemon's PIP_MIRROR_URL (air-gapped sites): its index must
+                          answer through the proxy (the sandbox's way to it), TLS verified
+                          against the system store (the site's CAs with trust.caBundle)
   DIFYTEST_PRIVATE_URL    must be refused by the proxy (default http://169.254.169.254/)
   DIFYTEST_THROUGH_INGRESS=1 and CONSOLE_API_URL: the same requests through the external URL
   DIFYTEST_VERIFY_TLS     "1" to verify the ingress certificate (NKP's default one is self-signed)
@@ -262,14 +266,29 @@ def proxy_error(url, e):
     return text
 
 
+def allowed_url():
+    return ENV.get("DIFYTEST_ALLOWED_URL") or ENV.get("MARKETPLACE_API_URL") or ENV.get("DIFYTEST_MIRROR_URL")
+
+
 def egress_allowed():
     (proxy,) = need("SSRF_PROXY_HTTP_URL")
-    url = ENV.get("DIFYTEST_ALLOWED_URL") or "https://marketplace.dify.ai/"
+    url = allowed_url()
     try:
         status, _, _ = http("GET", url, proxy=proxy)
     except Exception as e:
         return False, proxy_error(url, e)
     return True, f"{url} through the proxy: HTTP {status}"
+
+
+def python_mirror():
+    (url,) = need("DIFYTEST_MIRROR_URL")
+    proxy = ENV.get("SSRF_PROXY_HTTP_URL")
+    try:
+        status, headers, _ = http("GET", url, proxy=proxy)
+    except Exception as e:
+        return False, proxy_error(url, e) if proxy else str(e)
+    ctype = headers.get("Content-Type", "").split(";")[0]
+    return status < 400, f"{url}{' through the proxy' if proxy else ''}: HTTP {status} {ctype}".strip()
 
 
 def egress_private_refused():
@@ -332,7 +351,10 @@ def main():
         run("weaviate", weaviate)
     run("postgresql", postgresql)
     run("redis", redis)
-    run("egress-allowed", egress_allowed)
+    if allowed_url():
+        run("egress-allowed", egress_allowed)
+    if ENV.get("DIFYTEST_MIRROR_URL"):
+        run("python-mirror", python_mirror)
     run("egress-private-refused", egress_private_refused)
     if ENV.get("DIFYTEST_THROUGH_INGRESS") == "1":
         through_ingress()

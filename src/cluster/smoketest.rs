@@ -51,6 +51,7 @@ pub const API_ENV: &[&str] = &[
     "REDIS_PASSWORD",
     "REDIS_USE_SSL",
     "SSRF_PROXY_HTTP_URL",
+    "MARKETPLACE_API_URL",
     "AGENT_BACKEND_BASE_URL",
     "AGENT_BACKEND_API_TOKEN",
 ];
@@ -277,6 +278,57 @@ pub fn job(
     }))
 }
 
+/// Air-gapped sites (docs/airgap.md): the plugin daemon's Python mirror becomes the
+/// `python-mirror` check (`DIFYTEST_MIRROR_URL`), and the api pod's site CA store (its
+/// `trust-store` init container and volumes, trust.caBundle) is given to the test pod, so the
+/// mirror's certificate is verified as the release's own pods verify it.
+pub fn add_airgap(job: &mut Value, api: &Value, daemon: Option<&Value>) {
+    let mirror = daemon
+        .and_then(|d| d.pointer("/spec/template/spec/containers/0/env"))
+        .and_then(Value::as_array)
+        .and_then(|env| env.iter().find(|e| e["name"] == "PIP_MIRROR_URL"))
+        .and_then(|e| e["value"].as_str())
+        .filter(|v| !v.is_empty());
+    let Some(spec) = job.pointer_mut("/spec/template/spec") else {
+        return;
+    };
+    if let Some(url) = mirror
+        && let Some(env) = spec
+            .pointer_mut("/containers/0/env")
+            .and_then(Value::as_array_mut)
+    {
+        env.push(json!({"name": "DIFYTEST_MIRROR_URL", "value": url}));
+    }
+    let pod = api.pointer("/spec/template/spec");
+    let init: Vec<Value> = pod
+        .and_then(|p| p["initContainers"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == "trust-store")
+        .cloned()
+        .collect();
+    let volumes: Vec<Value> = pod
+        .and_then(|p| p["volumes"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|v| v["name"] == "trust-site" || v["name"] == "trust-store")
+        .cloned()
+        .collect();
+    let mounts: Vec<Value> = pod
+        .and_then(|p| p["containers"][0]["volumeMounts"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|m| m["name"] == "trust-store")
+        .cloned()
+        .collect();
+    if init.is_empty() || volumes.len() != 2 || mounts.is_empty() {
+        return;
+    }
+    spec["initContainers"] = json!(init);
+    spec["volumes"] = json!(volumes);
+    spec["containers"][0]["volumeMounts"] = json!(mounts);
+}
+
 /// A name for this run's Job: `<release>-test-<time>`.
 fn run_name(release: &str) -> String {
     let ms = std::time::SystemTime::now()
@@ -336,7 +388,19 @@ pub async fn run(
             ))
         })?;
     let name = run_name(release);
-    let body = job(release, namespace, &name, &api, opts)?;
+    let mut body = job(release, namespace, &name, &api, opts)?;
+    let daemon = match inv
+        .entries
+        .iter()
+        .find(|e| e.kind == "Deployment" && e.component == "plugin-daemon")
+    {
+        Some(e) => {
+            mgr.get_object(&e.api_version, &e.kind, e.namespace.as_deref(), &e.name)
+                .await?
+        }
+        None => None,
+    };
+    add_airgap(&mut body, &api, daemon.as_ref());
     let image = body
         .pointer("/spec/template/spec/containers/0/image")
         .and_then(Value::as_str)
