@@ -258,6 +258,12 @@ struct S3Lane {
 
 impl S3Lane {
     fn start(test: &str) -> S3Lane {
+        S3Lane::start_with(test, false)
+    }
+
+    /// With `tls`: MinIO serves HTTPS with a certificate for its name signed by a throwaway CA
+    /// (`<lane>/site-ca.crt`), which the operator's tools trust explicitly.
+    fn start_with(test: &str, tls: bool) -> S3Lane {
         let keys = Keys::new();
         let mut lane = Lane::new(test, NAMESPACE, DOMAIN);
         let host = format!("minio.{NAMESPACE}.svc.{DOMAIN}");
@@ -273,6 +279,22 @@ impl S3Lane {
         let certs = lane.dir.join("minio-certs");
         std::fs::create_dir_all(&data).unwrap();
         std::fs::create_dir_all(&certs).unwrap();
+        let ca = lane.dir.join("site-ca.crt");
+        if tls {
+            let out = std::process::Command::new("bash")
+                .args(["-ec", &format!(
+                    "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=lane-site-ca -keyout ca.key -out {ca} 2>/dev/null
+                     openssl req -newkey rsa:2048 -nodes -subj /CN={host} -keyout {certs}/private.key -out server.csr 2>/dev/null
+                     printf 'subjectAltName=DNS:{host}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+                     openssl x509 -req -in server.csr -CA {ca} -CAkey ca.key -CAcreateserial -days 1 -extfile ext -out {certs}/public.crt 2>/dev/null",
+                    ca = ca.display(), certs = certs.display()
+                )])
+                .current_dir(&lane.dir)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        let scheme = if tls { "https" } else { "http" };
         let minio = lane::built("github.com/minio/minio", &minio_version());
         let server = lane.spawn(
             "minio",
@@ -298,13 +320,24 @@ impl S3Lane {
                 cwd: None,
             },
         );
-        let ready = format!("http://{host}:9000/minio/health/ready");
+        let ready = format!("{scheme}://{host}:9000/minio/health/ready");
+        let cacert = ca.display().to_string();
         lane.wait_ready(server, "MinIO", |lane| {
             lane.exec(
                 "operator",
                 Spawn {
                     name: "curl",
-                    argv: argv(&["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", &ready]),
+                    argv: argv(&[
+                        "curl",
+                        "-fsS",
+                        "-o",
+                        "/dev/null",
+                        "--max-time",
+                        "5",
+                        "--cacert",
+                        &cacert,
+                        &ready,
+                    ]),
                     env: Vec::new(),
                     user: None,
                     cwd: None,
@@ -333,6 +366,8 @@ impl S3Lane {
                 ("MINIO_ROOT_PASSWORD".into(), s.keys.root_password.clone()),
                 ("USER_ACCESS_KEY".into(), s.keys.access_key.clone()),
                 ("USER_SECRET_KEY".into(), s.keys.secret_key.clone()),
+                ("MINIO_SECURE".into(), if tls { "1" } else { "0" }.into()),
+                ("SSL_CERT_FILE".into(), cacert.clone()),
             ],
             None,
         );
@@ -567,4 +602,86 @@ fn a_wrong_secret_key_or_bucket_is_refused() {
     );
     assert!(inventory[PLUGIN_BUCKET].is_empty(), "no package was stored");
     s.assert_no_secrets(&[wrong_secret]);
+}
+
+/// MinIO over TLS with a certificate of the site's CA (trust.caBundle): Dify's S3 client (api)
+/// and the plugin daemon's storage library are refused while the pods see only the system store
+/// (this machine's Debian store stands in for the images'), and succeed once the rendered
+/// trust-store init container's output is mounted over /etc/ssl/certs, as the kubelet mounts
+/// its emptyDir in every trusting container (AWS_CA_BUNDLE and SSL_CERT_FILE name that file).
+#[test]
+fn tls_object_storage_is_trusted_through_the_site_ca_bundle() {
+    let https = format!("https://minio.{NAMESPACE}.svc.{DOMAIN}:9000");
+    let values = [
+        "expose.ingressClassName=kommander-traefik".to_owned(),
+        "external.scheme=https".to_owned(),
+        "external.host=203.0.113.10".to_owned(),
+        "expose.path=/".to_owned(),
+        "storage.storageClassName=nutanix-volume".to_owned(),
+        "storage.type=s3".to_owned(),
+        format!("storage.s3.endpoint={https}"),
+        "storage.s3.pathStyle=true".to_owned(),
+        format!("storage.s3.bucket={BUCKET}"),
+        format!("storage.s3.pluginBucket={PLUGIN_BUCKET}"),
+        format!("storage.s3.credentialsSecret={CREDENTIALS}"),
+        "trust.caBundle.configMapName=site-ca".to_owned(),
+    ];
+    let r = render_release(&release_spec(values.to_vec(), MASTER)).expect("renders");
+    let mut s = S3Lane::start_with("s3-tls", true);
+    let right = credentials(&r, &s.keys.access_key, &s.keys.secret_key);
+    let upload = format!("lane upload {}\n", random_hex(256)).into_bytes();
+    let file = s.file("upload.txt", &upload);
+    let key = format!("upload_files/{}.txt", random_hex(16));
+    let package = random_hex(1024).into_bytes();
+    let name = package_name(&package);
+    let package_file = s.file("package.difypkg", &package);
+
+    // The images' own store: both refused on the certificate.
+    let out = s.dify(&r, ("dify-api", "api"), &right, &["save", &key, &file]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("CERTIFICATE_VERIFY_FAILED"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.daemon(&r, &right, &name, &package_file);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("certificate signed by unknown authority"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The rendered init container builds the store from the system store and the site's PEM.
+    let api_pod = kubelet::pod(&r.manifest, "Deployment", "dify-api");
+    let init = &api_pod.init_containers.as_ref().unwrap()[0];
+    assert_eq!(init.name, "trust-store");
+    let script = init.command.as_ref().unwrap()[2].clone();
+    let site = s.lane.dir.join("trust-site");
+    let store = s.lane.dir.join("trust-store");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::copy(s.lane.dir.join("site-ca.crt"), site.join("ca.crt")).unwrap();
+    let script = script
+        .replace("/etc/difyrender/trust-site", site.to_str().unwrap())
+        .replace("/etc/difyrender/trust-store", store.to_str().unwrap());
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    s.lane.mount(&store, "/etc/ssl/certs");
+
+    let out = s.dify(&r, ("dify-api", "api"), &right, &["save", &key, &file]);
+    assert!(out.status.success(), "api save: {}", text(&out.stderr));
+    let out = s.dify(&r, ("dify-worker", "worker"), &right, &["load", &key]);
+    assert!(out.status.success(), "worker load: {}", text(&out.stderr));
+    assert!(out.stdout == upload);
+    let out = s.daemon(&r, &right, &name, &package_file);
+    assert!(
+        out.status.success(),
+        "cloudkit-probe: {}",
+        text(&out.stderr)
+    );
+    s.assert_no_secrets(&[]);
 }

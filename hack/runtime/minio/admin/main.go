@@ -35,7 +35,9 @@ func run(buckets []string) error {
 	ctx := context.Background()
 	endpoint, root, rootPassword := env("MINIO_ENDPOINT"), env("MINIO_ROOT_USER"), env("MINIO_ROOT_PASSWORD")
 	access, secret := env("USER_ACCESS_KEY"), env("USER_SECRET_KEY")
-	s3, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(root, rootPassword, "")})
+	// MINIO_SECURE=1: TLS, verified against the system store or SSL_CERT_FILE (Go's rules).
+	secure := os.Getenv("MINIO_SECURE") == "1"
+	s3, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(root, rootPassword, ""), Secure: secure})
 	if err != nil {
 		return err
 	}
@@ -57,7 +59,7 @@ func run(buckets []string) error {
 	if err != nil {
 		return err
 	}
-	admin, err := madmin.New(endpoint, root, rootPassword, false)
+	admin, err := madmin.New(endpoint, root, rootPassword, secure)
 	if err != nil {
 		return err
 	}
