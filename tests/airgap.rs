@@ -136,6 +136,47 @@ fn airgap_example_passes_strict_server_side_validation() {
         ]);
         cluster::strict_dry_run(&stream, "kubectl", &kc, tag);
     }
+    // The other shapes: the CA from a Secret, the file storage's own init container beside the
+    // trust store's (ReadWriteMany), the sandbox's packages, a proxy without credentials, the
+    // oldest release.
+    let stream = render(&[
+        "-n",
+        ns,
+        "-f",
+        &example("nkp.values.yaml"),
+        "--set",
+        "images.dify.tag=1.10.0",
+        "--set",
+        "trust.caBundle.secretName=site-ca",
+        "--set",
+        "storage.accessMode=ReadWriteMany",
+        "--set-json",
+        "sandbox.pythonPackages=[\"numpy==2.1.3\"]",
+        "--set",
+        "plugins.pythonMirror.url=http://10.0.0.5:8080/simple",
+        "--set-json",
+        "plugins.pythonMirror.trustedHosts=[\"10.0.0.5:8080\"]",
+        "--set",
+        "egress.proxy.httpProxy=http://proxy.example.com:3128",
+    ]);
+    let docs = difyrender::yaml::from_str_multiple(&stream).unwrap();
+    let api = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "dify-api")
+        .unwrap();
+    let inits: Vec<&str> = api["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(inits, ["trust-store", "init-permissions"]);
+    assert!(stream.contains("acl allowed_addresses dst 10.0.0.5"));
+    assert!(stream.contains("--allow-insecure-host 10.0.0.5:8080 --native-tls"));
+    cluster::strict_dry_run(&stream, "kubectl", &kc, "other shapes");
+    let (conf, _) = squid_parts(&stream);
+    let dir = tempfile::tempdir().unwrap();
+    squid_parse(&conf, dir.path()).unwrap_or_else(|e| panic!("other shapes: {e}"));
 }
 
 /// The ssrf proxy's ConfigMap squid.conf, and its init container's command, of a render.
