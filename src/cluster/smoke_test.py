@@ -24,8 +24,9 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
   REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_USE_SSL
   SSRF_PROXY_HTTP_URL
   DIFYTEST_ALLOWED_URL    reachable through the proxy (default the api's MARKETPLACE_API_URL,
-                          which the chart's squid allows explicitly; without a marketplace, the
-                          Python mirror; with neither, the check does not run)
+                          which the chart's squid allows explicitly, else the Python mirror,
+                          else https://marketplace.dify.ai/ unless MARKETPLACE_ENABLED=false:
+                          then the check does not run)
   DIFYTEST_MIRROR_URL     the plugin daemon's PIP_MIRROR_URL (air-gapped sites): its index must
                           answer through the proxy (the sandbox's way to it), TLS verified
                           against the system store (the site's CAs with trust.caBundle)
@@ -267,7 +268,9 @@ def proxy_error(url, e):
 
 
 def allowed_url():
-    return ENV.get("DIFYTEST_ALLOWED_URL") or ENV.get("MARKETPLACE_API_URL") or ENV.get("DIFYTEST_MIRROR_URL")
+    # The public marketplace unless the api says it is off (MARKETPLACE_ENABLED=false, airgap).
+    public = "" if ENV.get("MARKETPLACE_ENABLED") == "false" else "https://marketplace.dify.ai/"
+    return ENV.get("DIFYTEST_ALLOWED_URL") or ENV.get("MARKETPLACE_API_URL") or ENV.get("DIFYTEST_MIRROR_URL") or public
 
 
 def egress_allowed():
