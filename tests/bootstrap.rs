@@ -1,0 +1,839 @@
+//! `bootstrap.enabled` (docs/bootstrap.md): the Job's script, its rendering and its stage.
+//!
+//! The script (`templates/_bootstrap.py.tpl`, run by the host's python3 as the Job runs it in
+//! the api image) is tested against a STAND-IN of Dify's console API
+//! (`hack/bootstrap/console_standin.py`): Dify's api and plugin daemon are available to no
+//! test, so the stand-in reproduces the contract recorded from Dify 1.14.1 and plugin daemon
+//! 0.6.0 in ../shared/reference/dify-console-bootstrap.md, refusals included. The model
+//! endpoint the credentials point at is a real OpenAI-compatible server on loopback
+//! (`hack/bootstrap/openai_stub.py`), which the stand-in calls to validate a credential as the
+//! plugin does, and which refuses a wrong key with 401.
+//!
+//! On the real control plane (scripts/testenv, kwok): a strict server-side dry run of the
+//! render; the Job applied only after the apps are ready; a re-apply writes nothing; a changed
+//! key runs a new Job; no key in any object but the keys Secret; a failed Job stops apply with
+//! the script's reason and exit code.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const MASTER: &str = "bootstrap-test-master-key-0123456789";
+const INIT_PASSWORD: &str = "init-password-of-the-stand-in";
+const ADMIN_PASSWORD: &str = "P0admin-password-of-the-test";
+const KEY_A: &str = "sk-stub-key-aaaaaaaaaaaa";
+const KEY_B: &str = "sk-stub-key-bbbbbbbbbbbb";
+const WRONG_KEY: &str = "sk-stub-key-wrong-wrong";
+const MODEL: &str = "nai-llama-3-8b";
+const COMPAT: &str = "langgenius/openai_api_compatible";
+
+/// A server this test started, stopped (by its own handle) when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `python3 script args…` and reads the `PORT <n>` line it prints when listening.
+fn serve(script: &str, args: &[&str], dir: &Path) -> Server {
+    let mut child = Command::new("python3")
+        .arg(root().join(script))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let line = read_until(&mut out, "PORT ");
+    let port = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    Server { child, port }
+}
+
+/// The stub, the stand-in and a directory of packages served over HTTP.
+struct Lane {
+    dir: tempfile::TempDir,
+    stub: Server,
+    standin: Server,
+    files: Server,
+}
+
+impl Lane {
+    fn start() -> Lane {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("keys"), format!("{KEY_A}\n{KEY_B}\n")).unwrap();
+        std::fs::write(p.join("init"), INIT_PASSWORD).unwrap();
+        std::fs::write(p.join("signing-key"), "operator-signing-key-of-the-test").unwrap();
+        std::fs::write(p.join("other-key"), "a-key-the-daemon-does-not-trust").unwrap();
+        std::fs::create_dir(p.join("www")).unwrap();
+        let stub = serve(
+            "hack/bootstrap/openai_stub.py",
+            &["--model", MODEL, "--keys-file", "keys"],
+            p,
+        );
+        let args = [
+            "--init-password-file",
+            "init",
+            "--signing-key-file",
+            "signing-key",
+        ];
+        let standin = serve("hack/bootstrap/console_standin.py", &args, p);
+        let files = serve("hack/bootstrap/serve_files.py", &["www"], p);
+        Lane {
+            dir,
+            stub,
+            standin,
+            files,
+        }
+    }
+
+    /// Writes a package for the stand-in into the served directory; returns its URL.
+    fn package(
+        &self,
+        file: &str,
+        plugin: &str,
+        key: Option<&str>,
+        install_error: Option<&str>,
+    ) -> String {
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("hack/bootstrap/make_package.py"))
+            .arg(self.dir.path().join("www").join(file))
+            .args(["--plugin-id", plugin, "--version", "0.0.63"]);
+        if let Some(key) = key {
+            cmd.arg("--signing-key-file").arg(self.dir.path().join(key));
+        }
+        if let Some(e) = install_error {
+            cmd.args(["--install-error", e]);
+        }
+        assert!(cmd.status().unwrap().success());
+        format!("http://127.0.0.1:{}/{file}", self.files.port)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.stub.port)
+    }
+
+    /// Runs the Job's script with the environment the Job gives it.
+    fn run(&self, key: &str, endpoint: &str, plugins: &[(&str, &str, &str)]) -> Run {
+        self.run_with(key, endpoint, plugins, &[])
+    }
+
+    fn run_with(
+        &self,
+        key: &str,
+        endpoint: &str,
+        plugins: &[(&str, &str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Run {
+        let log = self.dir.path().join("termination-log");
+        let _ = std::fs::remove_file(&log);
+        let join = |i: usize| {
+            plugins
+                .iter()
+                .map(|p| [p.0, p.1, p.2][i])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("templates/_bootstrap.py.tpl"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env(
+                "DIFY_API_URL",
+                format!("http://127.0.0.1:{}", self.standin.port),
+            )
+            .env("INIT_PASSWORD", INIT_PASSWORD)
+            .env("ADMIN_EMAIL", "admin@example.com")
+            .env("ADMIN_NAME", "Administrator")
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("PROVIDER_TYPE", "openai-compatible")
+            .env("PROVIDER_URL", endpoint)
+            .env("PROVIDER_MODELS", MODEL)
+            .env("PROVIDER_API_KEY", key)
+            .env("PLUGIN_NAMES", join(0))
+            .env("PLUGIN_SOURCES", join(1))
+            .env("PLUGIN_REFS", join(2))
+            .env("POLL_SECONDS", "0")
+            .env("TERMINATION_LOG", &log);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().unwrap();
+        let text = transcript(&output);
+        let secrets: Vec<String> = [INIT_PASSWORD, ADMIN_PASSWORD, KEY_A, KEY_B, WRONG_KEY, key]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_no_secrets(&text, &secrets, "the bootstrap script's output");
+        Run {
+            output,
+            termination: read(&log),
+        }
+    }
+
+    fn state(&self) -> Value {
+        let url = format!("http://127.0.0.1:{}/_standin/state", self.standin.port);
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).expect("the stand-in's state is JSON")
+    }
+
+    /// A raw console call, for the stand-in's refusals themselves.
+    fn call(&self, script: &str) -> String {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                script,
+                &format!("http://127.0.0.1:{}", self.standin.port),
+            ])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", transcript(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+struct Run {
+    output: Output,
+    termination: String,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.output.status.code().expect("exited")
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    /// A failure is one clear line on stderr.
+    fn reason(&self) -> String {
+        let err = self.stderr();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "one reason line: {err}");
+        assert!(
+            lines[0].starts_with("difyrender-bootstrap: error: "),
+            "{err}"
+        );
+        assert!(
+            self.termination
+                .contains(&format!("(exit code {})", self.code())),
+            "{}",
+            self.termination
+        );
+        lines[0].to_owned()
+    }
+}
+
+fn writes(state: &Value) -> Vec<String> {
+    state["writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn credentials(state: &Value) -> Vec<Value> {
+    state["credentials"][format!("{COMPAT}/openai_api_compatible|{MODEL}")]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn sha256(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+#[test]
+fn script_sets_up_a_fresh_dify_and_a_rerun_changes_nothing() {
+    let lane = Lane::start();
+    let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let plugins = [(COMPAT, "url", url.as_str())];
+    let first = lane.run(KEY_A, &lane.endpoint(), &plugins);
+    assert_eq!(first.code(), 0, "{}", transcript(&first.output));
+    let state = lane.state();
+    assert_eq!(state["setup"], true);
+    assert_eq!(state["account"]["email"], "admin@example.com");
+    assert_eq!(state["plugins"], serde_json::json!([COMPAT]));
+    let stored = credentials(&state);
+    assert_eq!(stored.len(), 1, "{state}");
+    assert_eq!(stored[0]["credentials"]["api_key"], sha256(KEY_A));
+    assert_eq!(stored[0]["credentials"]["endpoint_url"], lane.endpoint());
+    assert_eq!(state["default_model"]["model"], MODEL);
+    let before = writes(&state);
+    assert_eq!(
+        before.len(),
+        5,
+        "setup, upload, install, credential, default model: {before:?}"
+    );
+
+    // Run again: everything is current, and nothing is written.
+    let second = lane.run(KEY_A, &lane.endpoint(), &plugins);
+    assert_eq!(second.code(), 0, "{}", transcript(&second.output));
+    assert_eq!(writes(&lane.state()), before);
+    let out = second.stdout();
+    for line in [
+        "setup: already finished",
+        &format!("plugin {COMPAT}: installed"),
+        &format!("the credential of model {MODEL}: current"),
+        "default model: nai-llama-3-8b, current",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+}
+
+#[test]
+fn a_changed_key_is_rotated_with_put_and_a_wrong_one_is_refused() {
+    let lane = Lane::start();
+    let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let plugins = [(COMPAT, "url", url.as_str())];
+    assert_eq!(lane.run(KEY_A, &lane.endpoint(), &plugins).code(), 0);
+    let id = credentials(&lane.state())[0]["credential_id"].clone();
+
+    let rotated = lane.run(KEY_B, &lane.endpoint(), &plugins);
+    assert_eq!(rotated.code(), 0, "{}", transcript(&rotated.output));
+    let state = lane.state();
+    let stored = credentials(&state);
+    assert_eq!(stored.len(), 1, "rotated in place, not added: {state}");
+    assert_eq!(stored[0]["credential_id"], id);
+    assert_eq!(stored[0]["credentials"]["api_key"], sha256(KEY_B));
+    assert!(
+        writes(&state).last().unwrap().starts_with("PUT "),
+        "{:?}",
+        writes(&state)
+    );
+
+    // The stub refuses a wrong key; Dify (here the stand-in) refuses to store it; the Job
+    // fails with the provider's refusal and exit code 16, and the stored key stays.
+    let wrong = lane.run(WRONG_KEY, &lane.endpoint(), &plugins);
+    assert_eq!(wrong.code(), 16, "{}", transcript(&wrong.output));
+    let reason = wrong.reason();
+    assert!(
+        reason.contains("the provider refused the credential of model"),
+        "{reason}"
+    );
+    assert!(reason.contains("status code 401"), "{reason}");
+    assert_eq!(
+        credentials(&lane.state())[0]["credentials"]["api_key"],
+        sha256(KEY_B)
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_refused_with_the_connection_error() {
+    let lane = Lane::start();
+    let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    // A port nothing listens on: the stand-in's own port after it is dropped is racy, so
+    // bind one, read its number and close it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let run = lane.run(
+        KEY_A,
+        &format!("http://127.0.0.1:{port}/v1"),
+        &[(COMPAT, "url", &url)],
+    );
+    assert_eq!(run.code(), 16, "{}", transcript(&run.output));
+    let reason = run.reason();
+    assert!(reason.contains("Connection refused"), "{reason}");
+    assert!(credentials(&lane.state()).is_empty());
+}
+
+#[test]
+fn a_credential_made_meanwhile_takes_the_update_path() {
+    let lane = Lane::start();
+    let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let plugins = [(COMPAT, "url", url.as_str())];
+    assert_eq!(lane.run(KEY_A, &lane.endpoint(), &plugins).code(), 0);
+    // The next read lists no credential, as if another run had created it between this
+    // run's read and its create: the create of the same name answers "already exists", and
+    // the script reads again and updates it with PUT instead of failing.
+    lane.call(
+        "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/_standin/hide-credentials-once', data=b'', method='POST'))",
+    );
+    let run = lane.run(KEY_A, &lane.endpoint(), &plugins);
+    assert_eq!(run.code(), 0, "{}", transcript(&run.output));
+    assert!(run.stdout().contains("rotated"), "{}", run.stdout());
+    let state = lane.state();
+    let w = writes(&state);
+    assert!(w.last().unwrap().starts_with("PUT "), "{w:?}");
+    let stored = credentials(&state);
+    assert_eq!(stored.len(), 1, "{state}");
+    assert_eq!(stored[0]["credentials"]["api_key"], sha256(KEY_A));
+}
+
+#[test]
+fn packages_unsigned_or_failing_to_install_stop_the_job_with_their_reason() {
+    let lane = Lane::start();
+    let unsigned = lane.package("unsigned.difypkg", COMPAT, None, None);
+    let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &unsigned)]);
+    assert_eq!(run.code(), 14, "{}", transcript(&run.output));
+    assert!(run.reason().contains("bad signature"), "{}", run.reason());
+    // Signed with a key the daemon does not trust: refused the same way.
+    let foreign = lane.package("foreign.difypkg", COMPAT, Some("other-key"), None);
+    let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &foreign)]);
+    assert_eq!(run.code(), 14, "{}", transcript(&run.output));
+
+    let uv = "× No solution found when resolving dependencies: Because openai was not found in the package registry";
+    let failing = lane.package("failing.difypkg", COMPAT, Some("signing-key"), Some(uv));
+    let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &failing)]);
+    assert_eq!(run.code(), 15, "{}", transcript(&run.output));
+    assert!(run.reason().contains(uv), "{}", run.reason());
+    assert!(lane.state()["plugins"].as_array().unwrap().is_empty());
+
+    // A package that is not there: the download's HTTP status, exit code 13.
+    let missing = format!("http://127.0.0.1:{}/missing.difypkg", lane.files.port);
+    let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &missing)]);
+    assert_eq!(run.code(), 13, "{}", transcript(&run.output));
+    assert!(run.reason().contains("HTTP 404"), "{}", run.reason());
+
+    // No package for the provider's plugin and none installed: a clear refusal, not a
+    // credential error.
+    let run = lane.run(KEY_A, &lane.endpoint(), &[]);
+    assert_eq!(run.code(), 15, "{}", transcript(&run.output));
+    assert!(
+        run.reason().contains("is not installed"),
+        "{}",
+        run.reason()
+    );
+}
+
+#[test]
+fn a_wrong_init_password_stops_before_any_setup() {
+    let lane = Lane::start();
+    let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let run = lane.run_with(
+        KEY_A,
+        &lane.endpoint(),
+        &[(COMPAT, "url", &url)],
+        &[("INIT_PASSWORD", "not-the-init-password")],
+    );
+    assert_eq!(run.code(), 11, "{}", transcript(&run.output));
+    assert!(
+        run.reason().contains("refused INIT_PASSWORD"),
+        "{}",
+        run.reason()
+    );
+    assert_eq!(lane.state()["setup"], false);
+}
+
+#[test]
+fn the_standin_keeps_the_recorded_refusals() {
+    // The contract the script is written against, checked on the stand-in itself: setup
+    // before init → 401 not_init_validated; a login's cookies without the CSRF header →
+    // 401; a bearer token alone → 401; with the pair → 200.
+    let lane = Lane::start();
+    let out = lane.call(
+        r#"
+import base64, json, sys, urllib.request, urllib.error
+base = sys.argv[1]
+def call(method, path, body=None, headers=None):
+    req = urllib.request.Request(base + path, method=method, headers=dict(headers or {}),
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("Content-Type", "application/json")
+    try:
+        r = urllib.request.urlopen(req)
+    except urllib.error.HTTPError as e:
+        r = e
+    return r.status if hasattr(r, "status") else r.code, r.headers.get_all("Set-Cookie") or [], r.read()
+status, _, body = call("POST", "/console/api/setup", {"email": "a@example.com", "name": "a", "password": "P0x12345678"})
+print("setup-before-init", status, json.loads(body)["code"])
+status, cookies, _ = call("POST", "/console/api/init", {"password": "wrong"})
+print("wrong-init", status)
+status, cookies, _ = call("POST", "/console/api/init", {"password": open("init").read()})
+session = cookies[0].split(";")[0]
+status, _, _ = call("POST", "/console/api/setup", {"email": "a@example.com", "name": "a", "password": "P0x12345678"}, {"Cookie": session})
+print("setup", status)
+status, cookies, _ = call("POST", "/console/api/login", {"email": "a@example.com", "password": base64.b64encode(b"P0x12345678").decode(), "remember_me": True})
+jar = dict(c.split(";")[0].split("=", 1) for c in cookies)
+print("secure", all("Secure" in c for c in cookies))
+cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+print("no-csrf", call("GET", "/console/api/workspaces", None, {"Cookie": cookie})[0])
+print("bearer", call("GET", "/console/api/workspaces", None, {"Authorization": "Bearer " + jar["__Host-access_token"]})[0])
+print("pair", call("GET", "/console/api/workspaces", None, {"Cookie": cookie, "X-CSRF-Token": jar["__Host-csrf_token"]})[0])
+"#,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "setup-before-init 401 not_init_validated",
+            "wrong-init 401",
+            "setup 201",
+            "secure True",
+            "no-csrf 401",
+            "bearer 401",
+            "pair 200",
+        ],
+        "{out}"
+    );
+}
+
+// ---- the render ------------------------------------------------------------------------
+
+/// The `/` profile with bootstrap on, for provider `openai` with `key` as secrets.openaiApiKey.
+fn bootstrap_values(key: &str, extra: &[&str]) -> Vec<String> {
+    let mut set: Vec<String> = [
+        "expose.ingressClassName=kommander-traefik",
+        "external.host=192.0.2.10",
+        "storage.storageClassName=standard",
+        "expose.path=/",
+        "external.scheme=http",
+        "bootstrap.enabled=true",
+        "bootstrap.admin.email=admin@example.com",
+        "bootstrap.provider.type=openai",
+        "bootstrap.plugins[0].name=langgenius/openai",
+        "bootstrap.plugins[0].source=oci",
+        "bootstrap.plugins[0].ref=registry.example.com/dify/openai:1.0.4-offline",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    set.push(format!("secrets.openaiApiKey={key}"));
+    set.extend(extra.iter().map(|s| s.to_string()));
+    set
+}
+
+fn render(set: Vec<String>) -> difyrender::release::RenderedRelease {
+    difyrender::release::render_release(&release_spec(set, MASTER)).expect("renders")
+}
+
+fn job(r: &difyrender::release::RenderedRelease) -> &difyrender::manifest::Resource {
+    let jobs: Vec<_> = r
+        .manifest
+        .resources
+        .iter()
+        .filter(|o| o.kind == "Job" && o.component == "bootstrap")
+        .collect();
+    assert_eq!(jobs.len(), 1);
+    jobs[0]
+}
+
+#[test]
+fn the_script_in_the_configmap_is_the_tested_file() {
+    let r = render(bootstrap_values(KEY_A, &[]));
+    let map = r
+        .manifest
+        .resources
+        .iter()
+        .find(|o| o.kind == "ConfigMap" && o.component == "bootstrap")
+        .expect("a ConfigMap holds the script");
+    let file = std::fs::read_to_string(root().join("templates/_bootstrap.py.tpl")).unwrap();
+    assert_eq!(
+        map.body["data"]["bootstrap.py"]
+            .as_str()
+            .unwrap()
+            .trim_end(),
+        file.trim_end(),
+        "the template renders to itself (no Jinja delimiter in the script)"
+    );
+    // Off by default: no object of the component.
+    let off = difyrender::release::render_release(&release_spec(
+        bootstrap_values(KEY_A, &[])[..5].to_vec(),
+        MASTER,
+    ))
+    .unwrap();
+    assert!(
+        off.manifest
+            .resources
+            .iter()
+            .all(|o| o.component != "bootstrap")
+    );
+}
+
+#[test]
+fn the_job_has_least_privilege_and_reads_its_keys_by_reference() {
+    let r = render(bootstrap_values(KEY_A, &[]));
+    let job = job(&r);
+    assert_eq!(job.stage, difyrender::manifest::Stage::Bootstrap);
+    let pod = &job.body["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        c["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+    assert_eq!(
+        c["image"].as_str().unwrap().split(':').next(),
+        Some("langgenius/dify-api")
+    );
+    let env = c["env"].as_array().unwrap();
+    let by_ref = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in the env"))["valueFrom"]["secretKeyRef"]
+            .clone()
+    };
+    for (var, key) in [
+        ("INIT_PASSWORD", "INIT_PASSWORD"),
+        ("ADMIN_PASSWORD", "ADMIN_PASSWORD"),
+        ("PROVIDER_API_KEY", "OPENAI_API_KEY"),
+    ] {
+        assert_eq!(
+            by_ref(var),
+            serde_json::json!({"name": "dify-keys", "key": key}),
+            "{var}"
+        );
+    }
+    // No key in any object but the keys Secret.
+    let mut secrets = secrets_of(MASTER);
+    secrets.push(KEY_A.to_owned());
+    for o in r.manifest.resources.iter().filter(|o| o.kind != "Secret") {
+        assert_no_secrets(&o.body.to_string(), &secrets, &o.id());
+    }
+}
+
+#[test]
+fn the_job_is_renamed_when_a_key_or_its_input_changes_and_only_then() {
+    let name = |set: Vec<String>| job(&render(set)).name.clone();
+    let base = name(bootstrap_values(KEY_A, &[]));
+    assert!(base.starts_with("dify-bootstrap-"), "{base}");
+    assert_eq!(base, name(bootstrap_values(KEY_A, &[])), "deterministic");
+    // Unrelated values do not run it again.
+    assert_eq!(base, name(bootstrap_values(KEY_A, &["api.replicas=3"])));
+    // A new OpenAI key, administrator password or model does.
+    assert_ne!(base, name(bootstrap_values(KEY_B, &[])));
+    assert_ne!(
+        base,
+        name(bootstrap_values(
+            KEY_A,
+            &["secrets.adminPassword=P0another-one"]
+        ))
+    );
+    assert_ne!(
+        base,
+        name(bootstrap_values(KEY_A, &["bootstrap.defaultModel=gpt-4o"]))
+    );
+    // The hash names no key: it is an HMAC under the master key, not a hash of the key.
+    let r = render(bootstrap_values(KEY_A, &[]));
+    let annotations = &job(&r).body["spec"]["template"]["metadata"]["annotations"];
+    let inputs = annotations["difyrender.io/inputs-checksum"]
+        .as_str()
+        .unwrap();
+    assert!(!sha256(KEY_A).starts_with(inputs));
+}
+
+// ---- the real control plane ------------------------------------------------------------
+
+fn kubeconfig() -> &'static std::path::PathBuf {
+    common::cluster::shared("bootstrap")
+}
+
+fn set_args(set: &[String]) -> Vec<String> {
+    set.iter()
+        .flat_map(|s| ["--set".to_owned(), s.clone()])
+        .collect()
+}
+
+/// `difyrender apply` in `ns` with bootstrap on (provider openai, `key`), started.
+fn start_apply(ns: &str, key: &str, extra: &[&str], out: &Path) -> Child {
+    difyrender()
+        .arg("apply")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["-n", ns, "--timeout", "180s"])
+        .args(set_args(&bootstrap_values(key, extra)))
+        .env("DIFY_SECRET_KEY", MASTER)
+        .stdout(std::fs::File::create(out.join("stdout")).unwrap())
+        .stderr(std::fs::File::create(out.join("stderr")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn finish_apply(mut child: Child, out: &Path) -> Output {
+    let status = child.wait().unwrap();
+    let output = Output {
+        status,
+        stdout: std::fs::read(out.join("stdout")).unwrap(),
+        stderr: std::fs::read(out.join("stderr")).unwrap(),
+    };
+    let mut secrets = secrets_of(MASTER);
+    secrets.extend([KEY_A.to_owned(), KEY_B.to_owned()]);
+    assert_no_secrets(&transcript(&output), &secrets, "apply");
+    output
+}
+
+fn apply(ns: &str, key: &str, extra: &[&str]) -> Output {
+    let out = tempfile::tempdir().unwrap();
+    let child = start_apply(ns, key, extra, out.path());
+    finish_apply(child, out.path())
+}
+
+fn bootstrap_jobs(ns: &str) -> Vec<Value> {
+    common::cluster::kubectl_json(
+        &[
+            "get",
+            "jobs",
+            "-n",
+            ns,
+            "-l",
+            "app.kubernetes.io/component=bootstrap",
+        ],
+        kubeconfig(),
+    )["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn cluster_the_render_passes_a_strict_server_side_dry_run() {
+    let out = difyrender()
+        .arg("render")
+        .args(["-n", "default"])
+        .args(set_args(&bootstrap_values(KEY_A, &[])))
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    common::cluster::ok(&out);
+    let stream = String::from_utf8(out.stdout).unwrap();
+    assert!(stream.contains("kind: Job"), "{stream}");
+    common::cluster::strict_dry_run(&stream, "difyrender", kubeconfig(), "bootstrap render");
+}
+
+#[test]
+fn cluster_the_job_runs_after_the_apps_once_and_again_for_a_new_key() {
+    let ns = "bootstrap-order";
+    let kc = kubeconfig();
+    let first = apply(ns, KEY_A, &[]);
+    let text = common::cluster::ok(&first);
+    // The apps are ready before the Job is written, and apply waits for the Job.
+    let pos = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in {text}"))
+    };
+    assert!(
+        pos("all objects are ready") < pos("stage 7 bootstrap"),
+        "{text}"
+    );
+    assert!(
+        pos("stage 7 bootstrap") < pos("waiting for the bootstrap Job"),
+        "{text}"
+    );
+    let jobs = bootstrap_jobs(ns);
+    assert_eq!(jobs.len(), 1);
+    let created = jobs[0]["metadata"]["creationTimestamp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deployments = common::cluster::kubectl_json(&["get", "deployments", "-n", ns], kc);
+    for d in deployments["items"].as_array().unwrap() {
+        let available = d["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Available" && c["status"] == "True")
+            .unwrap_or_else(|| panic!("{} is available", d["metadata"]["name"]));
+        // RFC 3339 UTC timestamps of one format compare as text.
+        assert!(
+            available["lastTransitionTime"].as_str().unwrap() <= created.as_str(),
+            "{} became available after the Job was created",
+            d["metadata"]["name"]
+        );
+    }
+    assert_eq!(jobs[0]["status"]["succeeded"], 1);
+
+    // The keys are in no object but the keys Secret.
+    let mut secrets = secrets_of(MASTER);
+    secrets.push(KEY_A.to_owned());
+    let all = common::cluster::kubectl_json(
+        &[
+            "get",
+            "deploy,sts,job,pod,svc,cm,pvc,ingress,networkpolicy,secret",
+            "-n",
+            ns,
+        ],
+        kc,
+    );
+    for o in all["items"].as_array().unwrap() {
+        if o["kind"] == "Secret" && o["metadata"]["name"] == "dify-keys" {
+            continue;
+        }
+        assert_no_secrets(
+            &o.to_string(),
+            &secrets,
+            &format!("{} {}", o["kind"], o["metadata"]["name"]),
+        );
+    }
+    // Negative control: the keys Secret does hold the OpenAI key.
+    let keys = common::cluster::kubectl_json(&["get", "secret", "dify-keys", "-n", ns], kc);
+    assert!(keys.to_string().contains(&encodings(KEY_A)[1]));
+
+    // Apply again: nothing is written, the Job is not run again.
+    common::cluster::wait_rollouts_settled(ns, kc);
+    let before = common::cluster::resource_versions(ns, kc);
+    common::cluster::ok(&apply(ns, KEY_A, &[]));
+    assert_eq!(before, common::cluster::resource_versions(ns, kc));
+
+    // A new key: a new Job runs, the old one is pruned.
+    common::cluster::ok(&apply(ns, KEY_B, &[]));
+    let jobs_after = bootstrap_jobs(ns);
+    assert_eq!(jobs_after.len(), 1);
+    assert_ne!(
+        jobs_after[0]["metadata"]["name"],
+        jobs[0]["metadata"]["name"]
+    );
+    assert_eq!(jobs_after[0]["status"]["succeeded"], 1);
+}
+
+#[test]
+fn cluster_a_failed_job_stops_apply_with_its_reason() {
+    let ns = "bootstrap-fail";
+    let kc = kubeconfig();
+    let out = tempfile::tempdir().unwrap();
+    // kwok completes Job pods at once unless they are held (hack/testenv/kwok/stages.yaml);
+    // the test then ends the pod as the script would on a refused key.
+    let child = start_apply(
+        ns,
+        KEY_A,
+        &["bootstrap.pod.labels.testenv-hold=held"],
+        out.path(),
+    );
+    let pod = common::cluster::wait_pod(
+        ns,
+        "app.kubernetes.io/component=bootstrap",
+        "Running",
+        kc,
+        std::time::Duration::from_secs(150),
+    );
+    let reason = "the provider refused the OpenAI credential: Credentials validation failed with status code 401 (exit code 16)";
+    common::cluster::end_pod(ns, &pod, 16, reason, kc);
+    let failed = finish_apply(child, out.path());
+    let text = transcript(&failed);
+    assert_eq!(failed.status.code(), Some(4), "{text}");
+    assert!(text.contains("exited with code 16"), "{text}");
+    assert!(text.contains(reason), "{text}");
+}
