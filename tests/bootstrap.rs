@@ -495,6 +495,96 @@ print("pair", call("GET", "/console/api/workspaces", None, {"Cookie": cookie, "X
     );
 }
 
+/// The real CNCF distribution registry (the Flux lane's, `scripts/testenv build-flux`) on a
+/// free loopback port, with its storage in `dir`.
+fn registry(dir: &Path) -> (Server, u16) {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: bootstrap-test\n",
+            dir.join("registry").display()
+        ),
+    )
+    .unwrap();
+    let bin = root().join("target/testenv/bin/registry");
+    assert!(
+        bin.exists(),
+        "{} is built by scripts/testenv build-flux",
+        bin.display()
+    );
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ready when it accepts a connection (the registry's own log is not a protocol).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the registry did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (Server { child, port }, port)
+}
+
+#[test]
+fn a_package_from_the_sites_oci_registry_is_installed() {
+    let lane = Lane::start();
+    let (_registry, port) = registry(lane.dir.path());
+    let host = format!("127.0.0.1:{port}");
+    let _ = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let file = lane.dir.path().join("www/compat.difypkg");
+    let push = Command::new("python3")
+        .arg(root().join("hack/bootstrap/oci_push.py"))
+        .args([&host, "dify/openai_api_compatible", "0.0.63-offline"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "{}", transcript(&push));
+    let reference = format!("{host}/dify/openai_api_compatible:0.0.63-offline");
+    let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "oci", &reference)]);
+    assert_eq!(run.code(), 0, "{}", transcript(&run.output));
+    assert_eq!(lane.state()["plugins"], serde_json::json!([COMPAT]));
+    // Negative control: a tag the registry does not have.
+    let lane = Lane::start();
+    let missing = format!("{host}/dify/openai_api_compatible:no-such-tag");
+    let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "oci", &missing)]);
+    assert_eq!(run.code(), 13, "{}", transcript(&run.output));
+    assert!(
+        run.reason().contains("manifest: HTTP 404"),
+        "{}",
+        run.reason()
+    );
+}
+
+#[test]
+fn the_smoke_test_sends_one_message_and_leaves_no_app() {
+    let lane = Lane::start();
+    let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let run = lane.run_with(
+        KEY_A,
+        &lane.endpoint(),
+        &[(COMPAT, "url", &url)],
+        &[("SMOKE_TEST", "true")],
+    );
+    assert_eq!(run.code(), 0, "{}", transcript(&run.output));
+    assert!(
+        run.stdout()
+            .contains(&format!("smoke test: {MODEL} answered")),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(lane.state()["apps"], 0);
+}
+
 // ---- the render ------------------------------------------------------------------------
 
 /// The `/` profile with bootstrap on, for provider `openai` with `key` as secrets.openaiApiKey.
@@ -644,6 +734,54 @@ fn the_job_is_renamed_when_a_key_or_its_input_changes_and_only_then() {
         .as_str()
         .unwrap();
     assert!(!sha256(KEY_A).starts_with(inputs));
+}
+
+#[test]
+fn the_catalog_entry_carries_the_job_for_flux() {
+    // Under Flux (no difyrender on the host) the Job is one more object of the stream, named
+    // like every other after ${releaseName}, its keys read from the Secret `secrets apply` makes.
+    let out = tempfile::tempdir().unwrap();
+    let mut set = bootstrap_values(
+        KEY_A,
+        &[
+            "bootstrap.provider.type=openai-compatible",
+            "bootstrap.provider.endpointUrl=https://nai.example.com/api/v1",
+            "bootstrap.provider.models[0]=llama-3-1-8b",
+            "bootstrap.provider.apiKeySecret.name=nai",
+            "bootstrap.provider.apiKeySecret.key=api-key",
+        ],
+    );
+    // The entry holds no key: the OpenAI key is not given.
+    set.retain(|s| !s.starts_with("secrets.openaiApiKey"));
+    let run = difyrender()
+        .arg("catalog")
+        .arg("--out")
+        .arg(out.path())
+        .args(set_args(&set))
+        .output()
+        .unwrap();
+    let text = transcript(&run);
+    assert!(run.status.success(), "{text}");
+    assert!(text.contains("Secret nai with the keys api-key"), "{text}");
+    let manifests = out.path().join("applications/dify/1.16.1/manifests");
+    let names: Vec<String> = std::fs::read_dir(&manifests)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "2-configmap-bootstrap.yaml"),
+        "{names:?}"
+    );
+    let job = names
+        .iter()
+        .find(|n| n.starts_with("7-job-bootstrap-"))
+        .unwrap_or_else(|| panic!("a bootstrap Job in {names:?}"));
+    let body = read(&manifests.join(job));
+    assert!(body.contains("name: ${releaseName}-keys"), "{body}");
+    assert!(
+        body.contains("value: http://${releaseName}-api:5001"),
+        "{body}"
+    );
 }
 
 // ---- the real control plane ------------------------------------------------------------
