@@ -175,7 +175,8 @@ class Console:
     def __init__(self, base):
         self.base = base
         self.cookies = {}
-        self.opener = urllib.request.build_opener(urllib.request.HTTPHandler())
+        # The api Service is in the cluster: never through a site proxy of the environment.
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def call(self, method, path, body=None, raw=None, content_type=None, limit=MAX_JSON_BYTES):
         headers = {"Accept": "application/json"}
@@ -276,8 +277,12 @@ PLUGIN = "/console/api/workspaces/current/plugin"
 
 
 def ssl_context():
-    # SSL_CERT_FILE (the trust bundle, when mounted) is honoured by the default context.
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+    """The image's trusted roots, plus the site's CA bundle (trust.caBundle) when mounted."""
+    context = ssl.create_default_context()
+    extra = os.environ.get("DIFYRENDER_CA_FILE")
+    if extra:
+        context.load_verify_locations(cafile=extra)
+    return context
 
 
 def fetch(url, headers=None, limit=MAX_PACKAGE_BYTES):
@@ -512,7 +517,7 @@ def smoke_test(console, config):
         method="POST",
     )
     try:
-        resp = urllib.request.urlopen(request, timeout=300)
+        resp = console.opener.open(request, timeout=300)
         answer = json.loads(read_bounded(resp, MAX_JSON_BYTES, "the chat answer")).get("answer", "")
     except urllib.error.HTTPError as e:
         raise Failure(EXIT_SMOKE_TEST, f"the smoke-test message was refused: HTTP {e.code}: {Response(e.code, read_bounded(e, MAX_JSON_BYTES, 'the error'), e.headers).message()}") from None

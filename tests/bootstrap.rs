@@ -566,6 +566,43 @@ fn a_package_from_the_sites_oci_registry_is_installed() {
 }
 
 #[test]
+fn an_https_package_needs_the_sites_ca_which_the_job_adds_to_the_images_roots() {
+    let lane = Lane::start();
+    let _ = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let (crt, key) = self_signed(
+        lane.dir.path(),
+        "site-ca",
+        "/CN=files.site.example",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
+    );
+    let crt_arg = crt.to_str().unwrap().to_owned();
+    let key_arg = key.to_str().unwrap().to_owned();
+    let https = serve(
+        "hack/bootstrap/serve_files.py",
+        &["www", &crt_arg, &key_arg],
+        lane.dir.path(),
+    );
+    let url = format!("https://127.0.0.1:{}/compat.difypkg", https.port);
+    // Without the site's CA the download is refused: exit 13, the TLS error.
+    let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &url)]);
+    assert_eq!(run.code(), 13, "{}", transcript(&run.output));
+    assert!(
+        run.reason().contains("CERTIFICATE_VERIFY_FAILED"),
+        "{}",
+        run.reason()
+    );
+    // With it (DIFYRENDER_CA_FILE, set by the Job when trust.caBundle is): installed.
+    let run = lane.run_with(
+        KEY_A,
+        &lane.endpoint(),
+        &[(COMPAT, "url", &url)],
+        &[("DIFYRENDER_CA_FILE", &crt_arg)],
+    );
+    assert_eq!(run.code(), 0, "{}", transcript(&run.output));
+    assert_eq!(lane.state()["plugins"], serde_json::json!([COMPAT]));
+}
+
+#[test]
 fn the_smoke_test_sends_one_message_and_leaves_no_app() {
     let lane = Lane::start();
     let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
@@ -704,6 +741,53 @@ fn the_job_has_least_privilege_and_reads_its_keys_by_reference() {
     for o in r.manifest.resources.iter().filter(|o| o.kind != "Secret") {
         assert_no_secrets(&o.body.to_string(), &secrets, &o.id());
     }
+}
+
+#[test]
+fn with_an_existing_secret_the_job_reads_its_mapped_key_names() {
+    let set: Vec<String> = bootstrap_values(KEY_A, &[])
+        .into_iter()
+        .filter(|s| !s.starts_with("secrets.openaiApiKey"))
+        .chain([
+            "secrets.existingSecret=site-keys".to_owned(),
+            "secrets.existingSecretKeys.ADMIN_PASSWORD=dify-admin-password".to_owned(),
+        ])
+        .collect();
+    let spec = difyrender::release::ReleaseSpec {
+        master_key_env: None,
+        ..release_spec(set, MASTER)
+    };
+    let r = difyrender::release::render_release(&spec).expect("renders without a master key");
+    let job = job(&r);
+    let c = &job.body["spec"]["template"]["spec"]["containers"][0];
+    let reference = |name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()["valueFrom"]["secretKeyRef"]
+            .clone()
+    };
+    assert_eq!(
+        reference("ADMIN_PASSWORD"),
+        serde_json::json!({"name": "site-keys", "key": "dify-admin-password"})
+    );
+    assert_eq!(
+        reference("PROVIDER_API_KEY"),
+        serde_json::json!({"name": "site-keys", "key": "OPENAI_API_KEY"})
+    );
+    // No key material at render time: no inputs hash either.
+    assert!(
+        job.body["spec"]["template"]["metadata"]["annotations"]
+            .get("difyrender.io/inputs-checksum")
+            .is_none()
+    );
+    let notes = r.notes().join("\n");
+    assert!(
+        notes.contains("secret -n dify site-keys -o jsonpath='{.data.dify-admin-password}'"),
+        "{notes}"
+    );
 }
 
 #[test]
