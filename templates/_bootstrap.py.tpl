@@ -428,12 +428,24 @@ def fingerprint(config, credentials):
     return CREDENTIAL_PREFIX + hmac.new(config.password.encode(), canonical, hashlib.sha256).hexdigest()[:12]
 
 
+def stored_credentials(console, config, path, query, what):
+    """The stored credentials ({credential_id, credential_name}) of this run's target: a
+    model's from its credential endpoint; the provider's (openai) from the provider list,
+    since the provider's credential endpoint returns only the current one."""
+    if query:
+        current = console.expect("GET", path + query, what=f"reading {what}") or {}
+        available = current.get("available_credentials") or []
+    else:
+        providers = console.expect("GET", "/console/api/workspaces/current/model-providers", what=f"reading {what}")
+        entry = next((p for p in (providers or {}).get("data") or [] if p.get("provider") == config.provider), {})
+        available = (entry.get("custom_configuration") or {}).get("available_credentials") or []
+    return [c for c in available if str(c.get("credential_name", "")).startswith(CREDENTIAL_PREFIX)]
+
+
 def upsert(console, path, query, body, credentials, config, what):
     """Creates the credential or rotates it with PUT when it changed; reads first."""
     name = fingerprint(config, credentials)
-    current = console.expect("GET", path + query, what=f"reading {what}")
-    available = (current or {}).get("available_credentials") or []
-    ours = [c for c in available if str(c.get("credential_name", "")).startswith(CREDENTIAL_PREFIX)]
+    ours = stored_credentials(console, config, path, query, what)
     if any(c.get("credential_name") == name for c in ours):
         log(f"{what}: current")
         return
@@ -446,11 +458,7 @@ def upsert(console, path, query, body, credentials, config, what):
         if "already exists" not in resp.message():
             raise Failure(EXIT_CREDENTIAL_REFUSED, f"the provider refused {what}: {resp.message()}")
         # Made meanwhile (another run): read it again and rotate it.
-        current = console.expect("GET", path + query, what=f"reading {what}")
-        ours = [
-            c for c in (current or {}).get("available_credentials") or []
-            if str(c.get("credential_name", "")).startswith(CREDENTIAL_PREFIX)
-        ]
+        ours = stored_credentials(console, config, path, query, what)
         if not ours:
             raise Failure(EXIT_UNEXPECTED, f"{what}: Dify says it already exists but lists none")
     resp = console.call("PUT", path, dict(payload, credential_id=ours[0]["credential_id"]))

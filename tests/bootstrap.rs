@@ -347,6 +347,63 @@ fn a_changed_key_is_rotated_with_put_and_a_wrong_one_is_refused() {
 }
 
 #[test]
+fn the_openai_provider_credential_is_created_kept_and_rotated() {
+    // Provider type openai: one credential of the provider (not per model), listed by Dify in
+    // the provider list; a base URL (here the stub) makes the plugin validate with the chat
+    // protocol and the default model.
+    let lane = Lane::start();
+    let url = lane.package(
+        "openai.difypkg",
+        "langgenius/openai",
+        Some("signing-key"),
+        None,
+    );
+    let plugins = [("langgenius/openai", "url", url.as_str())];
+    let openai = [("PROVIDER_TYPE", "openai"), ("DEFAULT_MODEL", MODEL)];
+    let stored = |state: &Value| {
+        state["credentials"]["langgenius/openai/openai|None"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let first = lane.run_with(KEY_A, &lane.endpoint(), &plugins, &openai);
+    assert_eq!(first.code(), 0, "{}", transcript(&first.output));
+    let state = lane.state();
+    let creds = stored(&state);
+    assert_eq!(creds.len(), 1, "{state}");
+    assert_eq!(creds[0]["credentials"]["openai_api_key"], sha256(KEY_A));
+    assert_eq!(creds[0]["credentials"]["openai_api_base"], lane.endpoint());
+    assert_eq!(creds[0]["credentials"]["validate_model"], MODEL);
+    assert_eq!(
+        state["default_model"]["provider"]["provider"],
+        "langgenius/openai/openai"
+    );
+    let before = writes(&state);
+
+    let again = lane.run_with(KEY_A, &lane.endpoint(), &plugins, &openai);
+    assert_eq!(again.code(), 0, "{}", transcript(&again.output));
+    assert_eq!(writes(&lane.state()), before, "a re-run writes nothing");
+
+    let rotated = lane.run_with(KEY_B, &lane.endpoint(), &plugins, &openai);
+    assert_eq!(rotated.code(), 0, "{}", transcript(&rotated.output));
+    let state = lane.state();
+    let creds = stored(&state);
+    assert_eq!(creds.len(), 1, "{state}");
+    assert_eq!(creds[0]["credentials"]["openai_api_key"], sha256(KEY_B));
+    assert!(writes(&state).last().unwrap().starts_with("PUT "));
+
+    let wrong = lane.run_with(WRONG_KEY, &lane.endpoint(), &plugins, &openai);
+    assert_eq!(wrong.code(), 16, "{}", transcript(&wrong.output));
+    assert!(
+        wrong
+            .reason()
+            .contains("the provider refused the OpenAI credential"),
+        "{}",
+        wrong.reason()
+    );
+}
+
+#[test]
 fn an_unreachable_endpoint_is_refused_with_the_connection_error() {
     let lane = Lane::start();
     let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);

@@ -215,6 +215,8 @@ def main():
                 return self.install(self.json_body().get("plugin_unique_identifiers", []))
             if path.startswith(f"{WS}/plugin/tasks/") and method == "GET":
                 return self.task(path.rsplit("/", 1)[1])
+            if path == f"{WS}/model-providers" and method == "GET":
+                return self.providers()
             if path.startswith(f"{WS}/model-providers/"):
                 return self.credentials(method, path[len(f"{WS}/model-providers/"):], query)
             if path == f"{WS}/default-model":
@@ -300,13 +302,15 @@ def main():
             if PLUGIN_OF.get(provider) not in state["plugins"]:
                 return self.error(400, "invalid_param", f"Provider {provider} does not exist.")
             stored = state["credentials"].setdefault(f"{provider}|{model}", [])
+            if method == "GET" and model is None:
+                # shape: ModelProviderCredentialApi.get returns the current credential only,
+                # its secret fields masked (the list is in the provider list).
+                current = stored[-1]["credentials"] if stored else None
+                return self.send(200, {"credentials": current and {k: "****" for k in current}})
             if method == "GET":
-                listed = stored
-                if state["hide_once"]:
-                    state["hide_once"], listed = False, []
-                # shape: the credential list of ModelProviderModelCredentialApi / ...CredentialApi
-                return self.send(200, {"credentials": None, "available_credentials": [
-                    {"credential_id": c["credential_id"], "credential_name": c["name"]} for c in listed]})
+                # shape: ModelProviderModelCredentialApi.get
+                return self.send(200, {"credentials": {}, "current_credential_id": None,
+                                       "available_credentials": listed_credentials(stored)})
             name = body.get("name")
             if method == "POST" and any(c["name"] == name for c in stored):
                 return self.error(400, "invalid_param", f"Credential with name '{name}' already exists.")
@@ -323,6 +327,17 @@ def main():
             target.update(name=name, credentials=body["credentials"])
             self.wrote(name)
             return self.send(200, {"result": "success"})
+
+        def providers(self):
+            # shape: ModelProviderListApi.get, the fields this script reads
+            data = []
+            for provider, plugin in PLUGIN_OF.items():
+                if plugin in state["plugins"]:
+                    stored = state["credentials"].get(f"{provider}|None", [])
+                    data.append({"provider": provider, "custom_configuration": {
+                        "status": "active" if stored else "no-configure",
+                        "available_credentials": listed_credentials(stored)}})
+            return self.send(200, {"data": data})
 
         def default_model(self, method, query):
             if method == "GET":
@@ -346,6 +361,12 @@ def main():
             if problem:
                 return self.error(400, "completion_request_error", problem)
             return self.send(200, {"answer": "OK", "conversation_id": secrets.token_hex(8)})
+
+    def listed_credentials(stored):
+        listed = [{"credential_id": c["credential_id"], "credential_name": c["name"]} for c in stored]
+        if state["hide_once"]:
+            state["hide_once"], listed = False, []
+        return listed
 
     def public_state():
         def fingerprint(creds):
