@@ -210,7 +210,12 @@ class Console:
         resp = self.call(method, path, body)
         if resp.status not in ok:
             raise Failure(code, f"{what or method + ' ' + path}: HTTP {resp.status}: {resp.message()}")
-        return resp.json()
+        if resp.status == 204:
+            return {}
+        data = resp.json()
+        if not isinstance(data, dict):
+            raise Failure(EXIT_UNEXPECTED, f"{method} {path} answered HTTP {resp.status} without a JSON object: {resp.message()}")
+        return data
 
 
 def wait_for_api(console, config):
@@ -550,6 +555,8 @@ def main():
         fail(f.code, f.reason)
     except (urllib.error.URLError, OSError) as e:
         fail(EXIT_API_UNREACHABLE, f"Dify's console API: {one_line(getattr(e, 'reason', e))}")
+    except Exception as e:  # noqa: BLE001 - one reason line, never a traceback
+        fail(EXIT_UNEXPECTED, f"unexpected {type(e).__name__}: {one_line(e)}")
     log("done")
     return 0
 

@@ -502,6 +502,26 @@ fn a_wrong_init_password_stops_before_any_setup() {
 }
 
 #[test]
+fn an_api_that_does_not_answer_in_time_is_exit_10() {
+    // Something else answers on the api's address (the package server: 404 for the console
+    // API), and the wait is over at once: the Job says what it last saw.
+    let lane = Lane::start();
+    let elsewhere = format!("http://127.0.0.1:{}", lane.files.port);
+    let run = lane.run_with(
+        KEY_A,
+        &lane.endpoint(),
+        &[],
+        &[("DIFY_API_URL", &elsewhere), ("API_WAIT_SECONDS", "0")],
+    );
+    assert_eq!(run.code(), 10, "{}", transcript(&run.output));
+    assert!(
+        run.reason().contains("did not answer in 0 s (HTTP 404)"),
+        "{}",
+        run.reason()
+    );
+}
+
+#[test]
 fn the_standin_keeps_the_recorded_refusals() {
     // The contract the script is written against, checked on the stand-in itself: setup
     // before init → 401 not_init_validated; a login's cookies without the CSRF header →
