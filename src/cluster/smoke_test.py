@@ -29,6 +29,10 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
   DIFYTEST_THROUGH_INGRESS=1 and CONSOLE_API_URL: the same requests through the external URL
   DIFYTEST_VERIFY_TLS     "1" to verify the ingress certificate (NKP's default one is self-signed)
   DIFYTEST_TIMEOUT        seconds per request (default 10)
+  PROVIDER_TYPE, PROVIDER_URL, PROVIDER_MODELS, DEFAULT_MODEL, PROVIDER_API_KEY
+                          with bootstrap.enabled: the bootstrap Job's variables (the key by
+                          secretKeyRef); the check "model" sends one chat completion
+  DIFYTEST_MODEL_PROBLEM  why the model cannot be checked (the check fails with it)
   DIFYTEST_CHECKS         comma-separated check names to run (default: all), e.g.
                           postgresql,redis,egress-allowed,egress-private-refused
 """
@@ -55,6 +59,7 @@ SECRETS = [
         "REDIS_PASSWORD",
         "SECRET_KEY",
         "AGENT_BACKEND_API_TOKEN",
+        "PROVIDER_API_KEY",
     )
 ]
 RESULTS = []
@@ -101,7 +106,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def http(method, url, headers=None, body=None, proxy=None, verify=True):
+def http(method, url, headers=None, body=None, proxy=None, verify=True, timeout=None):
     """(status, headers, body text) of one request; HTTP errors are answers, not exceptions."""
     handlers = [NoRedirect(), urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
     if not verify:
@@ -115,7 +120,7 @@ def http(method, url, headers=None, body=None, proxy=None, verify=True):
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with opener.open(req, timeout=TIMEOUT) as r:
+        with opener.open(req, timeout=timeout or TIMEOUT) as r:
             return r.status, r.headers, r.read(65536).decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read(65536).decode("utf-8", "replace")
@@ -252,6 +257,48 @@ def redis():
     return ok, f"AUTH with the api's password: {auth}, PING: {pong}; without: {unauthenticated[:30]}"
 
 
+def model():
+    # bootstrap.enabled: the model the bootstrap Job configured answers, asked as Dify's plugin
+    # asks it (a chat completion at the same URL, with the same key), from the plugin daemon's
+    # namespace. The Job copies the bootstrap Job's PROVIDER_* variables, the key by
+    # secretKeyRef.
+    problem = ENV.get("DIFYTEST_MODEL_PROBLEM")
+    if problem:
+        return False, problem
+    kind, key = need("PROVIDER_TYPE", "PROVIDER_API_KEY")
+    url = ENV.get("PROVIDER_URL", "").strip().rstrip("/")
+    if kind == "openai":
+        # The OpenAI plugin's openai_api_base is the host; the SDK's base URL is it plus /v1.
+        url = url + "/v1" if url else "https://api.openai.com/v1"
+    elif not url:
+        need("PROVIDER_URL")
+    models = [m.strip() for m in ENV.get("PROVIDER_MODELS", "").split(",") if m.strip()]
+    name = ENV.get("DEFAULT_MODEL") or (models[0] if models else "gpt-4o-mini")
+    url += "/chat/completions"
+    body = {"model": name, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 8}
+    try:
+        status, _, text = http("POST", url, {"Authorization": "Bearer " + key}, body, timeout=max(TIMEOUT, 60))
+    except (OSError, ConnectionError) as e:
+        return False, f"endpoint unreachable: {e}"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    error = data.get("error")
+    message = (error.get("message") if isinstance(error, dict) else error) or text[:80]
+    if status in (401, 403):
+        return False, f"the endpoint refused the key: POST {url}: HTTP {status} {message}"
+    if status != 200:
+        return False, f"model {name} did not answer: POST {url}: HTTP {status} {message}"
+    choices = data.get("choices") or [{}]
+    answer = ((choices[0] or {}).get("message") or {}).get("content")
+    if answer is None:
+        return False, f"model {name} answered without a message: POST {url}: HTTP 200"
+    return True, f"model {name} answered at {url}: {answer.strip()[:30]!r}"
+
+
 def proxy_error(url, e):
     text = str(getattr(e, "reason", e))
     if "403" in text:
@@ -332,6 +379,8 @@ def main():
         run("weaviate", weaviate)
     run("postgresql", postgresql)
     run("redis", redis)
+    if ENV.get("PROVIDER_TYPE") or ENV.get("DIFYTEST_MODEL_PROBLEM"):
+        run("model", model)
     run("egress-allowed", egress_allowed)
     run("egress-private-refused", egress_private_refused)
     if ENV.get("DIFYTEST_THROUGH_INGRESS") == "1":

@@ -336,7 +336,8 @@ pub async fn run(
             ))
         })?;
     let name = run_name(release);
-    let body = job(release, namespace, &name, &api, opts)?;
+    let mut body = job(release, namespace, &name, &api, opts)?;
+    super::smoke_model::add(mgr, &inv, &mut body).await?;
     let image = body
         .pointer("/spec/template/spec/containers/0/image")
         .and_then(Value::as_str)

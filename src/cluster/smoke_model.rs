@@ -1,0 +1,125 @@
+//! `test` with `bootstrap.enabled`: the check "model" of [`super::smoketest::SCRIPT`] sends one
+//! chat completion to the model the bootstrap Job configured, at the URL Dify's plugin calls and
+//! with the same key, from the release's namespace (the plugin daemon's). Its inputs are the
+//! live bootstrap Job's own variables, copied as they are: plain values as values, the key as
+//! the Job's `secretKeyRef` (never its value).
+
+use super::inventory::Inventory;
+use super::{Error, ResourceManager};
+use serde_json::{Value, json};
+
+/// The bootstrap Job's variables the check reads.
+pub const VARS: &[&str] = &[
+    "PROVIDER_TYPE",
+    "PROVIDER_URL",
+    "PROVIDER_MODELS",
+    "DEFAULT_MODEL",
+    "PROVIDER_API_KEY",
+];
+
+/// Why the model cannot be checked; the check fails with it.
+pub const PROBLEM_VAR: &str = "DIFYTEST_MODEL_PROBLEM";
+
+/// The variables of the check, from the bootstrap Job's pod template: each of [`VARS`] it sets,
+/// the key only as a `secretKeyRef`.
+pub fn env_of(bootstrap_job: &Value) -> Result<Vec<Value>, Error> {
+    let containers = bootstrap_job
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let container = containers
+        .iter()
+        .find(|c| c["name"] == "bootstrap")
+        .or(containers.first())
+        .ok_or_else(|| Error::NotFound("the bootstrap Job has no container".into()))?;
+    let mut env = Vec::new();
+    for e in container["env"].as_array().into_iter().flatten() {
+        let Some(var) = e["name"].as_str().filter(|n| VARS.contains(n)) else {
+            continue;
+        };
+        let from_secret = e.pointer("/valueFrom/secretKeyRef").is_some();
+        if var == "PROVIDER_API_KEY" && !from_secret {
+            return Err(Error::Usage(
+                "the bootstrap Job's PROVIDER_API_KEY is not read from a Secret; difyrender test copies keys only as secretKeyRef".into(),
+            ));
+        }
+        if from_secret || e.get("value").is_some() {
+            env.push(e.clone());
+        }
+    }
+    Ok(env)
+}
+
+/// Adds the check's variables to the test Job `body` when the release has a bootstrap Job
+/// (`bootstrap.enabled`); nothing otherwise.
+pub async fn add(mgr: &ResourceManager, inv: &Inventory, body: &mut Value) -> Result<(), Error> {
+    let Some(entry) = inv
+        .entries
+        .iter()
+        .find(|e| e.kind == "Job" && e.component == "bootstrap")
+    else {
+        return Ok(());
+    };
+    let live = mgr
+        .get_object(
+            &entry.api_version,
+            &entry.kind,
+            entry.namespace.as_deref(),
+            &entry.name,
+        )
+        .await?;
+    let vars = match live {
+        Some(job) => env_of(&job)?,
+        None => vec![json!({
+            "name": PROBLEM_VAR,
+            "value": format!(
+                "bootstrap is on but {} is gone, so the model it configured is unknown: apply again, then test",
+                entry.id()
+            ),
+        })],
+    };
+    if let Some(env) = body
+        .pointer_mut("/spec/template/spec/containers/0/env")
+        .and_then(Value::as_array_mut)
+    {
+        env.extend(vars);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_copied_only_as_a_reference() {
+        let job = |key: Value| {
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "bootstrap", "env": [
+                {"name": "ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "k", "key": "ADMIN_PASSWORD"}}},
+                {"name": "PROVIDER_TYPE", "value": "openai-compatible"},
+                {"name": "PROVIDER_URL", "value": "https://nai.example.com/api/v1"},
+                key,
+            ]}]}}}})
+        };
+        let reference = json!({"name": "PROVIDER_API_KEY", "valueFrom": {"secretKeyRef": {"name": "nai", "key": "api-key"}}});
+        let env = env_of(&job(reference.clone())).unwrap();
+        let names: Vec<&str> = env.iter().map(|e| e["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["PROVIDER_TYPE", "PROVIDER_URL", "PROVIDER_API_KEY"]);
+        assert_eq!(env[2], reference);
+        let plain = json!({"name": "PROVIDER_API_KEY", "value": "sk-plain"});
+        let err = env_of(&job(plain)).unwrap_err().to_string();
+        assert!(err.contains("not read from a Secret"), "{err}");
+        assert!(!err.contains("sk-plain"), "{err}");
+    }
+
+    #[test]
+    fn the_script_reads_every_variable_copied() {
+        for var in VARS.iter().chain([&PROBLEM_VAR]) {
+            assert!(
+                super::super::smoketest::SCRIPT.contains(var),
+                "smoke_test.py does not mention {var}"
+            );
+        }
+    }
+}
