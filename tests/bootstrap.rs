@@ -1370,3 +1370,205 @@ fn cluster_test_asks_the_model_with_the_bootstrap_jobs_key_reference() {
     common::cluster::end_pod(ns, &pod, 137, "", kc);
     let _ = child.wait_with_output().unwrap();
 }
+
+// ---- `difyrender doctor`: the key and the endpoint ------------------------------------------
+
+/// `difyrender doctor --output json` in `ns` with bootstrap on (`extra` on top of the openai
+/// values); the bootstrap checks by name, and the others' count.
+fn doctor_bootstrap(ns: &str, extra: &[&str], secrets: &[String]) -> Vec<(String, Value)> {
+    let out = difyrender()
+        .arg("doctor")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["-n", ns, "--output", "json"])
+        .args(set_args(&bootstrap_values(KEY_A, extra)))
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    let text = transcript(&out);
+    let mut all = secrets_of(MASTER);
+    all.extend(secrets.iter().cloned());
+    all.push(KEY_A.to_owned());
+    assert_no_secrets(&text, &all, "doctor");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor printed no JSON ({e}): {text}"));
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("bootstrap"))
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c.clone()))
+        .collect()
+}
+
+/// (verdict, reason) of one bootstrap check.
+fn verdict_of(checks: &[(String, Value)], name: &str) -> (String, String) {
+    let c = &checks
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks:?}"))
+        .1;
+    (
+        c["verdict"].as_str().unwrap().to_owned(),
+        c["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn cluster_doctor_checks_the_key_secret_and_an_in_cluster_endpoint() {
+    let ns = "bootstrap-doctor";
+    let kc = kubeconfig();
+    let nai_key = "nai-key-value-for-doctor-0123".to_owned();
+    let compatible = |url: &'static str| {
+        vec![
+            "bootstrap.provider.type=openai-compatible",
+            url,
+            "bootstrap.provider.models[0]=llama",
+            "bootstrap.provider.apiKeySecret.name=nai",
+            "bootstrap.provider.apiKeySecret.key=api-key",
+        ]
+    };
+    let in_cluster = compatible("bootstrap.provider.endpointUrl=http://vllm.models.svc:8000/v1");
+    let run = |set: &[&str]| doctor_bootstrap(ns, set, std::slice::from_ref(&nai_key));
+    let create = |args: &[&str]| common::cluster::ok(&common::cluster::kubectl(args, kc));
+
+    // Nothing exists yet: both FAIL, saying what is missing.
+    let c = run(&in_cluster);
+    let (v, r) = verdict_of(&c, "bootstrap key");
+    assert_eq!(v, "fail", "{r}");
+    assert!(
+        r.starts_with(&format!("Secret {ns}/nai does not exist")),
+        "{r}"
+    );
+    let (v, r) = verdict_of(&c, "bootstrap endpoint");
+    assert_eq!(v, "fail", "{r}");
+    assert_eq!(
+        r,
+        "http://vllm.models.svc:8000/v1 names Service models/vllm, which does not exist"
+    );
+
+    // The Secret without the key, then with it.
+    create(&["create", "namespace", ns]);
+    create(&[
+        "create",
+        "secret",
+        "generic",
+        "nai",
+        "-n",
+        ns,
+        "--from-literal=other=x",
+    ]);
+    let (v, r) = verdict_of(&run(&in_cluster), "bootstrap key");
+    assert_eq!(v, "fail", "{r}");
+    assert!(r.contains("has no key api-key"), "{r}");
+    create(&["delete", "secret", "nai", "-n", ns]);
+    create(&[
+        "create",
+        "secret",
+        "generic",
+        "nai",
+        "-n",
+        ns,
+        &format!("--from-literal=api-key={nai_key}"),
+    ]);
+    let (v, r) = verdict_of(&run(&in_cluster), "bootstrap key");
+    assert_eq!(
+        (v.as_str(), r.as_str()),
+        ("pass", "Secret bootstrap-doctor/nai holds api-key")
+    );
+
+    // The Service on another port, then on the URL's.
+    create(&["create", "namespace", "models"]);
+    create(&[
+        "create",
+        "service",
+        "clusterip",
+        "vllm",
+        "-n",
+        "models",
+        "--tcp=8080:8080",
+    ]);
+    let (v, r) = verdict_of(&run(&in_cluster), "bootstrap endpoint");
+    assert_eq!(v, "fail", "{r}");
+    assert_eq!(
+        r,
+        "http://vllm.models.svc:8000/v1 names port 8000 of Service models/vllm, which serves port 8080"
+    );
+    create(&["delete", "service", "vllm", "-n", "models"]);
+    create(&[
+        "create",
+        "service",
+        "clusterip",
+        "vllm",
+        "-n",
+        "models",
+        "--tcp=8000:8000",
+    ]);
+    let (v, r) = verdict_of(&run(&in_cluster), "bootstrap endpoint");
+    assert_eq!(v, "pass", "{r}");
+    assert!(
+        r.starts_with("http://vllm.models.svc:8000/v1: Service models/vllm exists with port 8000"),
+        "{r}"
+    );
+
+    // A single-label host is a Service of the release's namespace when there is one; a WARN
+    // otherwise (it could resolve through the node's search domains).
+    let (v, r) = verdict_of(
+        &run(&compatible(
+            "bootstrap.provider.endpointUrl=http://nai-gateway:80/v1",
+        )),
+        "bootstrap endpoint",
+    );
+    assert_eq!(v, "warn", "{r}");
+    assert!(
+        r.contains(&format!("Service {ns}/nai-gateway, which does not exist")),
+        "{r}"
+    );
+
+    // Outside the cluster: https passes (not reached from here), plain http warns, a URL
+    // that cannot be used fails.
+    let (v, r) = verdict_of(
+        &run(&compatible(
+            "bootstrap.provider.endpointUrl=https://nai.example.com/api/v1",
+        )),
+        "bootstrap endpoint",
+    );
+    assert_eq!(v, "pass", "{r}");
+    assert!(
+        r.contains("outside the cluster; doctor does not reach it"),
+        "{r}"
+    );
+    let (v, r) = verdict_of(
+        &run(&compatible(
+            "bootstrap.provider.endpointUrl=http://nai.example.com/api/v1",
+        )),
+        "bootstrap endpoint",
+    );
+    assert_eq!(v, "warn", "{r}");
+    assert!(r.contains("the API key travels unencrypted"), "{r}");
+    let (v, r) = verdict_of(
+        &run(&compatible(
+            "bootstrap.provider.endpointUrl=https://nai.example.com:99999/v1",
+        )),
+        "bootstrap endpoint",
+    );
+    assert_eq!(v, "fail", "{r}");
+    assert!(r.contains("its port \"99999\" is not a port number"), "{r}");
+
+    // openai with secrets.openaiApiKey: the key is in the release's own Secret.
+    let c = run(&[]);
+    let (v, r) = verdict_of(&c, "bootstrap key");
+    assert_eq!(
+        (v.as_str(), r.as_str()),
+        (
+            "pass",
+            "OPENAI_API_KEY is in the release's Secret bootstrap-doctor/dify-keys, which apply writes"
+        )
+    );
+    let (v, r) = verdict_of(&c, "bootstrap endpoint");
+    assert_eq!(v, "pass", "{r}");
+    assert!(r.starts_with("openai: https://api.openai.com"), "{r}");
+
+    // Bootstrap off: no bootstrap check.
+    assert!(run(&["bootstrap.enabled=false"]).is_empty());
+}

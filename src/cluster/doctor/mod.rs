@@ -10,6 +10,7 @@
 //! capacity, on the arithmetic in [`resources`]), [`permissions`] and [`release`] (upgrade or
 //! downgrade of the installed release).
 
+mod bootstrap;
 mod database;
 mod images;
 mod ingress;
@@ -225,6 +226,7 @@ pub async fn run(
     checks.push(capacity?);
     checks.push(perms?);
     checks.extend(database_connections(rendered));
+    checks.extend(bootstrap::bootstrap(mgr, rendered).await?);
     checks.push(image_tags(rendered));
     checks.push(match inventory {
         Ok(inv) => release(rendered, inv.as_ref()),
