@@ -1572,3 +1572,124 @@ fn cluster_doctor_checks_the_key_secret_and_an_in_cluster_endpoint() {
     // Bootstrap off: no bootstrap check.
     assert!(run(&["bootstrap.enabled=false"]).is_empty());
 }
+
+/// Debian's squid (installed by scripts/runtime) as a forward proxy on loopback, run in the
+/// foreground from a directory of its own; stopped (its own process) when dropped.
+struct Squid {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Squid {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Squid {
+    fn start() -> Squid {
+        let dir = tempfile::tempdir().unwrap();
+        // squid started as root writes its logs as its effective user (proxy).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let conf = format!(
+            "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\naccess_log stdio:{d}/access.log\n\
+             cache_log {d}/cache.log\ncache_store_log none\nnetdb_filename none\ncoredump_dir {d}\n\
+             cache deny all\nhttp_access allow localhost\nhttp_access deny all\n"
+        );
+        std::fs::write(dir.path().join("squid.conf"), conf).unwrap();
+        let child = Command::new("/usr/sbin/squid")
+            .arg("-f")
+            .arg(dir.path().join("squid.conf"))
+            .arg("-N")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("squid runs (scripts/runtime installs it)");
+        let squid = Squid { child, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(squid.dir.path().join("cache.log"))
+            .unwrap_or_default()
+            .contains("Accepting HTTP Socket connections")
+        {
+            assert!(std::time::Instant::now() < deadline, "squid did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        squid
+    }
+
+    fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
+#[test]
+fn test_asks_the_model_through_the_plugin_daemons_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keys"), format!("{KEY_A}\n")).unwrap();
+    let stub = serve(
+        "hack/bootstrap/openai_stub.py",
+        &["--model", MODEL, "--keys-file", "keys"],
+        dir.path(),
+    );
+    let squid = Squid::start();
+    let endpoint = format!("http://127.0.0.1:{}/v1", stub.port);
+    let proxy = format!("http://127.0.0.1:{}", squid.port);
+    let base = [
+        ("PROVIDER_TYPE", "openai-compatible"),
+        ("PROVIDER_URL", endpoint.as_str()),
+        ("PROVIDER_MODELS", MODEL),
+        ("PROVIDER_API_KEY", KEY_A),
+    ];
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut vars = base.to_vec();
+        vars.extend_from_slice(extra);
+        model_check(&vars)
+    };
+
+    // Through the proxy: the model answers, and squid carried the request.
+    let (code, r, _) = with(&[("HTTP_PROXY", &proxy)]);
+    assert_eq!((code, &r["ok"]), (0, &true.into()), "{r}");
+    let log = squid.access_log();
+    assert!(
+        log.contains(&format!("POST {endpoint}/chat/completions")),
+        "squid's access log: {log}"
+    );
+
+    // Negative control: a proxy that is not there makes it unreachable, naming the proxy
+    // (its password scrubbed); NO_PROXY naming the host bypasses it.
+    let dead = "http://user:proxy-password-0123@127.0.0.1:9";
+    let (code, r, _) = with(&[("HTTP_PROXY", dead)]);
+    assert_eq!(code, 1, "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(detail.starts_with("endpoint unreachable: POST"), "{detail}");
+    assert!(
+        detail.contains("via http://user:***@127.0.0.1:9"),
+        "{detail}"
+    );
+    assert!(!detail.contains("proxy-password-0123"), "{detail}");
+    let (code, r, _) = with(&[("HTTP_PROXY", dead), ("NO_PROXY", "127.0.0.1")]);
+    assert_eq!((code, &r["ok"]), (0, &true.into()), "{r}");
+
+    // The proxy cannot reach the endpoint: squid's error is named.
+    let (code, r, _) = with(&[
+        ("HTTP_PROXY", &proxy),
+        ("PROVIDER_URL", "http://127.0.0.1:9/v1"),
+    ]);
+    assert_eq!(code, 1, "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "endpoint unreachable through the proxy {proxy}: POST http://127.0.0.1:9/v1/chat/completions: HTTP 503 ERR_CONNECT_FAIL"
+        )),
+        "{detail}"
+    );
+}

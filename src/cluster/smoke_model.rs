@@ -17,25 +17,47 @@ pub const VARS: &[&str] = &[
     "PROVIDER_API_KEY",
 ];
 
+/// The plugin daemon's variables the check reads: the model calls leave from its pod, through
+/// its proxy when it has one.
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
 /// Why the model cannot be checked; the check fails with it.
 pub const PROBLEM_VAR: &str = "DIFYTEST_MODEL_PROBLEM";
 
 /// The variables of the check, from the bootstrap Job's pod template: each of [`VARS`] it sets,
 /// the key only as a `secretKeyRef`.
 pub fn env_of(bootstrap_job: &Value) -> Result<Vec<Value>, Error> {
-    let containers = bootstrap_job
+    copy(bootstrap_job, "bootstrap", VARS)
+}
+
+/// The plugin daemon's proxy variables ([`PROXY_VARS`]), from its Deployment.
+pub fn proxy_env_of(plugin_daemon: &Value) -> Result<Vec<Value>, Error> {
+    copy(plugin_daemon, "plugin-daemon", PROXY_VARS)
+}
+
+/// The variables `names` of a workload's container `name` that have a value or a `valueFrom`,
+/// as they are.
+fn copy(workload: &Value, name: &str, names: &[&str]) -> Result<Vec<Value>, Error> {
+    let containers = workload
         .pointer("/spec/template/spec/containers")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     let container = containers
         .iter()
-        .find(|c| c["name"] == "bootstrap")
+        .find(|c| c["name"] == name)
         .or(containers.first())
-        .ok_or_else(|| Error::NotFound("the bootstrap Job has no container".into()))?;
+        .ok_or_else(|| Error::NotFound(format!("the {name} workload has no container")))?;
     let mut env = Vec::new();
     for e in container["env"].as_array().into_iter().flatten() {
-        let Some(var) = e["name"].as_str().filter(|n| VARS.contains(n)) else {
+        let Some(var) = e["name"].as_str().filter(|n| names.contains(n)) else {
             continue;
         };
         let from_secret = e.pointer("/valueFrom/secretKeyRef").is_some();
@@ -69,7 +91,7 @@ pub async fn add(mgr: &ResourceManager, inv: &Inventory, body: &mut Value) -> Re
             &entry.name,
         )
         .await?;
-    let vars = match live {
+    let mut vars = match live {
         Some(job) => env_of(&job)?,
         None => vec![json!({
             "name": PROBLEM_VAR,
@@ -79,6 +101,23 @@ pub async fn add(mgr: &ResourceManager, inv: &Inventory, body: &mut Value) -> Re
             ),
         })],
     };
+    if let Some(daemon) = inv
+        .entries
+        .iter()
+        .find(|e| e.kind == "Deployment" && e.component == "plugin-daemon")
+    {
+        let live = mgr
+            .get_object(
+                &daemon.api_version,
+                &daemon.kind,
+                daemon.namespace.as_deref(),
+                &daemon.name,
+            )
+            .await?;
+        if let Some(d) = live {
+            vars.extend(proxy_env_of(&d)?);
+        }
+    }
     if let Some(env) = body
         .pointer_mut("/spec/template/spec/containers/0/env")
         .and_then(Value::as_array_mut)
@@ -114,8 +153,28 @@ mod tests {
     }
 
     #[test]
+    fn the_daemons_proxy_variables_are_copied_from_its_container() {
+        let daemon = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "hook-proxy", "env": [{"name": "HTTPS_PROXY", "value": "http://wrong:1"}]},
+            {"name": "plugin-daemon", "env": [
+                {"name": "SERVER_KEY", "valueFrom": {"secretKeyRef": {"name": "k", "key": "K"}}},
+                {"name": "HTTPS_PROXY", "value": "http://proxy.site:3128"},
+                {"name": "NO_PROXY", "value": ".svc,.cluster.local"},
+            ]},
+        ]}}}});
+        let env = proxy_env_of(&daemon).unwrap();
+        assert_eq!(
+            env,
+            [
+                json!({"name": "HTTPS_PROXY", "value": "http://proxy.site:3128"}),
+                json!({"name": "NO_PROXY", "value": ".svc,.cluster.local"}),
+            ]
+        );
+    }
+
+    #[test]
     fn the_script_reads_every_variable_copied() {
-        for var in VARS.iter().chain([&PROBLEM_VAR]) {
+        for var in VARS.iter().chain(PROXY_VARS).chain([&PROBLEM_VAR]) {
             assert!(
                 super::super::smoketest::SCRIPT.contains(var),
                 "smoke_test.py does not mention {var}"

@@ -32,6 +32,8 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
   PROVIDER_TYPE, PROVIDER_URL, PROVIDER_MODELS, DEFAULT_MODEL, PROVIDER_API_KEY
                           with bootstrap.enabled: the bootstrap Job's variables (the key by
                           secretKeyRef); the check "model" sends one chat completion
+  HTTP_PROXY, HTTPS_PROXY, NO_PROXY, http_proxy, https_proxy, no_proxy
+                          the plugin daemon's, for the check "model" only
   DIFYTEST_MODEL_PROBLEM  why the model cannot be checked (the check fails with it)
   DIFYTEST_CHECKS         comma-separated check names to run (default: all), e.g.
                           postgresql,redis,egress-allowed,egress-private-refused
@@ -276,10 +278,22 @@ def model():
     name = ENV.get("DEFAULT_MODEL") or (models[0] if models else "gpt-4o-mini")
     url += "/chat/completions"
     body = {"model": name, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 8}
+    # The plugin daemon's proxy variables (copied from its container), honoured as the
+    # plugin's HTTP client honours them: the scheme's proxy unless NO_PROXY names the host.
+    proxies = urllib.request.getproxies_environment()
+    target = urllib.parse.urlparse(url)
+    proxy = proxies.get(target.scheme)
+    if proxy and urllib.request.proxy_bypass_environment(target.hostname or "", proxies):
+        proxy = None
+    if proxy and urllib.parse.urlparse(proxy).password:
+        SECRETS.append(urllib.parse.urlparse(proxy).password)
     try:
-        status, _, text = http("POST", url, {"Authorization": "Bearer " + key}, body, timeout=max(TIMEOUT, 60))
+        status, headers, text = http("POST", url, {"Authorization": "Bearer " + key}, body, proxy=proxy, timeout=max(TIMEOUT, 60))
     except (OSError, ConnectionError) as e:
         return False, f"endpoint unreachable: {e}"
+    squid = headers.get("X-Squid-Error", "") if proxy else ""
+    if squid or (proxy and status in (502, 503, 504)):
+        return False, f"endpoint unreachable through the proxy {proxy}: POST {url}: HTTP {status} {squid}".strip()
     try:
         data = json.loads(text)
     except ValueError:
