@@ -1693,3 +1693,43 @@ fn test_asks_the_model_through_the_plugin_daemons_proxy() {
         "{detail}"
     );
 }
+
+#[test]
+fn test_trusts_the_sites_ca_as_the_bootstrap_job_does() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keys"), format!("{KEY_A}\n")).unwrap();
+    let (crt, key) = self_signed(
+        dir.path(),
+        "nai-ca",
+        "/CN=nai.site.example",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
+    );
+    let (crt, key) = (crt.to_str().unwrap(), key.to_str().unwrap());
+    let stub = serve(
+        "hack/bootstrap/openai_stub.py",
+        &["--model", MODEL, "--keys-file", "keys", "--tls", crt, key],
+        dir.path(),
+    );
+    let endpoint = format!("https://127.0.0.1:{}/v1", stub.port);
+    let vars = [
+        ("PROVIDER_TYPE", "openai-compatible"),
+        ("PROVIDER_URL", endpoint.as_str()),
+        ("PROVIDER_MODELS", MODEL),
+        ("PROVIDER_API_KEY", KEY_A),
+    ];
+    // Without the site's CA: refused, saying so.
+    let (code, r, _) = model_check(&vars);
+    assert_eq!(code, 1, "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "endpoint unreachable, its certificate is not trusted (trust.caBundle): POST {endpoint}/chat/completions: [SSL: CERTIFICATE_VERIFY_FAILED]"
+        )),
+        "{detail}"
+    );
+    // With the bootstrap Job's DIFYRENDER_CA_FILE: the model answers.
+    let mut with_ca = vars.to_vec();
+    with_ca.push(("DIFYRENDER_CA_FILE", crt));
+    let (code, r, _) = model_check(&with_ca);
+    assert_eq!((code, &r["ok"]), (0, &true.into()), "{r}");
+}

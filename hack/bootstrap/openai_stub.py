@@ -6,14 +6,16 @@ with a chat completion for a request bearing one of the accepted keys, and refus
 key with 401 and OpenAI's error body, as OpenAI and OpenAI-compatible servers (Nutanix
 Enterprise AI, vLLM) do. `GET /v1/models` lists the models. Usage:
 
-    openai_stub.py --model NAME [--model NAME...] --keys-file FILE
+    openai_stub.py --model NAME [--model NAME...] --keys-file FILE [--tls CERT KEY]
 
-FILE holds the accepted keys, one a line (so no key is on a command line). It prints
+FILE holds the accepted keys, one a line (so no key is on a command line). With --tls it
+serves HTTPS with that certificate and key (an endpoint with a site CA). It prints
 `PORT <n>` once listening on 127.0.0.1 and serves until killed.
 """
 
 import argparse
 import json
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +26,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--keys-file", required=True)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = parser.parse_args()
     with open(args.keys_file) as f:
         keys = {line.strip() for line in f if line.strip()}
@@ -72,6 +75,10 @@ def main():
             })
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
 

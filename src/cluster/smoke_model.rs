@@ -15,7 +15,12 @@ pub const VARS: &[&str] = &[
     "PROVIDER_MODELS",
     "DEFAULT_MODEL",
     "PROVIDER_API_KEY",
+    "DIFYRENDER_CA_FILE",
 ];
+
+/// The bootstrap Job's volume of the site's CA bundle (trust.caBundle), mounted where its
+/// `DIFYRENDER_CA_FILE` points.
+const TRUST_VOLUME: &str = "trust";
 
 /// The plugin daemon's variables the check reads: the model calls leave from its pod, through
 /// its proxy when it has one.
@@ -92,7 +97,10 @@ pub async fn add(mgr: &ResourceManager, inv: &Inventory, body: &mut Value) -> Re
         )
         .await?;
     let mut vars = match live {
-        Some(job) => env_of(&job)?,
+        Some(job) => {
+            add_trust(&job, body);
+            env_of(&job)?
+        }
         None => vec![json!({
             "name": PROBLEM_VAR,
             "value": format!(
@@ -125,6 +133,37 @@ pub async fn add(mgr: &ResourceManager, inv: &Inventory, body: &mut Value) -> Re
         env.extend(vars);
     }
     Ok(())
+}
+
+/// Mounts the bootstrap Job's trust volume in the test Job `body`, at the same path.
+pub fn add_trust(bootstrap_job: &Value, body: &mut Value) {
+    let spec = &bootstrap_job["spec"]["template"]["spec"];
+    let Some(volume) = spec["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == TRUST_VOLUME))
+    else {
+        return;
+    };
+    let Some(mount) = spec["containers"]
+        .as_array()
+        .and_then(|c| c.first())
+        .and_then(|c| c["volumeMounts"].as_array())
+        .and_then(|m| m.iter().find(|m| m["name"] == TRUST_VOLUME))
+    else {
+        return;
+    };
+    let pod = &mut body["spec"]["template"]["spec"];
+    push(&mut pod["volumes"], volume.clone());
+    push(&mut pod["containers"][0]["volumeMounts"], mount.clone());
+}
+
+fn push(list: &mut Value, item: Value) {
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    if let Some(items) = list.as_array_mut() {
+        items.push(item);
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +209,35 @@ mod tests {
                 json!({"name": "NO_PROXY", "value": ".svc,.cluster.local"}),
             ]
         );
+    }
+
+    #[test]
+    fn the_site_ca_is_mounted_as_the_bootstrap_job_mounts_it() {
+        let volume = json!({"name": "trust", "configMap": {"name": "site-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}});
+        let mount =
+            json!({"name": "trust", "mountPath": "/etc/difyrender/trust", "readOnly": true});
+        let job = json!({"spec": {"template": {"spec": {
+            "volumes": [{"name": "script", "configMap": {"name": "s"}}, volume.clone()],
+            "containers": [{"name": "bootstrap", "volumeMounts": [{"name": "script", "mountPath": "/difyrender"}, mount.clone()],
+                "env": [{"name": "DIFYRENDER_CA_FILE", "value": "/etc/difyrender/trust/ca.crt"}]}],
+        }}}});
+        let mut body =
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "test", "env": []}]}}}});
+        add_trust(&job, &mut body);
+        let pod = &body["spec"]["template"]["spec"];
+        assert_eq!(pod["volumes"], json!([volume]));
+        assert_eq!(pod["containers"][0]["volumeMounts"], json!([mount]));
+        assert_eq!(
+            env_of(&job).unwrap(),
+            [json!({"name": "DIFYRENDER_CA_FILE", "value": "/etc/difyrender/trust/ca.crt"})]
+        );
+        // Without trust.caBundle: nothing mounted.
+        let mut plain = json!({"spec": {"template": {"spec": {"containers": [{"name": "test"}]}}}});
+        add_trust(
+            &json!({"spec": {"template": {"spec": {"containers": [{"name": "bootstrap"}]}}}}),
+            &mut plain,
+        );
+        assert!(plain["spec"]["template"]["spec"].get("volumes").is_none());
     }
 
     #[test]

@@ -34,6 +34,7 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
                           secretKeyRef); the check "model" sends one chat completion
   HTTP_PROXY, HTTPS_PROXY, NO_PROXY, http_proxy, https_proxy, no_proxy
                           the plugin daemon's, for the check "model" only
+  DIFYRENDER_CA_FILE      the bootstrap Job's site CA bundle, for the check "model" only
   DIFYTEST_MODEL_PROBLEM  why the model cannot be checked (the check fails with it)
   DIFYTEST_CHECKS         comma-separated check names to run (default: all), e.g.
                           postgresql,redis,egress-allowed,egress-private-refused
@@ -108,7 +109,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def http(method, url, headers=None, body=None, proxy=None, verify=True, timeout=None):
+def http(method, url, headers=None, body=None, proxy=None, verify=True, timeout=None, context=None):
     """(status, headers, body text) of one request; HTTP errors are answers, not exceptions."""
     handlers = [NoRedirect(), urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
     if not verify:
@@ -116,6 +117,8 @@ def http(method, url, headers=None, body=None, proxy=None, verify=True, timeout=
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         handlers.append(urllib.request.HTTPSHandler(context=ctx))
+    elif context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
     opener = urllib.request.build_opener(*handlers)
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
@@ -287,9 +290,17 @@ def model():
         proxy = None
     if proxy and urllib.parse.urlparse(proxy).password:
         SECRETS.append(urllib.parse.urlparse(proxy).password)
+    # The site's CA bundle (trust.caBundle), added to the image's roots as the bootstrap Job
+    # adds it: the Job's DIFYRENDER_CA_FILE and trust volume are copied.
+    context = None
+    if ENV.get("DIFYRENDER_CA_FILE") and target.scheme == "https":
+        context = ssl.create_default_context()
+        context.load_verify_locations(ENV["DIFYRENDER_CA_FILE"])
     try:
-        status, headers, text = http("POST", url, {"Authorization": "Bearer " + key}, body, proxy=proxy, timeout=max(TIMEOUT, 60))
+        status, headers, text = http("POST", url, {"Authorization": "Bearer " + key}, body, proxy=proxy, timeout=max(TIMEOUT, 60), context=context)
     except (OSError, ConnectionError) as e:
+        if "CERTIFICATE_VERIFY_FAILED" in str(e):
+            return False, f"endpoint unreachable, its certificate is not trusted (trust.caBundle): {e}"
         return False, f"endpoint unreachable: {e}"
     squid = headers.get("X-Squid-Error", "") if proxy else ""
     if squid or (proxy and status in (502, 503, 504)):
