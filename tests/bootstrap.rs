@@ -1733,3 +1733,80 @@ fn test_trusts_the_sites_ca_as_the_bootstrap_job_does() {
     let (code, r, _) = model_check(&with_ca);
     assert_eq!((code, &r["ok"]), (0, &true.into()), "{r}");
 }
+
+#[test]
+fn cluster_doctor_checks_network_policies_on_the_plugin_daemons_egress() {
+    let ns = "bootstrap-egress";
+    let kc = kubeconfig();
+    let set = [
+        "bootstrap.provider.type=openai-compatible",
+        "bootstrap.provider.endpointUrl=https://nai.example.com/api/v1",
+        "bootstrap.provider.models[0]=llama",
+        "bootstrap.provider.apiKeySecret.name=nai",
+        "bootstrap.provider.apiKeySecret.key=api-key",
+    ];
+    let egress = || verdict_of(&doctor_bootstrap(ns, &set, &[]), "bootstrap egress");
+    let policy = |name: &str, selector: &str, egress: &str| {
+        let yaml = format!(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+             spec:\n  podSelector: {selector}\n  policyTypes: [Egress]\n  egress: {egress}\n"
+        );
+        common::cluster::ok(&common::cluster::kubectl_stdin(
+            &["apply", "-f", "-"],
+            &yaml,
+            kc,
+        ));
+    };
+    common::cluster::ok(&common::cluster::kubectl(&["create", "namespace", ns], kc));
+
+    let (v, r) = egress();
+    assert_eq!(
+        (v.as_str(), r.as_str()),
+        (
+            "pass",
+            "no NetworkPolicy restricts the plugin daemon's egress"
+        )
+    );
+
+    // A deny-all for another component does not count.
+    policy(
+        "web-deny",
+        "{matchLabels: {app.kubernetes.io/component: web}}",
+        "[]",
+    );
+    assert_eq!(egress().0, "pass");
+
+    // Deny-all for every pod: the endpoint's port is not allowed.
+    policy("deny-all", "{}", "[]");
+    let (v, r) = egress();
+    assert_eq!(v, "fail", "{r}");
+    assert_eq!(
+        r,
+        "NetworkPolicy deny-all restrict(s) the plugin daemon's egress and no rule allows TCP port 443 (the model endpoint's): the plugin's calls would be dropped"
+    );
+
+    // Port 443 for the plugin daemon, but no DNS: the name would not resolve.
+    policy(
+        "daemon-https",
+        "{matchLabels: {app.kubernetes.io/component: plugin-daemon}}",
+        "[{ports: [{port: 443, protocol: TCP}]}]",
+    );
+    let (v, r) = egress();
+    assert_eq!(v, "fail", "{r}");
+    assert!(
+        r.contains(
+            "no rule allows DNS (port 53): the endpoint's name nai.example.com would not resolve"
+        ),
+        "{r}"
+    );
+
+    // And DNS: allowed.
+    policy(
+        "dns",
+        "{}",
+        "[{ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]}]",
+    );
+    let (v, r) = egress();
+    assert_eq!(v, "pass", "{r}");
+    assert!(r.contains("a rule allows TCP port 443 and DNS"), "{r}");
+}

@@ -40,8 +40,190 @@ pub(super) async fn bootstrap(
             .unwrap_or_default()
     };
     let key = key(mgr, rendered, ns, var("PROVIDER_API_KEY")).await?;
-    let endpoint = endpoint(mgr, ns, &value("PROVIDER_TYPE"), &value("PROVIDER_URL")).await?;
-    Ok(vec![key, endpoint])
+    let url = value("PROVIDER_URL");
+    let endpoint = endpoint(mgr, ns, &value("PROVIDER_TYPE"), &url).await?;
+    let mut checks = vec![key, endpoint];
+    let target = if url.is_empty() {
+        parse_url("https://api.openai.com/v1")
+    } else {
+        parse_url(&url)
+    };
+    if let Ok(target) = target {
+        checks.push(egress(mgr, rendered, ns, &target).await?);
+    }
+    Ok(checks)
+}
+
+const EGRESS: &str = "bootstrap egress";
+
+/// The model calls leave from the plugin daemon's pod: the namespace's NetworkPolicies that
+/// select it and restrict its egress must allow the endpoint's port (and DNS for a host name).
+/// Their destinations (`to`) are not evaluated: a policy can name no host.
+async fn egress(
+    mgr: &ResourceManager,
+    rendered: &RenderedRelease,
+    ns: &str,
+    target: &Url,
+) -> Result<Check, Error> {
+    let labels = rendered
+        .manifest
+        .resources
+        .iter()
+        .find(|r| r.kind == "Deployment" && r.component == "plugin-daemon")
+        .and_then(|r| r.body.pointer("/spec/template/metadata/labels").cloned())
+        .unwrap_or_default();
+    let api: kube::Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        kube::Api::namespaced(mgr.client().clone(), ns);
+    let policies = match api.list(&kube::api::ListParams::default()).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            let what = format!("the NetworkPolicies of namespace {ns}");
+            return unreadable(EGRESS, &what, Error::from_kube(&what, "list", e));
+        }
+    };
+    let restricting: Vec<Value> = policies
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .filter(|p| restricts_egress(p) && selects(&p["spec"]["podSelector"], &labels))
+        .collect();
+    if restricting.is_empty() {
+        return Ok(Check::pass(
+            EGRESS,
+            "no NetworkPolicy restricts the plugin daemon's egress",
+        ));
+    }
+    let names: Vec<&str> = restricting
+        .iter()
+        .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str))
+        .collect();
+    let rules: Vec<&Value> = restricting
+        .iter()
+        .flat_map(|p| p["spec"]["egress"].as_array().into_iter().flatten())
+        .collect();
+    let who = format!(
+        "NetworkPolicy {} restrict(s) the plugin daemon's egress",
+        names.join(", ")
+    );
+    // Through a Service the policy sees its pods' port (targetPort), which the URL does not
+    // give: only a name outside the cluster or an address is judged by port.
+    let through_service = in_cluster(&target.host, ns).is_some_and(|(_, _, certain)| certain);
+    if through_service {
+        let dns = rules
+            .iter()
+            .any(|r| allows_port(r, 53, "UDP") || allows_port(r, 53, "TCP"));
+        return Ok(if dns {
+            Check::pass(
+                EGRESS,
+                format!("{who}; a rule allows DNS; the Service's pod port is not evaluated"),
+            )
+        } else {
+            Check::fail(
+                EGRESS,
+                format!(
+                    "{who} and no rule allows DNS (port 53): {} would not resolve",
+                    target.host
+                ),
+            )
+            .fix("add an egress rule for UDP and TCP port 53 to the cluster's DNS")
+        });
+    }
+    if !rules.iter().any(|r| allows_port(r, target.port, "TCP")) {
+        return Ok(Check::fail(
+            EGRESS,
+            format!(
+                "{who} and no rule allows TCP port {} (the model endpoint's): the plugin's calls would be dropped",
+                target.port
+            ),
+        )
+        .fix(format!(
+            "add an egress rule for TCP port {} (with an ipBlock of the endpoint's address, or to its Service's pods)",
+            target.port
+        )));
+    }
+    let is_name = target.host.parse::<std::net::IpAddr>().is_err();
+    if is_name
+        && !rules
+            .iter()
+            .any(|r| allows_port(r, 53, "UDP") || allows_port(r, 53, "TCP"))
+    {
+        return Ok(Check::fail(
+            EGRESS,
+            format!(
+                "{who} and no rule allows DNS (port 53): the endpoint's name {} would not resolve",
+                target.host
+            ),
+        )
+        .fix("add an egress rule for UDP and TCP port 53 to the cluster's DNS"));
+    }
+    Ok(Check::pass(
+        EGRESS,
+        format!(
+            "{who}; a rule allows TCP port {}{} (its destinations are not evaluated)",
+            target.port,
+            if is_name { " and DNS" } else { "" }
+        ),
+    ))
+}
+
+/// Whether a NetworkPolicy restricts egress: `Egress` in its policyTypes, or, without them, an
+/// `egress` section.
+fn restricts_egress(policy: &Value) -> bool {
+    match policy["spec"]["policyTypes"].as_array() {
+        Some(types) => types.iter().any(|t| t == "Egress"),
+        None => policy["spec"].get("egress").is_some(),
+    }
+}
+
+/// Whether a label selector selects `labels` (an empty selector selects every pod).
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    let by_labels = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| label(k) == v.as_str());
+    let by_expressions = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            match e["operator"].as_str().unwrap_or_default() {
+                "In" => label(key).is_some_and(|v| values.contains(&v)),
+                "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
+                "Exists" => label(key).is_some(),
+                "DoesNotExist" => label(key).is_none(),
+                _ => false,
+            }
+        });
+    by_labels && by_expressions
+}
+
+/// Whether an egress rule allows `port`/`protocol`: no `ports` allows every port; a named port
+/// cannot be judged from here and counts as allowing it.
+fn allows_port(rule: &Value, port: u16, protocol: &str) -> bool {
+    let Some(ports) = rule["ports"].as_array().filter(|p| !p.is_empty()) else {
+        return true;
+    };
+    ports.iter().any(|p| {
+        let proto_ok = p["protocol"].as_str().unwrap_or("TCP") == protocol;
+        let port_ok = match &p["port"] {
+            Value::Null => true,
+            Value::String(_) => true,
+            v => {
+                let from = v.as_u64().unwrap_or(0);
+                let to = p["endPort"].as_u64().unwrap_or(from);
+                (from..=to).contains(&u64::from(port))
+            }
+        };
+        proto_ok && port_ok
+    })
 }
 
 async fn key(
@@ -301,6 +483,65 @@ mod tests {
         assert!(u("https://h:99999/").unwrap_err().contains("not a port"));
         assert!(u("https:///v1").unwrap_err().contains("no host"));
         assert!(u("https://a b/").unwrap_err().contains("not a host"));
+    }
+
+    #[test]
+    fn selectors_and_ports_are_read_as_kubernetes_reads_them() {
+        let labels = serde_json::json!({"app.kubernetes.io/component": "plugin-daemon", "app.kubernetes.io/instance": "dify"});
+        let sel = |s: &str| selects(&serde_json::from_str(s).unwrap(), &labels);
+        assert!(sel("{}"));
+        assert!(sel(
+            r#"{"matchLabels": {"app.kubernetes.io/component": "plugin-daemon"}}"#
+        ));
+        assert!(!sel(
+            r#"{"matchLabels": {"app.kubernetes.io/component": "web"}}"#
+        ));
+        assert!(sel(
+            r#"{"matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": ["api", "plugin-daemon"]}]}"#
+        ));
+        assert!(!sel(
+            r#"{"matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "NotIn", "values": ["plugin-daemon"]}]}"#
+        ));
+        assert!(sel(
+            r#"{"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}"#
+        ));
+        assert!(!sel(
+            r#"{"matchExpressions": [{"key": "tier", "operator": "Exists"}]}"#
+        ));
+        let rule = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert!(allows_port(&rule("{}"), 443, "TCP"));
+        assert!(allows_port(
+            &rule(r#"{"ports": [{"port": 443}]}"#),
+            443,
+            "TCP"
+        ));
+        assert!(!allows_port(
+            &rule(r#"{"ports": [{"port": 443}]}"#),
+            53,
+            "UDP"
+        ));
+        assert!(allows_port(
+            &rule(r#"{"ports": [{"port": 8000, "endPort": 9000}]}"#),
+            8443,
+            "TCP"
+        ));
+        assert!(!allows_port(
+            &rule(r#"{"ports": [{"port": 443, "protocol": "UDP"}]}"#),
+            443,
+            "TCP"
+        ));
+        assert!(allows_port(
+            &rule(r#"{"ports": [{"port": "https"}]}"#),
+            443,
+            "TCP"
+        ));
+        assert!(restricts_egress(&rule(
+            r#"{"spec": {"policyTypes": ["Ingress", "Egress"]}}"#
+        )));
+        assert!(!restricts_egress(&rule(
+            r#"{"spec": {"policyTypes": ["Ingress"], "egress": []}}"#
+        )));
+        assert!(restricts_egress(&rule(r#"{"spec": {"egress": []}}"#)));
     }
 
     #[test]
