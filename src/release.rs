@@ -114,6 +114,15 @@ impl RenderedRelease {
             self.external_url(),
             jsonpath_key(self.key_name("INIT_PASSWORD")),
         )];
+        if self.values.pointer("/bootstrap/enabled") == Some(&Value::Bool(true)) {
+            notes.push(format!(
+                "The bootstrap Job sets Dify up as administrator {email} (docs/bootstrap.md); \
+                 read the password with: kubectl get secret -n {ns} {keys} -o \
+                 jsonpath='{{.data.{key}}}' | base64 -d",
+                email = self.text("/bootstrap/admin/email"),
+                key = jsonpath_key(self.key_name("ADMIN_PASSWORD")),
+            ));
+        }
         if self.is_false("/postgresql/enabled") {
             let user = self.text("/postgresql/username");
             let budget = connections::budget(&self.manifest);

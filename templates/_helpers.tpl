@@ -135,7 +135,7 @@ resources: {{ resources }}
   "plugin-daemon": merge(pod_defaults, Values.pluginDaemon.pod), "sandbox": merge(pod_defaults, Values.sandbox.pod),
   "ssrf-proxy": merge(pod_defaults, Values.ssrfProxy.pod), "postgresql": merge(pod_defaults, Values.postgresql.pod),
   "redis": merge(pod_defaults, Values.redis.pod), "weaviate": merge(pod_defaults, Values.weaviate.pod),
-  "migration": merge(pod_defaults, Values.migration.pod),
+  "migration": merge(pod_defaults, Values.migration.pod), "bootstrap": merge(pod_defaults, Values.bootstrap.pod),
   "agent-backend": merge(pod_defaults, Values.agentBackend.pod), "local-sandbox": merge(pod_defaults, Values.localSandbox.pod),
   "agent-ssrf-proxy": merge(pod_defaults, Values.agentSsrfProxy.pod),
 } %}
@@ -182,7 +182,7 @@ affinity: {{ merge(p.affinity, affinity) }}
 volumes: {{ volumes + p.volumes }}
 {% endif %}
 {% endmacro %}
-{% set pod_values = {"api": "api", "api-websocket": "api", "worker": "worker", "beat": "beat", "web": "web", "plugin-daemon": "pluginDaemon", "sandbox": "sandbox", "ssrf-proxy": "ssrfProxy", "postgresql": "postgresql", "redis": "redis", "weaviate": "weaviate", "migration": "migration", "agent-backend": "agentBackend", "local-sandbox": "localSandbox", "agent-ssrf-proxy": "agentSsrfProxy"} %}
+{% set pod_values = {"api": "api", "api-websocket": "api", "worker": "worker", "beat": "beat", "web": "web", "plugin-daemon": "pluginDaemon", "sandbox": "sandbox", "ssrf-proxy": "ssrfProxy", "postgresql": "postgresql", "redis": "redis", "weaviate": "weaviate", "migration": "migration", "bootstrap": "bootstrap", "agent-backend": "agentBackend", "local-sandbox": "localSandbox", "agent-ssrf-proxy": "agentSsrfProxy"} %}
 
 {# Pod template labels and annotations: the chart's, then the operator's, which may not replace the chart's. #}
 {% macro pod_metadata(component, pod_labels={}, annotations={}) %}

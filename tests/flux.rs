@@ -1152,3 +1152,99 @@ fn flux_only_refuses_bad_sources_and_writes_nothing() {
         assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
     }
 }
+
+/// `bootstrap.enabled` under Flux (docs/bootstrap.md): the Job is one more object of the entry,
+/// applied by kustomize-controller with the rest, and the entry turns Ready only once it
+/// completed; it reads the administrator's password from the keys Secret `secrets apply` made
+/// with the same values, and the provider's key from the Secret the catalog's notes name.
+#[test]
+fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
+    let app = Instance::workspace("dify", "ws-bootstrap");
+    let ns = app.namespace;
+    create_namespace(ns);
+    ok(&kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "nai",
+        "-n",
+        ns,
+        "--from-literal=api-key=sk-flux-bootstrap-test-key",
+    ]));
+    let values = args(&[
+        "--set",
+        "bootstrap.enabled=true",
+        "--set",
+        "bootstrap.admin.email=admin@example.com",
+        "--set",
+        "bootstrap.provider.endpointUrl=https://nai.example.com/api/v1",
+        "--set",
+        "bootstrap.provider.models[0]=llama-3-1-8b",
+        "--set",
+        "bootstrap.provider.apiKeySecret.name=nai",
+        "--set",
+        "bootstrap.provider.apiKeySecret.key=api-key",
+        "--set",
+        "bootstrap.plugins[0].name=langgenius/openai_api_compatible",
+        "--set",
+        "bootstrap.plugins[0].source=oci",
+        "--set",
+        "bootstrap.plugins[0].ref=registry.example.com/dify/openai_api_compatible:0.0.63",
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = "1.16.1";
+    let version_dir = generate(tmp.path(), tag, &values);
+    push(&version_dir, "bootstrap/nkp-catalog/dify", tag);
+    let out = difyrender()
+        .args(["secrets", "apply", "--kubeconfig"])
+        .arg(&lane().kc)
+        .args(["-n", ns, "--release", app.release])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(&values)
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "secrets apply");
+    ok(&out);
+    enable(&app, "bootstrap/nkp-catalog/dify", tag);
+    wait_ready(ns, app.release, tag);
+    wait_ready(ns, &app.inner(), tag);
+
+    let objects = entry_objects(&version_dir, &app);
+    let job_name = objects
+        .iter()
+        .find(|(r, n, _)| r == "job.batch" && n.starts_with("dify-bootstrap-"))
+        .map(|(_, n, _)| n.clone())
+        .expect("the entry has the bootstrap Job");
+    let job = get(ns, "job.batch", &job_name).unwrap();
+    let completed = job["status"]["completionTime"].as_str().unwrap_or("");
+    let inner = get(ns, KUSTOMIZATION, &app.inner()).unwrap();
+    let ready_at = condition(&inner, "Ready").unwrap()["lastTransitionTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    check(
+        !completed.is_empty() && completed <= ready_at.as_str(),
+        ns,
+        format!("the bootstrap Job completed at {completed:?}, the entry was Ready at {ready_at}"),
+    );
+    // kwok starts no container, so it cannot notice a missing key: check that every key the
+    // Job reads is in the Secret it names.
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for e in env
+        .iter()
+        .filter(|e| e["valueFrom"]["secretKeyRef"].is_object())
+    {
+        let r = &e["valueFrom"]["secretKeyRef"];
+        let secret = get(ns, "secret", r["name"].as_str().unwrap()).unwrap();
+        check(
+            secret["data"][r["key"].as_str().unwrap()].is_string(),
+            ns,
+            format!("{} reads {r}, which the Secret does not hold", e["name"]),
+        );
+    }
+}

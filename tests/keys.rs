@@ -68,6 +68,13 @@ fn render(master: &str) -> RenderedRelease {
         "storage.storageClassName=standard",
         "expose.path=/",
         "external.scheme=https",
+        // The administrator's password is held only with bootstrap on.
+        "bootstrap.enabled=true",
+        "bootstrap.admin.email=admin@example.com",
+        "bootstrap.provider.endpointUrl=https://nai.example.com/api/v1",
+        "bootstrap.provider.models[0]=llama-3-8b",
+        "bootstrap.provider.apiKeySecret.name=nai",
+        "bootstrap.provider.apiKeySecret.key=api-key",
     ];
     render_release(&release_spec(set.map(str::to_owned).to_vec(), master)).expect("renders")
 }
@@ -97,6 +104,7 @@ fn the_table_of_derived_keys_is_frozen() {
             let format = match k.format {
                 KeyFormat::Hex => "hex",
                 KeyFormat::Base64Url32 => "base64url",
+                KeyFormat::Password => "password",
             };
             (k.value, k.purpose, k.length, format)
         })

@@ -196,7 +196,8 @@ async fn write_changed(
 
 /// Applies a release in stages: the namespace; the pending inventory; a server dry run of
 /// everything else; then config, datastores (waited for), the migration Job (waited for), the
-/// apps and the routes; a wait for the apps and volume claims; then the prune of objects the
+/// apps and the routes; a wait for the apps and volume claims; the bootstrap Job (waited for);
+/// then the prune of objects the
 /// previous apply owned and this render no longer has, and the final inventory.
 pub async fn apply_release(
     mgr: &ResourceManager,
@@ -318,12 +319,28 @@ pub async fn apply_release(
         Stage::Migration,
         Stage::Apps,
         Stage::Routing,
+        Stage::Bootstrap,
     ] {
         let items: Vec<(&Resource, &Planned)> = planned
             .iter()
             .filter(|(r, _)| r.stage == stage)
             .copied()
             .collect();
+        // The apps (api, worker, plugin daemon among them) and volume claims are ready before
+        // the bootstrap Job, which sets Dify up through the api, starts.
+        if stage == Stage::Bootstrap && opts.wait {
+            let last: Vec<&Resource> = manifest
+                .resources
+                .iter()
+                .filter(|r| r.stage == Stage::Apps || r.kind == "PersistentVolumeClaim")
+                .collect();
+            progress.line(format!(
+                "waiting for {} objects to become ready",
+                last.len()
+            ));
+            wait::wait_ready(mgr, &last, deadline, progress).await?;
+            progress.line("all objects are ready");
+        }
         if items.is_empty() {
             continue;
         }
@@ -355,23 +372,17 @@ pub async fn apply_release(
             )
             .await?;
         }
-        if (opts.wait || upgrading) && matches!(stage, Stage::Datastores | Stage::Migration) {
+        // The bootstrap Job's failure stops apply with its reason (the pod's termination
+        // message and log tail, see docs/bootstrap.md).
+        if ((opts.wait || upgrading) && matches!(stage, Stage::Datastores | Stage::Migration))
+            || (opts.wait && stage == Stage::Bootstrap)
+        {
             let objects: Vec<&Resource> = items.iter().map(|(r, _)| *r).collect();
+            if stage == Stage::Bootstrap {
+                progress.line("waiting for the bootstrap Job to set Dify up");
+            }
             wait::wait_ready(mgr, &objects, deadline, progress).await?;
         }
-    }
-    if opts.wait {
-        let last: Vec<&Resource> = manifest
-            .resources
-            .iter()
-            .filter(|r| r.stage == Stage::Apps || r.kind == "PersistentVolumeClaim")
-            .collect();
-        progress.line(format!(
-            "waiting for {} objects to become ready",
-            last.len()
-        ));
-        wait::wait_ready(mgr, &last, deadline, progress).await?;
-        progress.line("all objects are ready");
     }
 
     // Prune, then record what remains owned: the new objects and any stale object kept.

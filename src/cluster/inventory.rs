@@ -54,7 +54,7 @@ impl Entry {
     }
 
     pub fn stage(&self) -> Stage {
-        Stage::of(&self.kind)
+        Stage::of(&self.kind, &self.component)
     }
 
     /// Data the release keeps unless `--delete-data`: volume claims and the keys Secret, so a

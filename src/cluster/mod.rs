@@ -15,6 +15,7 @@ pub mod podsecurity;
 pub mod progress;
 pub mod readiness;
 pub mod refs;
+pub mod smoke_model;
 pub mod smoketest;
 pub mod status;
 pub mod upgrade;

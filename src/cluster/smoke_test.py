@@ -34,6 +34,13 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
   DIFYTEST_THROUGH_INGRESS=1 and CONSOLE_API_URL: the same requests through the external URL
   DIFYTEST_VERIFY_TLS     "1" to verify the ingress certificate (NKP's default one is self-signed)
   DIFYTEST_TIMEOUT        seconds per request (default 10)
+  PROVIDER_TYPE, PROVIDER_URL, PROVIDER_MODELS, DEFAULT_MODEL, PROVIDER_API_KEY
+                          with bootstrap.enabled: the bootstrap Job's variables (the key by
+                          secretKeyRef); the check "model" sends one chat completion
+  HTTP_PROXY, HTTPS_PROXY, NO_PROXY, http_proxy, https_proxy, no_proxy
+                          the plugin daemon's, for the check "model" only
+  DIFYRENDER_CA_FILE      the bootstrap Job's site CA bundle, for the check "model" only
+  DIFYTEST_MODEL_PROBLEM  why the model cannot be checked (the check fails with it)
   DIFYTEST_CHECKS         comma-separated check names to run (default: all), e.g.
                           postgresql,redis,egress-allowed,egress-private-refused
 """
@@ -60,6 +67,7 @@ SECRETS = [
         "REDIS_PASSWORD",
         "SECRET_KEY",
         "AGENT_BACKEND_API_TOKEN",
+        "PROVIDER_API_KEY",
     )
 ]
 RESULTS = []
@@ -106,7 +114,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def http(method, url, headers=None, body=None, proxy=None, verify=True):
+def http(method, url, headers=None, body=None, proxy=None, verify=True, timeout=None, context=None):
     """(status, headers, body text) of one request; HTTP errors are answers, not exceptions."""
     handlers = [NoRedirect(), urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
     if not verify:
@@ -114,13 +122,15 @@ def http(method, url, headers=None, body=None, proxy=None, verify=True):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         handlers.append(urllib.request.HTTPSHandler(context=ctx))
+    elif context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
     opener = urllib.request.build_opener(*handlers)
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with opener.open(req, timeout=TIMEOUT) as r:
+        with opener.open(req, timeout=timeout or TIMEOUT) as r:
             return r.status, r.headers, r.read(65536).decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read(65536).decode("utf-8", "replace")
@@ -257,6 +267,68 @@ def redis():
     return ok, f"AUTH with the api's password: {auth}, PING: {pong}; without: {unauthenticated[:30]}"
 
 
+def model():
+    # bootstrap.enabled: the model the bootstrap Job configured answers, asked as Dify's plugin
+    # asks it (a chat completion at the same URL, with the same key), from the plugin daemon's
+    # namespace. The Job copies the bootstrap Job's PROVIDER_* variables, the key by
+    # secretKeyRef.
+    problem = ENV.get("DIFYTEST_MODEL_PROBLEM")
+    if problem:
+        return False, problem
+    kind, key = need("PROVIDER_TYPE", "PROVIDER_API_KEY")
+    url = ENV.get("PROVIDER_URL", "").strip().rstrip("/")
+    if kind == "openai":
+        # The OpenAI plugin's openai_api_base is the host; the SDK's base URL is it plus /v1.
+        url = url + "/v1" if url else "https://api.openai.com/v1"
+    elif not url:
+        need("PROVIDER_URL")
+    models = [m.strip() for m in ENV.get("PROVIDER_MODELS", "").split(",") if m.strip()]
+    name = ENV.get("DEFAULT_MODEL") or (models[0] if models else "gpt-4o-mini")
+    url += "/chat/completions"
+    body = {"model": name, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 8}
+    # The plugin daemon's proxy variables (copied from its container), honoured as the
+    # plugin's HTTP client honours them: the scheme's proxy unless NO_PROXY names the host.
+    proxies = urllib.request.getproxies_environment()
+    target = urllib.parse.urlparse(url)
+    proxy = proxies.get(target.scheme)
+    if proxy and urllib.request.proxy_bypass_environment(target.hostname or "", proxies):
+        proxy = None
+    if proxy and urllib.parse.urlparse(proxy).password:
+        SECRETS.append(urllib.parse.urlparse(proxy).password)
+    # The site's CA bundle (trust.caBundle), added to the image's roots as the bootstrap Job
+    # adds it: the Job's DIFYRENDER_CA_FILE and trust volume are copied.
+    context = None
+    if ENV.get("DIFYRENDER_CA_FILE") and target.scheme == "https":
+        context = ssl.create_default_context()
+        context.load_verify_locations(ENV["DIFYRENDER_CA_FILE"])
+    try:
+        status, headers, text = http("POST", url, {"Authorization": "Bearer " + key}, body, proxy=proxy, timeout=max(TIMEOUT, 60), context=context)
+    except (OSError, ConnectionError) as e:
+        if "CERTIFICATE_VERIFY_FAILED" in str(e):
+            return False, f"endpoint unreachable, its certificate is not trusted (trust.caBundle): {e}"
+        return False, f"endpoint unreachable: {e}"
+    squid = headers.get("X-Squid-Error", "") if proxy else ""
+    if squid or (proxy and status in (502, 503, 504)):
+        return False, f"endpoint unreachable through the proxy {proxy}: POST {url}: HTTP {status} {squid}".strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    error = data.get("error")
+    message = (error.get("message") if isinstance(error, dict) else error) or text[:80]
+    if status in (401, 403):
+        return False, f"the endpoint refused the key: POST {url}: HTTP {status} {message}"
+    if status != 200:
+        return False, f"model {name} did not answer: POST {url}: HTTP {status} {message}"
+    choices = data.get("choices") or [{}]
+    answer = ((choices[0] or {}).get("message") or {}).get("content")
+    if answer is None:
+        return False, f"model {name} answered without a message: POST {url}: HTTP 200"
+    return True, f"model {name} answered at {url}: {answer.strip()[:30]!r}"
+
+
 def proxy_error(url, e):
     text = str(getattr(e, "reason", e))
     if "403" in text:
@@ -354,6 +426,8 @@ def main():
         run("weaviate", weaviate)
     run("postgresql", postgresql)
     run("redis", redis)
+    if ENV.get("PROVIDER_TYPE") or ENV.get("DIFYTEST_MODEL_PROBLEM"):
+        run("model", model)
     if allowed_url():
         run("egress-allowed", egress_allowed)
     if ENV.get("DIFYTEST_MIRROR_URL"):

@@ -402,6 +402,7 @@ pub async fn run(
         None => None,
     };
     add_airgap(&mut body, &api, daemon.as_ref());
+    super::smoke_model::add(mgr, &inv, &mut body).await?;
     let image = body
         .pointer("/spec/template/spec/containers/0/image")
         .and_then(Value::as_str)

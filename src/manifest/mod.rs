@@ -41,6 +41,7 @@ pub const COMPONENTS: &[&str] = &[
     "redis",
     "weaviate",
     "migration",
+    "bootstrap",
     "api",
     "api-websocket",
     "worker",
@@ -67,20 +68,25 @@ pub enum Stage {
     Migration = 4,
     Apps = 5,
     Routing = 6,
+    /// The bootstrap Job (docs/bootstrap.md): applied once the apps are ready.
+    Bootstrap = 7,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::Namespace,
         Stage::Config,
         Stage::Datastores,
         Stage::Migration,
         Stage::Apps,
         Stage::Routing,
+        Stage::Bootstrap,
     ];
 
-    pub fn of(kind: &str) -> Stage {
+    /// The stage of an object of `kind` made by `component`.
+    pub fn of(kind: &str, component: &str) -> Stage {
         match kind {
+            "Job" if component == "bootstrap" => Stage::Bootstrap,
             "Namespace" => Stage::Namespace,
             "StatefulSet" => Stage::Datastores,
             "Job" => Stage::Migration,
@@ -104,6 +110,7 @@ impl fmt::Display for Stage {
             Stage::Migration => "migration",
             Stage::Apps => "apps",
             Stage::Routing => "routing",
+            Stage::Bootstrap => "bootstrap",
         };
         f.write_str(name)
     }
@@ -543,7 +550,7 @@ fn check(template: &str, body: Value) -> Result<Resource, Vec<Problem>> {
         return Err(problems);
     }
     Ok(Resource {
-        stage: Stage::of(&kind),
+        stage: Stage::of(&kind, &component),
         api_version,
         kind,
         name,

@@ -15,6 +15,7 @@ pub const CHART_KEYS: &[&str] = &[
     "PLUGIN_INNER_API_KEY",
     "WEAVIATE_API_KEY",
     "INIT_PASSWORD",
+    "ADMIN_PASSWORD",
 ];
 
 fn violation(path: &str, message: String, user: &UserValues) -> SchemaViolation {
@@ -84,6 +85,16 @@ pub fn check(values: &Value, user: &UserValues) -> Result<(), Vec<SchemaViolatio
         out.push(violation(
             "expose.tls.clusterIssuer",
             "needs expose.tls.secretName: cert-manager issues a certificate into the Secret the Ingress names, and without one it ignores the annotation".into(),
+            user,
+        ));
+    }
+    let admin = text(values, "/secrets/adminPassword");
+    if !admin.is_empty()
+        && !super::secrets::key_has_format(admin, super::secrets::KeyFormat::Password)
+    {
+        out.push(violation(
+            "secrets.adminPassword",
+            "needs at least 8 characters with a letter and a digit: Dify refuses any other account password".into(),
             user,
         ));
     }

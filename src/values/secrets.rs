@@ -27,6 +27,10 @@ pub struct DerivedKeySpec {
     pub length: usize,
     pub format: KeyFormat,
     pub switch: Option<&'static str>,
+    /// A boolean value (JSON pointer into the values) without which the key is neither
+    /// derived nor held: the console administrator's password exists only with
+    /// `bootstrap.enabled`. Pods never read such a key, so it stays out of the pods' checksum.
+    pub enabled_by: Option<&'static str>,
 }
 
 /// How a derived key is written.
@@ -37,6 +41,9 @@ pub enum KeyFormat {
     /// The HMAC's 32 bytes as unpadded base64url (43 characters), as Python's
     /// `secrets.token_urlsafe(32)` writes them: what agent_backend's server secret key must be.
     Base64Url32,
+    /// `P0` and the first `length - 2` hex digits: Dify refuses an account password without a
+    /// letter and a digit (`valid_password`), which a hex string alone does not guarantee.
+    Password,
 }
 
 /// Full-length derived keys: all 64 hex digits.
@@ -51,6 +58,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: None,
+        enabled_by: None,
     },
     DerivedKeySpec {
         value: "redisPassword",
@@ -58,6 +66,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: None,
+        enabled_by: None,
     },
     DerivedKeySpec {
         value: "sandboxApiKey",
@@ -65,6 +74,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: None,
+        enabled_by: None,
     },
     DerivedKeySpec {
         value: "pluginDaemonKey",
@@ -72,6 +82,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: None,
+        enabled_by: None,
     },
     DerivedKeySpec {
         value: "pluginInnerApiKey",
@@ -79,6 +90,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: None,
+        enabled_by: None,
     },
     DerivedKeySpec {
         value: "weaviateApiKey",
@@ -86,6 +98,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: None,
+        enabled_by: None,
     },
     // Guards Dify's first-run /install page; its form accepts at most 30 characters.
     DerivedKeySpec {
@@ -94,6 +107,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: 24,
         format: KeyFormat::Hex,
         switch: None,
+        enabled_by: None,
     },
     // The agent stack (Dify 1.16.0+). agent_backend derives the JWE key of its agent-stub bearer
     // tokens from this; it refuses anything but unpadded base64url of exactly 32 bytes.
@@ -103,6 +117,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: 43,
         format: KeyFormat::Base64Url32,
         switch: Some("agentBackend"),
+        enabled_by: None,
     },
     // Shared by agent_backend and local_sandbox; empty would turn local_sandbox's
     // authentication off, so it is never empty.
@@ -112,6 +127,7 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: Some("agentBackend"),
+        enabled_by: None,
     },
     // Guards agent_backend's run API (1.16.1+); api and worker send it. Unset, the API is open.
     DerivedKeySpec {
@@ -120,6 +136,16 @@ pub const DERIVED_KEYS: &[DerivedKeySpec] = &[
         length: FULL,
         format: KeyFormat::Hex,
         switch: Some("agentApiToken"),
+        enabled_by: None,
+    },
+    // The console administrator that `bootstrap` creates and logs in as (docs/bootstrap.md).
+    DerivedKeySpec {
+        value: "adminPassword",
+        purpose: "admin-password",
+        length: 32,
+        format: KeyFormat::Password,
+        switch: None,
+        enabled_by: Some("/bootstrap/enabled"),
     },
 ];
 
@@ -146,6 +172,7 @@ pub fn derive(master: &str, purpose: &str) -> String {
 pub fn derive_key(master: &str, spec: &DerivedKeySpec) -> String {
     match spec.format {
         KeyFormat::Hex => derive(master, spec.purpose)[..spec.length].to_owned(),
+        KeyFormat::Password => format!("P0{}", &derive(master, spec.purpose)[..spec.length - 2]),
         KeyFormat::Base64Url32 => {
             use base64::Engine;
             let mut mac = Hmac::<Sha256>::new_from_slice(master.as_bytes())
@@ -161,6 +188,11 @@ pub fn derive_key(master: &str, spec: &DerivedKeySpec) -> String {
 pub fn key_has_format(key: &str, format: KeyFormat) -> bool {
     match format {
         KeyFormat::Hex => !key.is_empty(),
+        KeyFormat::Password => {
+            key.chars().count() >= 8
+                && key.chars().any(|c| c.is_ascii_alphabetic())
+                && key.chars().any(|c| c.is_ascii_digit())
+        }
         KeyFormat::Base64Url32 => {
             use base64::Engine;
             key.len() == 43
@@ -212,11 +244,18 @@ impl DerivedKeys {
         };
         let master = get("difySecretKey");
         let mut keys = BTreeMap::new();
+        let mut unchecked = Vec::new();
         for spec in DERIVED_KEYS {
             if let Some(switch) = spec.switch
                 && switches.get(switch).and_then(Value::as_bool) != Some(true)
             {
                 continue;
+            }
+            if let Some(pointer) = spec.enabled_by {
+                if values_pointer(values, pointer).and_then(Value::as_bool) != Some(true) {
+                    continue;
+                }
+                unchecked.push(spec.value);
             }
             let key = match get(spec.value) {
                 "" if master.is_empty() => String::new(),
@@ -233,10 +272,30 @@ impl DerivedKeys {
         keys.insert("redisPasswordUrl".to_owned(), url_form);
         let mut checksum = String::new();
         if !master.is_empty() {
-            let all: Vec<&str> = keys.values().map(String::as_str).collect();
+            let all: Vec<&str> = keys
+                .iter()
+                .filter(|(k, _)| !unchecked.contains(&k.as_str()))
+                .map(|(_, v)| v.as_str())
+                .collect();
             checksum = derive(master, &format!("checksum\0{}", all.join("\0")))[..16].to_owned();
         }
         keys.insert("checksum".to_owned(), checksum);
+        // The bootstrap Job's name carries this, so a changed administrator password, init
+        // password or OpenAI key runs it again. An HMAC under the master key: it tells nothing
+        // about the keys (a plain hash of a key could be tested against guesses).
+        if keys.contains_key("adminPassword") {
+            let inputs = [
+                keys["adminPassword"].as_str(),
+                keys["initPassword"].as_str(),
+                get("openaiApiKey"),
+            ];
+            let hash = if master.is_empty() {
+                String::new()
+            } else {
+                derive(master, &format!("bootstrap-inputs\0{}", inputs.join("\0")))[..16].to_owned()
+            };
+            keys.insert("bootstrapChecksum".to_owned(), hash);
+        }
         DerivedKeys(keys)
     }
 
@@ -244,9 +303,18 @@ impl DerivedKeys {
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.0
             .iter()
-            .filter(|(k, v)| *k != "checksum" && !v.is_empty())
+            .filter(|(k, v)| {
+                !["checksum", "bootstrapChecksum"].contains(&k.as_str()) && !v.is_empty()
+            })
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The value at a JSON pointer of the merged values.
+fn values_pointer<'a>(values: &'a Map<String, Value>, pointer: &str) -> Option<&'a Value> {
+    let mut parts = pointer.trim_start_matches('/').split('/');
+    let first = values.get(parts.next()?)?;
+    parts.try_fold(first, |v, p| v.get(p))
 }
 
 /// Shortest master key accepted, in characters.
@@ -434,6 +502,33 @@ mod tests {
         let keys = DerivedKeys::resolve(explicit.as_object().unwrap());
         assert_eq!(keys.0["redisPasswordUrl"], "a%2Fb%23c%3Fd%40e%3Af%25g%20h~");
         assert_eq!(percent_encode("ü"), "%C3%BC");
+    }
+
+    #[test]
+    fn the_admin_password_exists_only_with_bootstrap_and_rolls_no_pod() {
+        let off = json!({"secrets": {"difySecretKey": "m"}});
+        let off = DerivedKeys::resolve(off.as_object().unwrap());
+        assert!(!off.0.contains_key("adminPassword"));
+        assert!(!off.0.contains_key("bootstrapChecksum"));
+        let on = json!({"secrets": {"difySecretKey": "m"}, "bootstrap": {"enabled": true}});
+        let on = DerivedKeys::resolve(on.as_object().unwrap());
+        let password = &on.0["adminPassword"];
+        assert_eq!(
+            password,
+            &format!("P0{}", &derive("m", "admin-password")[..30])
+        );
+        assert!(key_has_format(password, KeyFormat::Password));
+        // Pods do not read it: turning bootstrap on rolls none of them.
+        assert_eq!(off.0["checksum"], on.0["checksum"]);
+        // A changed OpenAI key changes the Job's input hash, which shows no key.
+        let key = json!({"secrets": {"difySecretKey": "m", "openaiApiKey": "sk-a"}, "bootstrap": {"enabled": true}});
+        let key = DerivedKeys::resolve(key.as_object().unwrap());
+        assert_ne!(key.0["bootstrapChecksum"], on.0["bootstrapChecksum"]);
+        assert!(!key.values().any(|v| v == key.0["bootstrapChecksum"]));
+        // Negative controls for the format: no digit, no letter, too short.
+        for bad in ["abcdefghij", "1234567890", "a1b2"] {
+            assert!(!key_has_format(bad, KeyFormat::Password), "{bad}");
+        }
     }
 
     #[test]

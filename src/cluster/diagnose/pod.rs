@@ -35,8 +35,15 @@ pub fn pod_problem(pod: &Value, component: &str, unhealthy: Option<&str>) -> Opt
     if status["phase"] == "Failed"
         && let Some((name, t)) = terminated(status)
     {
+        // The container's own last words (the bootstrap Job writes its one-line reason there).
+        let said = t["message"]
+            .as_str()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(|m| format!(": {}", crate::diag::sanitize(m)))
+            .unwrap_or_default();
         return Some(PodProblem {
-            reason: format!("container {name} exited with code {}", exit_text(t)),
+            reason: format!("container {name} exited with code {}{said}", exit_text(t)),
             log: Some((name, false)),
             advice: "the log says why; fix the cause and apply again".to_owned(),
         });

@@ -11,6 +11,7 @@
 //! downgrade of the installed release).
 
 mod airgap;
+mod bootstrap;
 mod database;
 mod images;
 mod ingress;
@@ -228,6 +229,7 @@ pub async fn run(
     checks.push(capacity?);
     checks.push(perms?);
     checks.extend(database_connections(rendered));
+    checks.extend(bootstrap::bootstrap(mgr, rendered).await?);
     checks.push(image_tags(rendered));
     checks.extend(offline?);
     checks.push(match inventory {
