@@ -1009,6 +1009,58 @@ fn an_entry_with_external_secrets_needs_no_manual_step() {
     let metadata = read(&dir.join("metadata.yaml"));
     assert!(metadata.contains("External Secrets Operator"), "{metadata}");
     assert!(!metadata.contains("difyrender secrets apply"), "{metadata}");
+    // The store and its entry are the form's choices: one entry per instance, from the UI.
+    let form = user_inputs(&dir);
+    let vars = form_variables(&dir);
+    assert_eq!(vars["keysStoreName"], "vault");
+    assert_eq!(vars["keysRemoteKey"], "dify/production");
+    let fields = form["groups"][0]["fields"].as_array().unwrap();
+    let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names[..5],
+        [
+            "release",
+            "path",
+            "externalHost",
+            "keysStoreName",
+            "keysRemoteKey"
+        ]
+    );
+    assert!(
+        form["groups"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("External Secrets store"),
+        "{form}"
+    );
+    let cm = difyrender::catalog::inputs::answer_form(
+        &form,
+        &[
+            ("keysStoreName", "vault-team-b"),
+            ("keysRemoteKey", "dify/team-b"),
+        ],
+    )
+    .unwrap()
+    .remove(0);
+    let data: Vec<(String, String)> = cm["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let mut flux_vars: Vec<(&str, &str)> = vec![("releaseName", "b"), ("releaseNamespace", "ns-b")];
+    flux_vars.extend(data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let text = read(&dir.join("manifests").join(external[0]));
+    let es = docs(&envsubst(&text, &flux_vars)).remove(0);
+    assert_eq!(es["spec"]["secretStoreRef"]["name"], "vault-team-b");
+    assert_eq!(es["spec"]["dataFrom"][0]["extract"]["key"], "dify/team-b");
+    let es = docs(&envsubst(&text, &flux_vars[..2])).remove(0);
+    assert_eq!(es["spec"]["secretStoreRef"]["name"], "vault");
+    // Without secrets.externalSecret there are no such fields (negative control).
+    let plain = tempfile::tempdir().unwrap();
+    ok(&generate(plain.path(), "repo", &root_values(), None));
+    let vars = form_variables(&plain.path().join("repo").join(VERSION_DIR));
+    assert!(!vars.contains_key("keysStoreName"), "{vars:?}");
 }
 
 /// `user-inputs.yaml` of a generated version folder.

@@ -9,8 +9,10 @@
 //! missing; a wrong one (a size that is no quantity) is refused by the API server at Flux's dry
 //! run, and the Kustomization reports it.
 //!
-//! Only non-secret choices are variables. The keys stay in `${releaseName}-keys`, which the
-//! operator creates with `difyrender secrets apply`: every key but the master key is
+//! Only non-secret choices are variables. With `secrets.externalSecret`, the store and the
+//! store's entry the keys come from are choices too (one entry per instance, no step at all).
+//! Otherwise the keys stay in `${releaseName}-keys`, which the operator creates with
+//! `difyrender secrets apply`: every key but the master key is
 //! HMAC-SHA256 of it, and neither the form's templates (`{{ field }}` substitution) nor Flux's
 //! post-build substitution can compute one (docs/catalog.md, "Why the keys are not a form field").
 
@@ -22,6 +24,12 @@ pub const USER_INPUTS_SCHEMA: &str = "catalog.nkp.nutanix.com/v1/application-use
 pub const HOST_VAR: &str = "externalHost";
 /// Flux variable of the storage class of every volume.
 pub const STORAGE_CLASS_VAR: &str = "storageClassName";
+/// Flux variable of the External Secrets store the keys come from.
+pub const STORE_VAR: &str = "keysStoreName";
+/// Flux variable of the store's entry that holds the keys.
+pub const REMOTE_KEY_VAR: &str = "keysRemoteKey";
+/// A store's entry: a path without spaces, braces or quotes.
+const REMOTE_KEY_REGEX: &str = "^[A-Za-z0-9_./@:-]+$";
 /// A Kubernetes quantity as a volume size is written (`10Gi`, `500M`).
 const QUANTITY_REGEX: &str = "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$";
 /// A DNS name or an IPv4 address, as `external.host` accepts.
@@ -97,6 +105,30 @@ fn class_var(class: &str) -> Variable {
             .to_owned(),
         default: class.to_owned(),
         pattern: (CLASS_REGEX, "a StorageClass name"),
+    }
+}
+
+fn store_var(store: &str) -> Variable {
+    Variable {
+        name: STORE_VAR.to_owned(),
+        label: "External Secrets store".to_owned(),
+        description: "The SecretStore or ClusterSecretStore (the kind is fixed by the entry) the \
+                      External Secrets Operator reads the keys from."
+            .to_owned(),
+        default: store.to_owned(),
+        pattern: (CLASS_REGEX, "a store name"),
+    }
+}
+
+fn remote_key_var(key: &str) -> Variable {
+    Variable {
+        name: REMOTE_KEY_VAR.to_owned(),
+        label: "Keys entry in the store".to_owned(),
+        description: "The entry of the store whose properties are this instance's keys, in the \
+                      layout `difyrender secrets render` prints: one entry per instance."
+            .to_owned(),
+        default: key.to_owned(),
+        pattern: (REMOTE_KEY_REGEX, "a path such as dify/production"),
     }
 }
 
@@ -217,6 +249,20 @@ pub fn parametrize(body: &mut Value, kind: &str, short: &str, host: &str, vars: 
         }
     }
     match kind {
+        "ExternalSecret" => {
+            if let Some(Value::String(store)) = body.pointer_mut("/spec/secretStoreRef/name") {
+                let default = store.clone();
+                *store = vars.use_var(|| store_var(&default));
+            }
+            if let Some(Value::Array(from)) = body.pointer_mut("/spec/dataFrom") {
+                for f in from {
+                    if let Some(Value::String(key)) = f.pointer_mut("/extract/key") {
+                        let default = key.clone();
+                        *key = vars.use_var(|| remote_key_var(&default));
+                    }
+                }
+            }
+        }
         "PersistentVolumeClaim" => {
             if let Some(spec) = body.get_mut("spec") {
                 parametrize_claim(spec, short, false, vars);
@@ -271,8 +317,10 @@ pub fn user_inputs_yaml(app_name: &str, version: &str, path: &str, vars: &Variab
     // The host first, then the storage class, then the sizes in apply order.
     let rank = |v: &&Variable| match v.name.as_str() {
         HOST_VAR => 0,
-        STORAGE_CLASS_VAR => 1,
-        _ => 2,
+        STORE_VAR => 1,
+        REMOTE_KEY_VAR => 2,
+        STORAGE_CLASS_VAR => 3,
+        _ => 4,
     };
     let mut ordered: Vec<&Variable> = vars.0.iter().collect();
     ordered.sort_by_key(rank);
@@ -291,12 +339,20 @@ pub fn user_inputs_yaml(app_name: &str, version: &str, path: &str, vars: &Variab
         .iter()
         .map(|v| (v.name.clone(), json!(format!("{{{{ {} }}}}", v.name))))
         .collect();
+    let keys = if vars.0.iter().any(|v| v.name == STORE_VAR) {
+        "The keys come from the External Secrets store and entry below."
+    } else {
+        "The keys Secret is created with `difyrender secrets apply` (see the overview)."
+    };
+    let description = format!(
+        "Where Dify is reached and where its data is kept. The defaults are the values this entry was generated with. {keys}"
+    );
     let doc = json!({
         "schema": USER_INPUTS_SCHEMA,
         "groups": [{
             "name": "dify",
             "label": "Dify Community Edition",
-            "description": "Where Dify is reached and where its data is kept. The defaults are the values this entry was generated with. The keys Secret is created with `difyrender secrets apply` (see the overview).",
+            "description": description,
             "collapse": false,
             "fields": fields,
         }],
