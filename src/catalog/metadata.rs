@@ -87,7 +87,8 @@ fn overview(rendered: &RenderedRelease, app_name: &str, fixed: &[(String, String
     let before = match external_secret(rendered) {
         Some((store, key)) => format!(
             "The keys come from the platform's External Secrets Operator: the entry `{key}` of \
-the store `{store}` must hold every key in the layout `difyrender secrets render` prints (its \
+the store `{store}` (the form's defaults; on NKP 2.17 and later each instance names its own \
+store and entry) must hold every key in the layout `difyrender secrets render` prints (its \
 `data` keys as the entry's properties). The ExternalSecret of this entry makes the Secret the pods \
 read; nothing else is needed before enabling it. Keep the store's entry as it is: \
 PostgreSQL keeps the password it was first started with."
