@@ -205,7 +205,10 @@ fn no_secret_no_namespace_and_a_separator_after_every_document() {
         assert_no_secrets(text, &secrets, path);
         assert!(!text.contains("placeholder"), "{path}");
         assert!(!text.contains("keys-checksum"), "{path}");
-        if path.ends_with("metadata.yaml") || path == ".bloodhound.yml" {
+        if path.ends_with("metadata.yaml")
+            || path.ends_with("user-inputs.yaml")
+            || path == ".bloodhound.yml"
+        {
             continue;
         }
         // One document per file, closed by `---` on its own line.
@@ -1006,4 +1009,279 @@ fn an_entry_with_external_secrets_needs_no_manual_step() {
     let metadata = read(&dir.join("metadata.yaml"));
     assert!(metadata.contains("External Secrets Operator"), "{metadata}");
     assert!(!metadata.contains("difyrender secrets apply"), "{metadata}");
+    // The store and its entry are the form's choices: one entry per instance, from the UI.
+    let form = user_inputs(&dir);
+    let vars = form_variables(&dir);
+    assert_eq!(vars["keysStoreName"], "vault");
+    assert_eq!(vars["keysRemoteKey"], "dify/production");
+    let fields = form["groups"][0]["fields"].as_array().unwrap();
+    let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names[..5],
+        [
+            "release",
+            "path",
+            "externalHost",
+            "keysStoreName",
+            "keysRemoteKey"
+        ]
+    );
+    assert!(
+        form["groups"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("External Secrets store"),
+        "{form}"
+    );
+    let cm = difyrender::catalog::inputs::answer_form(
+        &form,
+        &[
+            ("keysStoreName", "vault-team-b"),
+            ("keysRemoteKey", "dify/team-b"),
+        ],
+    )
+    .unwrap()
+    .remove(0);
+    let data: Vec<(String, String)> = cm["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let mut flux_vars: Vec<(&str, &str)> = vec![("releaseName", "b"), ("releaseNamespace", "ns-b")];
+    flux_vars.extend(data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let text = read(&dir.join("manifests").join(external[0]));
+    let es = docs(&envsubst(&text, &flux_vars)).remove(0);
+    assert_eq!(es["spec"]["secretStoreRef"]["name"], "vault-team-b");
+    assert_eq!(es["spec"]["dataFrom"][0]["extract"]["key"], "dify/team-b");
+    let es = docs(&envsubst(&text, &flux_vars[..2])).remove(0);
+    assert_eq!(es["spec"]["secretStoreRef"]["name"], "vault");
+    // Without secrets.externalSecret there are no such fields (negative control).
+    let plain = tempfile::tempdir().unwrap();
+    ok(&generate(plain.path(), "repo", &root_values(), None));
+    let vars = form_variables(&plain.path().join("repo").join(VERSION_DIR));
+    assert!(!vars.contains_key("keysStoreName"), "{vars:?}");
+}
+
+/// `user-inputs.yaml` of a generated version folder.
+fn user_inputs(version_dir: &Path) -> Value {
+    difyrender::yaml::from_str(&read(&version_dir.join("user-inputs.yaml"))).unwrap()
+}
+
+/// The `${name:=default}` variables the manifests read, besides the release's own.
+fn form_variables(version_dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (file, text) in manifest_files(version_dir) {
+        // Escaped `$${` is a literal, not a variable.
+        let text = text.replace("$${", "");
+        for part in text.split("${").skip(1) {
+            let body = &part[..part.find('}').expect("a closed ${")];
+            let Some((name, default)) = body.split_once(":=") else {
+                continue;
+            };
+            let old = out.insert(name.to_owned(), default.to_owned());
+            assert!(
+                old.is_none() || old.as_deref() == Some(default),
+                "{file}: {name} with two defaults"
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn user_inputs_are_valid_against_the_published_schema() {
+    let schema: Value = serde_json::from_str(&read(
+        &root().join("tests/schemas/application-user-inputs.schema.json"),
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for (repo, extra) in [
+        ("nkp", args(&["-f", &nkp_values()])),
+        ("root", root_values()),
+        (
+            "releases",
+            [
+                root_values(),
+                args(&["--dify-version", "1.13.3", "--dify-version", "1.16.1"]),
+            ]
+            .concat(),
+        ),
+    ] {
+        ok(&generate(tmp.path(), repo, &extra, None));
+        let apps = tmp.path().join(repo).join("applications/dify");
+        for version in std::fs::read_dir(&apps).unwrap() {
+            let dir = version.unwrap().path();
+            let form = user_inputs(&dir);
+            let errors: Vec<String> = validator
+                .iter_errors(&form)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
+        }
+    }
+    // Negative controls: the published schema refuses what NKP refuses.
+    let form = user_inputs(&tmp.path().join("root").join(VERSION_DIR));
+    let mut options_on_a_string = form.clone();
+    options_on_a_string["groups"][0]["fields"][2]["options"] =
+        serde_json::json!([{"label": "a", "value": "a"}]);
+    let mut secret_template = form.clone();
+    secret_template["resources"][0]["template"]["kind"] = "Secret".into();
+    let mut bad_type = form.clone();
+    bad_type["groups"][0]["fields"][2]["type"] = "text".into();
+    let mut no_schema = form.clone();
+    no_schema.as_object_mut().unwrap().remove("schema");
+    for (what, bad) in [
+        ("options on a string field", options_on_a_string),
+        ("a Secret template", secret_template),
+        ("an unknown field type", bad_type),
+        ("no schema", no_schema),
+    ] {
+        assert!(!validator.is_valid(&bad), "{what} passed the schema");
+    }
+}
+
+#[test]
+fn every_variable_the_manifests_read_is_a_field_the_form_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&generate(
+        tmp.path(),
+        "repo",
+        &args(&[
+            "-f",
+            &nkp_values(),
+            "--set",
+            "external.host=dify.example.com",
+        ]),
+        None,
+    ));
+    let dir = tmp.path().join("repo").join(VERSION_DIR);
+    let form = user_inputs(&dir);
+    let vars = form_variables(&dir);
+    let expected: Vec<&str> = vec![
+        "externalHost",
+        "fileStorageSize",
+        "pluginDaemonStorageSize",
+        "postgresqlStorageSize",
+        "redisStorageSize",
+        "storageClassName",
+        "weaviateStorageSize",
+    ];
+    assert_eq!(
+        vars.keys().map(String::as_str).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(vars["externalHost"], "dify.example.com");
+    assert_eq!(vars["storageClassName"], "nutanix-volume");
+    // The editable fields are exactly the variables, with the same defaults; the ConfigMap
+    // template writes each under its own name.
+    let fields = form["groups"][0]["fields"].as_array().unwrap();
+    let editable: BTreeMap<String, String> = fields
+        .iter()
+        .filter(|f| f["readOnly"] != true)
+        .map(|f| {
+            assert_eq!(f["required"], true, "{f}");
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["default"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(editable, vars);
+    let template = &form["resources"][0]["template"];
+    assert_eq!(template["kind"], "ConfigMap");
+    assert_eq!(template["metadata"]["name"], "dify-config-overrides");
+    for name in vars.keys() {
+        assert_eq!(template["data"][name], format!("{{{{ {name} }}}}"));
+    }
+    // The entry's Kustomization reads that ConfigMap, optionally (NKP 2.16 has no form).
+    let kustomization = docs(&read(&dir.join("manifests.yaml"))).remove(0);
+    assert_eq!(
+        kustomization["spec"]["postBuild"]["substituteFrom"],
+        serde_json::json!([{"kind": "ConfigMap", "name": "dify-config-overrides", "optional": true}])
+    );
+    // The read-only fields say what the version folder fixes.
+    assert_eq!(fields[0]["name"], "release");
+    assert_eq!(fields[0]["default"], "1.16.1");
+    assert_eq!(fields[1]["name"], "path");
+    assert_eq!(fields[1]["default"], "/dify");
+
+    // Answers go where they belong; without answers (NKP 2.16) the generation values stay.
+    let answers = [
+        ("externalHost", "dify.team-b.example"),
+        ("storageClassName", "nutanix-files"),
+        ("fileStorageSize", "25Gi"),
+        ("postgresqlStorageSize", "40Gi"),
+    ];
+    let cm = difyrender::catalog::inputs::answer_form(&form, &answers)
+        .unwrap()
+        .remove(0);
+    let data: Vec<(String, String)> = cm["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let mut flux_vars: Vec<(&str, &str)> = vec![("releaseName", "b"), ("releaseNamespace", "ns-b")];
+    flux_vars.extend(data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let objects = |vars: &[(&str, &str)]| -> Vec<Value> {
+        manifest_files(&dir)
+            .iter()
+            .map(|(_, t)| docs(&envsubst(t, vars)).remove(0))
+            .collect()
+    };
+    let find = |objs: &[Value], kind: &str, name: &str| -> Value {
+        objs.iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+    };
+    let answered = objects(&flux_vars);
+    let text = serde_json::to_string(&answered).unwrap();
+    assert!(
+        !text.contains("dify.example.com"),
+        "the default host remains"
+    );
+    assert!(text.contains("https://dify.team-b.example/dify"));
+    let storage = find(&answered, "PersistentVolumeClaim", "b-storage");
+    assert_eq!(storage["spec"]["storageClassName"], "nutanix-files");
+    assert_eq!(storage["spec"]["resources"]["requests"]["storage"], "25Gi");
+    let pg = find(&answered, "StatefulSet", "b-postgresql");
+    let claim = &pg["spec"]["volumeClaimTemplates"][0]["spec"];
+    assert_eq!(claim["resources"]["requests"]["storage"], "40Gi");
+    assert_eq!(claim["storageClassName"], "nutanix-files");
+    // Unanswered: the form's default, which is the generation value.
+    let redis = find(&answered, "StatefulSet", "b-redis");
+    assert_eq!(
+        redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "2Gi"
+    );
+    let plain = objects(&[("releaseName", "b"), ("releaseNamespace", "ns-b")]);
+    let text = serde_json::to_string(&plain).unwrap();
+    assert!(text.contains("https://dify.example.com/dify"));
+    assert!(!text.contains("team-b"));
+    assert_eq!(
+        find(&plain, "PersistentVolumeClaim", "b-storage")["spec"]["storageClassName"],
+        "nutanix-volume"
+    );
+    // An empty answer is no answer: Flux's `:=` takes the default.
+    let empty = objects(&[
+        ("releaseName", "b"),
+        ("releaseNamespace", "ns-b"),
+        ("externalHost", ""),
+    ]);
+    assert!(
+        serde_json::to_string(&empty)
+            .unwrap()
+            .contains("https://dify.example.com/dify")
+    );
+    // A required field without answer or default stops the form (negative control).
+    let mut no_default = form.clone();
+    no_default["groups"][0]["fields"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("default");
+    let err = difyrender::catalog::inputs::answer_form(&no_default, &[]).unwrap_err();
+    assert!(err.contains("externalHost"), "{err}");
 }

@@ -1015,3 +1015,228 @@ fn test_needs_an_installed_release() {
         "{text}"
     );
 }
+
+/// A CRD file of the Go module pinned in hack/testenv/`pin`.
+fn pinned_crd(pin: &str, module: &str, file: &str) -> PathBuf {
+    cluster::pinned_module(pin, module).join(file)
+}
+
+/// Applies a CRD file and polls until `crd` is Established. (`kubectl wait` right after the
+/// apply can find the CRD without any status yet and fail: "accessor error: <nil>".)
+fn install_crd(kc: &Path, file: &Path, crd: &str) {
+    ok(&cluster::kubectl(
+        &["apply", "--server-side", "-f", file.to_str().unwrap()],
+        kc,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = cluster::kubectl(
+            &[
+                "get",
+                "crd",
+                crd,
+                "-o",
+                r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
+            ],
+            kc,
+        );
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{crd} not Established: {}",
+            transcript(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `secrets.externalSecret`: the store it names must exist and be Ready. STAND-IN: the External
+/// Secrets Operator's controller is not built here (only its CRDs, of the release pinned in
+/// hack/testenv/external-secrets); the test sets the store's Ready condition through the status
+/// subresource, as the controller does after validating the store.
+#[test]
+fn the_external_secrets_store_must_exist_and_be_ready() {
+    let kc = cluster::start("doctor-eso");
+    let eso = |extra: &[&str]| {
+        let out = doctor_on(
+            &kc,
+            "t-eso",
+            &[
+                &[
+                    "--set",
+                    "secrets.existingSecret=eso-keys",
+                    "--set",
+                    "secrets.externalSecret.enabled=true",
+                    "--set",
+                    "secrets.externalSecret.remoteKey=dify/production",
+                ][..],
+                extra,
+                &["--output", "json"],
+            ]
+            .concat(),
+        );
+        checks(&out)
+    };
+    let cluster_store = ["--set", "secrets.externalSecret.storeRef.name=vault"];
+    // Without ESO's CRDs: the store's kind is not served.
+    let c = eso(&cluster_store);
+    let check = &c["secret-store"];
+    assert_eq!(check["verdict"], "fail", "{check}");
+    assert_eq!(
+        check["reason"],
+        "the cluster does not serve ClusterSecretStore (external-secrets.io/v1)"
+    );
+    // Negative control: without secrets.externalSecret there is no such check.
+    let plain = checks(&doctor_on(&kc, "t-eso", &["--output", "json"]));
+    assert!(!plain.contains_key("secret-store"), "{plain:?}");
+
+    let module = "github.com/external-secrets/external-secrets";
+    for (file, crd) in [
+        ("externalsecrets", "externalsecrets.external-secrets.io"),
+        (
+            "clustersecretstores",
+            "clustersecretstores.external-secrets.io",
+        ),
+        ("secretstores", "secretstores.external-secrets.io"),
+    ] {
+        install_crd(
+            &kc,
+            &pinned_crd(
+                "external-secrets",
+                module,
+                &format!("config/crds/bases/external-secrets.io_{file}.yaml"),
+            ),
+            crd,
+        );
+    }
+    // Served, but no store of that name.
+    let check = eso(&cluster_store)["secret-store"].clone();
+    assert_eq!(check["verdict"], "fail", "{check}");
+    assert_eq!(check["reason"], "ClusterSecretStore vault does not exist");
+    // The store exists, not yet validated by the operator.
+    let store = r#"{"apiVersion":"external-secrets.io/v1","kind":"ClusterSecretStore","metadata":{"name":"vault"},"spec":{"provider":{"fake":{"data":[]}}}}"#;
+    ok(&cluster::kubectl_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        store,
+        &kc,
+    ));
+    let check = eso(&cluster_store)["secret-store"].clone();
+    assert_eq!(check["verdict"], "warn", "{check}");
+    let set_ready = |status: &str, reason: &str, message: &str| {
+        let patch = format!(
+            r#"{{"status":{{"conditions":[{{"type":"Ready","status":"{status}","reason":"{reason}","message":"{message}","lastTransitionTime":"2026-01-01T00:00:00Z"}}]}}}}"#
+        );
+        ok(&cluster::kubectl(
+            &[
+                "patch",
+                "clustersecretstores.external-secrets.io",
+                "vault",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ],
+            &kc,
+        ));
+    };
+    set_ready(
+        "False",
+        "InvalidProviderConfig",
+        "unable to log in to Vault",
+    );
+    let check = eso(&cluster_store)["secret-store"].clone();
+    assert_eq!(check["verdict"], "fail", "{check}");
+    assert_eq!(
+        check["reason"],
+        "ClusterSecretStore vault is not Ready (InvalidProviderConfig: unable to log in to Vault)"
+    );
+    set_ready("True", "Valid", "store validated");
+    let c = eso(&cluster_store);
+    assert_eq!(
+        verdict(&c, "secret-store"),
+        "pass",
+        "{:?}",
+        c["secret-store"]
+    );
+    assert_eq!(
+        c["secret-store"]["reason"],
+        "ClusterSecretStore vault is Ready"
+    );
+    // A namespaced SecretStore is looked up in the release's namespace, not elsewhere.
+    let namespaced = [
+        "--set",
+        "secrets.externalSecret.storeRef.name=vault",
+        "--set",
+        "secrets.externalSecret.storeRef.kind=SecretStore",
+    ];
+    ok(&cluster::kubectl(
+        &["create", "namespace", "t-eso-other"],
+        &kc,
+    ));
+    let other = r#"{"apiVersion":"external-secrets.io/v1","kind":"SecretStore","metadata":{"name":"vault","namespace":"t-eso-other"},"spec":{"provider":{"fake":{"data":[]}}}}"#;
+    ok(&cluster::kubectl_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        other,
+        &kc,
+    ));
+    let check = eso(&namespaced)["secret-store"].clone();
+    assert_eq!(check["verdict"], "fail", "{check}");
+    assert_eq!(check["reason"], "SecretStore t-eso/vault does not exist");
+}
+
+/// `monitoring.enabled`: the Prometheus operator's CRDs (those of the release pinned in
+/// hack/testenv/prometheus-operator, kube-prometheus-stack 78 of NKP 2.17) must be served.
+#[test]
+fn monitoring_needs_the_prometheus_operators_crds() {
+    let kc = cluster::start("doctor-monitoring");
+    let monitoring = || {
+        checks(&doctor_on(
+            &kc,
+            "t-monitoring",
+            &["--set", "monitoring.enabled=true", "--output", "json"],
+        ))
+    };
+    let c = monitoring();
+    let check = &c["api-resources"];
+    assert_eq!(check["verdict"], "fail", "{check}");
+    assert!(
+        check["reason"]
+            .as_str()
+            .unwrap()
+            .contains("PodMonitor (monitoring.coreos.com/v1)"),
+        "{check}"
+    );
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap()
+            .contains("kube-prometheus-stack"),
+        "{check}"
+    );
+    // Negative control: monitoring off needs no CRD.
+    let off = checks(&doctor_on(&kc, "t-monitoring", &["--output", "json"]));
+    assert_eq!(
+        verdict(&off, "api-resources"),
+        "pass",
+        "{:?}",
+        off["api-resources"]
+    );
+    install_crd(
+        &kc,
+        &pinned_crd(
+            "prometheus-operator",
+            "github.com/prometheus-operator/prometheus-operator",
+            "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
+        ),
+        "podmonitors.monitoring.coreos.com",
+    );
+    let c = monitoring();
+    assert_eq!(
+        verdict(&c, "api-resources"),
+        "pass",
+        "{:?}",
+        c["api-resources"]
+    );
+}

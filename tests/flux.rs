@@ -1248,3 +1248,176 @@ fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// The form's answers (NKP 2.17+ declarative user inputs)
+
+/// Creates, in the instance's namespace, exactly the objects Kommander makes of the entry's
+/// form with these answers (`user-inputs.yaml`'s `resources[]` templates, the unanswered fields
+/// at their defaults).
+fn answer(version_dir: &Path, instance: &Instance, answers: &[(&str, &str)]) {
+    let form: Value =
+        difyrender::yaml::from_str(&read(&version_dir.join("user-inputs.yaml"))).unwrap();
+    for mut object in difyrender::catalog::inputs::answer_form(&form, answers).unwrap() {
+        object["metadata"]["namespace"] = instance.namespace.into();
+        ok(&kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=kommander",
+                "-f",
+                "-",
+            ],
+            &serde_json::to_string(&object).unwrap(),
+        ));
+    }
+}
+
+/// The value of env `name` of the live api Deployment.
+fn api_env(instance: &Instance, name: &str) -> Option<String> {
+    let api = get(
+        instance.namespace,
+        "deployment.apps",
+        &format!("{}-api", instance.release),
+    )?;
+    api["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(str::to_owned))
+}
+
+/// `spec.resources.requests.storage` of the live claim.
+fn claim_size(ns: &str, claim: &str) -> Option<String> {
+    get(ns, "persistentvolumeclaims", claim)?["spec"]["resources"]["requests"]["storage"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[test]
+fn one_entry_serves_two_instances_with_the_forms_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let version_dir = generate(tmp.path(), "1.11.4", &[]);
+    push(&version_dir, "form/nkp-catalog/dify", "1.11.4");
+    let a = Instance::workspace("dify", "ws-form-a");
+    let b = Instance::workspace("dify-b", "ws-form-b");
+    let answers_a = [
+        ("externalHost", "dify-a.example.test"),
+        ("fileStorageSize", "12Gi"),
+    ];
+    let answers_b = [
+        ("externalHost", "198.51.100.7"),
+        ("fileStorageSize", "3Gi"),
+        ("pluginDaemonStorageSize", "4Gi"),
+    ];
+    for (instance, answers) in [(&a, &answers_a[..]), (&b, &answers_b[..])] {
+        create_namespace(instance.namespace);
+        answer(&version_dir, instance, answers);
+        // The keys Secret: still the one step (docs/catalog.md, "Why the keys are not a form
+        // field").
+        secrets_apply(instance);
+        enable(instance, "form/nkp-catalog/dify", "1.11.4");
+    }
+    for instance in [&a, &b] {
+        wait_ready(instance.namespace, instance.release, "1.11.4");
+        wait_ready(instance.namespace, &instance.inner(), "1.11.4");
+    }
+    // Each instance runs with its own answers, and the unanswered fields at their defaults.
+    for (instance, host, file, plugins) in [
+        (&a, "dify-a.example.test", "12Gi", "10Gi"),
+        (&b, "198.51.100.7", "3Gi", "4Gi"),
+    ] {
+        let ns = instance.namespace;
+        let url = api_env(instance, "CONSOLE_API_URL");
+        check(
+            url.as_deref() == Some(&format!("http://{host}") as &str),
+            ns,
+            format!("CONSOLE_API_URL of {ns}: {url:?}, want http://{host}"),
+        );
+        let storage = claim_size(ns, &format!("{}-storage", instance.release));
+        check(
+            storage.as_deref() == Some(file),
+            ns,
+            format!("file storage claim of {ns}: {storage:?}, want {file}"),
+        );
+        let plugin = claim_size(ns, &format!("{}-plugin-daemon", instance.release));
+        check(
+            plugin.as_deref() == Some(plugins),
+            ns,
+            format!("plugin daemon claim of {ns}: {plugin:?}, want {plugins}"),
+        );
+        let class = get(
+            ns,
+            "persistentvolumeclaims",
+            &format!("{}-storage", instance.release),
+        )
+        .map(|c| c["spec"]["storageClassName"].clone());
+        check(
+            class == Some(Value::from("standard")),
+            ns,
+            format!("storage class of {ns}: {class:?}, want the generation value standard"),
+        );
+    }
+}
+
+#[test]
+fn a_wrong_answer_stops_the_deploy_with_the_api_servers_reason() {
+    let app = Instance::workspace("dify", "ws-form-bad");
+    let ns = app.namespace;
+    create_namespace(ns);
+    let tmp = tempfile::tempdir().unwrap();
+    let version_dir = generate(tmp.path(), "1.11.4", &[]);
+    push(&version_dir, "formbad/nkp-catalog/dify", "1.11.4");
+    // A ConfigMap made by hand (`nkp create appdeployment --config-overrides`) skips the form's
+    // validation: the size is no quantity.
+    answer(&version_dir, &app, &[("fileStorageSize", "ten-gigabytes")]);
+    secrets_apply(&app);
+    enable(&app, "formbad/nkp-catalog/dify", "1.11.4");
+    let inner = wait_for(
+        ns,
+        "the entry's Kustomization to fail",
+        READY_WITHIN,
+        || {
+            get(ns, KUSTOMIZATION, &app.inner()).filter(|k| {
+                condition(k, "Ready").is_some_and(|c| {
+                    c["status"] == "False"
+                        && c["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("dify-storage"))
+                })
+            })
+        },
+    );
+    let message = condition(&inner, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    check(
+        message.contains("quantities must match"),
+        ns,
+        format!("the reason does not name the quantity: {message}"),
+    );
+    // Nothing of the entry was applied: the dry run refused the whole set.
+    check(
+        get(ns, "deployment.apps", "dify-api").is_none(),
+        ns,
+        "the api Deployment exists although the entry was refused",
+    );
+    // Fixing the answer lets it converge (negative control of the failure's cause).
+    answer(&version_dir, &app, &[("fileStorageSize", "10Gi")]);
+    ok(&kubectl(&[
+        "annotate",
+        KUSTOMIZATION,
+        &app.inner(),
+        "-n",
+        ns,
+        "--overwrite",
+        "reconcile.fluxcd.io/requestedAt=fixed-answer",
+    ]));
+    wait_ready(ns, &app.inner(), "1.11.4");
+    check(
+        claim_size(ns, "dify-storage").as_deref() == Some("10Gi"),
+        ns,
+        "the fixed answer was not applied",
+    );
+}

@@ -216,7 +216,7 @@ pub fn build_flux_only(
             rendered.release.namespace, rendered.release.name
         )));
     }
-    let converted = manifests::convert(&rendered.manifest)?;
+    let converted = manifests::convert(&rendered.manifest, None)?;
     let mut files = BTreeMap::new();
     let names: Vec<String> = converted.objects.iter().map(|o| o.file.clone()).collect();
     files.insert(

@@ -1,6 +1,7 @@
 //! Rendered objects turned into the entry's `manifests/` folder, and the kustomize and Flux
 //! files that point at it.
 
+use super::inputs::{self, Variables};
 use super::{
     DROPPED_COMPONENTS, Error, RELEASE_NAME_PLACEHOLDER, RELEASE_NAME_VAR,
     RELEASE_NAMESPACE_PLACEHOLDER, RELEASE_NAMESPACE_VAR,
@@ -37,6 +38,8 @@ pub struct Object {
 pub struct Converted {
     pub objects: Vec<Object>,
     pub dropped: Vec<String>,
+    /// The operator's choices the objects read as Flux variables.
+    pub variables: Variables,
 }
 
 /// Escapes text so that Flux's post-build substitution gives it back unchanged.
@@ -143,10 +146,23 @@ fn file_name(resource: &Resource) -> String {
     )
 }
 
-/// Converts every object of the rendered release except the dropped components.
-pub fn convert(manifest: &Manifest) -> Result<Converted, Error> {
+/// The object's name without the release prefix.
+fn short_name(resource: &Resource) -> String {
+    let prefix = format!("{RELEASE_NAME_PLACEHOLDER}-");
+    resource
+        .name
+        .strip_prefix(&prefix)
+        .unwrap_or(&resource.name)
+        .to_owned()
+}
+
+/// Converts every object of the rendered release except the dropped components. With `host`
+/// (the values' `external.host`; a catalog entry), the host and every claim's storage class and
+/// size become variables; without (`--flux-only`), every value stays as rendered.
+pub fn convert(manifest: &Manifest, host: Option<&str>) -> Result<Converted, Error> {
     let mut objects: Vec<Object> = Vec::new();
     let mut dropped = Vec::new();
+    let mut variables = Variables::default();
     for resource in &manifest.resources {
         if DROPPED_COMPONENTS.contains(&resource.component.as_str()) {
             dropped.push(format!(
@@ -156,7 +172,16 @@ pub fn convert(manifest: &Manifest) -> Result<Converted, Error> {
             ));
             continue;
         }
-        let body = rewrite(&adapt(resource));
+        let mut body = rewrite(&adapt(resource));
+        if let Some(host) = host {
+            inputs::parametrize(
+                &mut body,
+                &resource.kind,
+                &short_name(resource),
+                host,
+                &mut variables,
+            );
+        }
         let namespace = body.pointer("/metadata/namespace").and_then(Value::as_str);
         if namespace != Some(RELEASE_NAMESPACE_VAR) {
             return Err(Error::OutsideReleaseNamespace(format!(
@@ -184,7 +209,11 @@ pub fn convert(manifest: &Manifest) -> Result<Converted, Error> {
             text,
         });
     }
-    Ok(Converted { objects, dropped })
+    Ok(Converted {
+        objects,
+        dropped,
+        variables,
+    })
 }
 
 /// Whether objects of this apiVersion are Kubernetes' own (known to the upstream schemas).
@@ -209,8 +238,9 @@ pub fn kustomization(resources: &[String]) -> String {
 /// `${releaseName}-helmrelease` one `nkp generate catalog-repository` writes, over the
 /// `manifests` folder of the same OCI artifact (`${releaseName}-source`, which Kommander
 /// creates for the application). Every object already names `${releaseNamespace}`, so no
-/// `targetNamespace` is set.
-pub fn flux_kustomization() -> String {
+/// `targetNamespace` is set. The form's answers come from the ConfigMap `config_overrides`,
+/// optional: without it (NKP 2.16, or enabled without answers) every variable has its default.
+pub fn flux_kustomization(config_overrides: &str) -> String {
     let doc = json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
@@ -226,6 +256,9 @@ pub fn flux_kustomization() -> String {
                     "releaseName": RELEASE_NAME_VAR,
                     "releaseNamespace": RELEASE_NAMESPACE_VAR,
                 },
+                "substituteFrom": [
+                    {"kind": "ConfigMap", "name": config_overrides, "optional": true},
+                ],
             },
             "prune": true,
             "retryInterval": "1m0s",
@@ -242,8 +275,9 @@ pub fn flux_kustomization() -> String {
 }
 
 /// Flux's post-build substitution of `${name}` variables, as kustomize-controller applies it:
-/// `$$` is a literal `$`, any other `$` is kept, and an unknown variable is an error (as with
-/// strict post-build substitution). Lets tests check that an escaped entry comes back intact.
+/// `$$` is a literal `$`, any other `$` is kept, `${name:=default}` is the default when `name`
+/// is unset or empty, and an unknown variable without a default is an error (as with strict
+/// post-build substitution). Lets tests check that an escaped entry comes back intact.
 pub fn substitute_like_flux(text: &str, vars: &[(&str, &str)]) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
@@ -255,10 +289,15 @@ pub fn substitute_like_flux(text: &str, vars: &[(&str, &str)]) -> Result<String,
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
             let end = body.find('}').ok_or("an unclosed ${")?;
-            let name = &body[..end];
-            let (_, value) = vars
+            let (name, default) = match body[..end].split_once(":=") {
+                Some((name, default)) => (name, Some(default)),
+                None => (&body[..end], None),
+            };
+            let value = vars
                 .iter()
-                .find(|(k, _)| *k == name)
+                .find(|(k, v)| *k == name && !(v.is_empty() && default.is_some()))
+                .map(|(_, v)| *v)
+                .or(default)
                 .ok_or(format!("undefined variable {name}"))?;
             out.push_str(value);
             rest = &body[end + 1..];

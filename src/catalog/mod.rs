@@ -26,6 +26,7 @@
 
 pub(crate) mod files;
 mod flux;
+pub mod inputs;
 pub mod manifests;
 pub mod metadata;
 
@@ -49,9 +50,9 @@ pub const RELEASE_NAME_VAR: &str = "${releaseName}";
 pub const RELEASE_NAMESPACE_VAR: &str = "${releaseNamespace}";
 /// Components that are not part of an entry.
 pub const DROPPED_COMPONENTS: &[&str] = &["namespace", "secrets"];
-/// Kubernetes versions `.bloodhound.yml` validates against: those of NKP 2.16 (1.32), 2.17
-/// (1.33) and 2.18 (1.34), as assumed from the releases' notes; patch level .0 because
-/// bloodhound resolves them in the upstream JSON-schema index.
+/// Kubernetes versions `.bloodhound.yml` validates against: every minor NKP 2.16-2.18
+/// validates (`crate::objects::NKP_KUBERNETES`); patch level .0 because bloodhound resolves
+/// them in the upstream JSON-schema index.
 pub fn k8s_versions() -> Vec<String> {
     let (lo, hi) = crate::objects::TESTED_MINORS;
     (lo..=hi).map(|m| format!("1.{m}.0")).collect()
@@ -252,18 +253,34 @@ pub fn build(rendered: &RenderedRelease, options: &EntryOptions) -> Result<Entry
         }
     }
 
-    let converted = manifests::convert(&rendered.manifest)?;
+    let converted = manifests::convert(
+        &rendered.manifest,
+        Some(&crate::values::text_at(&rendered.values, "/external/host")),
+    )?;
     let fixed = metadata::fixed_values(rendered, &converted.objects);
     let mut files = BTreeMap::new();
     files.insert(
         "metadata.yaml".to_owned(),
-        metadata::metadata_yaml(rendered, &fixed, &icon),
+        metadata::metadata_yaml(rendered, &options.app_name, &fixed, &icon),
     );
     files.insert(
         "kustomization.yaml".to_owned(),
         manifests::kustomization(&["manifests.yaml".to_owned()]),
     );
-    files.insert("manifests.yaml".to_owned(), manifests::flux_kustomization());
+    let overrides = inputs::config_overrides_name(&options.app_name);
+    files.insert(
+        "manifests.yaml".to_owned(),
+        manifests::flux_kustomization(&overrides),
+    );
+    files.insert(
+        "user-inputs.yaml".to_owned(),
+        inputs::user_inputs_yaml(
+            &options.app_name,
+            rendered.dify_version(),
+            &crate::values::text_at(&rendered.values, "/expose/path"),
+            &converted.variables,
+        ),
+    );
     let names: Vec<String> = converted.objects.iter().map(|o| o.file.clone()).collect();
     files.insert(
         "manifests/kustomization.yaml".to_owned(),

@@ -30,22 +30,45 @@ pub(super) async fn version(mgr: &ResourceManager) -> Result<Check, Error> {
 pub(super) fn version_check(major: &str, minor: &str, git_version: &str) -> Check {
     const NAME: &str = "kubernetes";
     let (lo, hi) = TESTED_MINORS;
-    let range = format!("1.{lo}–1.{hi}");
-    match (major, minor_of(minor)) {
-        ("1", Some(m)) if (lo..=hi).contains(&m) => Check::pass(
-            NAME,
-            format!("{git_version} is within the range this chart is tested on ({range})"),
-        ),
+    let table = || {
+        crate::objects::NKP_KUBERNETES
+            .iter()
+            .map(|n| format!("NKP {}: 1.{}–1.{}", n.nkp, n.minors.0, n.minors.1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let minor = minor_of(minor);
+    let validated_by = match (major, minor) {
+        ("1", Some(m)) => crate::objects::nkp_releases_for(m),
+        _ => Vec::new(),
+    };
+    match (major, minor) {
+        ("1", Some(_)) if !validated_by.is_empty() => {
+            let by: Vec<String> = validated_by
+                .iter()
+                .map(|n| format!("{} (1.{}–1.{})", n.nkp, n.minors.0, n.minors.1))
+                .collect();
+            Check::pass(
+                NAME,
+                format!(
+                    "{git_version} is a version NKP validates: NKP {}",
+                    by.join(", ")
+                ),
+            )
+        }
         ("1", Some(m)) if m < OLDEST_MINOR => Check::fail(
             NAME,
             format!(
                 "{git_version} is too old: the render needs Kubernetes 1.{OLDEST_MINOR} or newer"
             ),
         )
-        .fix(format!("upgrade the cluster to a version in {range}")),
+        .fix(format!("upgrade the cluster to a version in 1.{lo}–1.{hi}")),
         _ => Check::warn(
             NAME,
-            format!("{git_version} is outside the range this chart is tested on ({range})"),
+            format!(
+                "{git_version} is outside 1.{lo}–1.{hi}, the versions NKP validates ({})",
+                table()
+            ),
         )
         .fix("it may work; watch `difyrender status` and run `difyrender test` after installing"),
     }
@@ -126,10 +149,39 @@ mod tests {
 
     #[test]
     fn version_range() {
-        assert_eq!(version_check("1", "34", "v1.34.10").verdict, Verdict::Pass);
+        // Every minor of every NKP row passes, and names the rows that validate it.
+        for row in crate::objects::NKP_KUBERNETES {
+            for m in row.minors.0..=row.minors.1 {
+                let check = version_check("1", &m.to_string(), &format!("v1.{m}.2"));
+                assert_eq!(check.verdict, Verdict::Pass, "1.{m}");
+                assert!(check.reason.contains(row.nkp), "{}", check.reason);
+            }
+        }
+        let check = version_check("1", "35", "v1.35.2");
+        assert_eq!(check.verdict, Verdict::Pass);
+        assert!(
+            check.reason.ends_with("NKP 2.18 (1.33–1.35)"),
+            "{}",
+            check.reason
+        );
+        assert!(!check.reason.contains("2.17"), "{}", check.reason);
         assert_eq!(version_check("1", "32+", "v1.32.3").verdict, Verdict::Pass);
-        assert_eq!(version_check("1", "31", "v1.31.0").verdict, Verdict::Warn);
-        assert_eq!(version_check("1", "35", "v1.35.0").verdict, Verdict::Warn);
+        assert!(
+            version_check("1", "33", "v1.33.1")
+                .reason
+                .contains("2.16 (1.31–1.33), 2.17 (1.32–1.34), 2.18 (1.33–1.35)")
+        );
+        // Just outside the table on both sides: WARN, naming the table.
+        for (minor, v) in [("30", "v1.30.9"), ("36", "v1.36.0")] {
+            let check = version_check("1", minor, v);
+            assert_eq!(check.verdict, Verdict::Warn, "{v}");
+            assert!(
+                check.reason.contains("outside 1.31–1.35"),
+                "{}",
+                check.reason
+            );
+        }
         assert_eq!(version_check("1", "24", "v1.24.0").verdict, Verdict::Fail);
+        assert_eq!(version_check("2", "0", "v2.0.0").verdict, Verdict::Warn);
     }
 }

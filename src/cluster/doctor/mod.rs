@@ -6,7 +6,8 @@
 //! SelfSubjectReview, which the API server evaluates without storing anything.
 //!
 //! One file per check family: [`kubernetes`] (version, served APIs), [`storage`], [`ingress`]
-//! (ingress class, Traefik Service), [`pod_security`], [`quota`] (quotas, limit ranges, node
+//! (ingress class, Traefik Service), [`secret_store`] (the External Secrets Operator's store of
+//! `secrets.externalSecret`), [`pod_security`], [`quota`] (quotas, limit ranges, node
 //! capacity, on the arithmetic in [`resources`]), [`permissions`] and [`release`] (upgrade or
 //! downgrade of the installed release).
 
@@ -21,6 +22,7 @@ mod pod_security;
 mod quota;
 mod release;
 mod resources;
+mod secret_store;
 mod storage;
 
 use super::external::ServiceRef;
@@ -36,6 +38,7 @@ use permissions::permissions;
 use pod_security::pod_security;
 use quota::{capacity, limit_ranges, quota};
 use release::release;
+use secret_store::secret_store;
 use serde::Serialize;
 use std::fmt::Write as _;
 use storage::storage;
@@ -206,9 +209,10 @@ pub async fn run(
         Err(e) => Err(e),
     };
     let exists = matches!(inventory, Ok(Some(_)));
-    let (version, groups, storage, ingress, traefik, pss, quota, limits, capacity, perms, offline) = futures::join!(
+    let (version, groups, store, storage, ingress, traefik, pss, quota, limits, capacity, perms, offline) = futures::join!(
         version(mgr),
         api_resources(mgr, rendered),
+        secret_store(mgr, rendered),
         storage(mgr, rendered),
         ingress_class(mgr, rendered),
         traefik(mgr, rendered, opts),
@@ -220,6 +224,7 @@ pub async fn run(
         airgap(mgr, rendered),
     );
     let mut checks = vec![version?, groups?];
+    checks.extend(store?);
     checks.extend(storage?);
     checks.push(ingress?);
     checks.push(traefik?);
