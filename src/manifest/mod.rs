@@ -356,7 +356,25 @@ fn immutable_problems(kind: &str, body: &Value) -> Vec<String> {
 
 /// Parses and checks one template's output.
 fn parse_template(t: &RenderedTemplate) -> (Vec<Resource>, Vec<Problem>) {
-    let docs = match yaml::from_str_multiple(&t.text) {
+    use crate::render::stages;
+    let started = stages::enabled().then(std::time::Instant::now);
+    let parsed = yaml::from_str_multiple(&t.text);
+    if let Some(started) = started {
+        stages::record(format!("parse {}", t.name), started.elapsed());
+    }
+    let started = stages::enabled().then(std::time::Instant::now);
+    let out = check_documents(t, parsed);
+    if let Some(started) = started {
+        stages::record(format!("typed checks {}", t.name), started.elapsed());
+    }
+    out
+}
+
+fn check_documents(
+    t: &RenderedTemplate,
+    parsed: Result<Vec<Value>, yaml::YamlError>,
+) -> (Vec<Resource>, Vec<Problem>) {
+    let docs = match parsed {
         Ok(docs) => docs,
         Err(e) => {
             let message = format!("rendered YAML is invalid: {e}");
