@@ -56,6 +56,10 @@ pub struct Chart {
 impl Chart {
     /// The chart compiled into this binary.
     pub fn embedded() -> Chart {
+        crate::render::stages::time("chart: load the embedded chart", Chart::load_embedded)
+    }
+
+    fn load_embedded() -> Chart {
         let templates = EMBEDDED_TEMPLATES
             .files()
             .filter_map(|f| Some((f.path().to_str()?.to_owned(), f.contents_utf8()?.to_owned())))
@@ -126,12 +130,25 @@ impl Chart {
         schema: &[u8],
         versions: &[u8],
     ) -> Result<Chart, Error> {
-        let default_values = crate::values::parse_values(values, "values.yaml")?;
-        let schema: Value = serde_json::from_slice(schema).map_err(|e| Error::SchemaJson {
+        // The three documents are parsed at once (YAML parsing is most of a chart's loading).
+        let (default_values, schema, versions) = std::thread::scope(|scope| {
+            let versions = scope.spawn(|| ReleaseTable::parse(versions));
+            let schema = scope.spawn(|| serde_json::from_slice::<Value>(schema));
+            let default_values = crate::values::parse_values(values, "values.yaml");
+            (
+                default_values,
+                schema.join().expect("the schema parser does not panic"),
+                versions
+                    .join()
+                    .expect("the release table parser does not panic"),
+            )
+        });
+        let default_values = default_values?;
+        let schema = schema.map_err(|e| Error::SchemaJson {
             path: "values.schema.json".into(),
             message: e.to_string(),
         })?;
-        let versions = ReleaseTable::parse(versions)?;
+        let versions = versions?;
         Ok(Chart {
             origin,
             templates,

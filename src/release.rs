@@ -330,39 +330,82 @@ fn register_secret_values(user: &Map<String, Value>) {
 
 /// Renders a release. Nothing here talks to a cluster.
 pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
-    let mut user = UserValues::load(&spec.sources, &|p, limit| {
-        crate::input::read_limited(p, limit)
+    use crate::render::stages::time;
+    // Compiling the values schema and the templates needs no values: both run on threads of
+    // their own while the values are loaded, and are joined before the values are validated.
+    std::thread::scope(|scope| {
+        let schema = scope.spawn(|| {
+            time("schema: compile", || {
+                ValuesSchema::compile(&spec.chart.schema)
+            })
+        });
+        let templates = scope.spawn(|| render::Templates::compile(&spec.chart));
+        let values = load_values(spec);
+        let schema = schema.join().expect("the schema thread does not panic");
+        let templates = templates
+            .join()
+            .expect("the template thread does not panic");
+        let (user, master_key_source, merged) = values?;
+        let schema = schema.map_err(Error::Schema)?;
+        finish(spec, user, master_key_source, merged, &schema, templates)
+    })
+}
+
+/// The values of a release: files and flags loaded and merged, the master key injected, the
+/// chart's defaults under them.
+fn load_values(spec: &ReleaseSpec) -> Result<(UserValues, MasterKeySource, Value), Error> {
+    crate::render::stages::time("values: load, merge, master key", || {
+        let mut user = UserValues::load(&spec.sources, &|p, limit| {
+            crate::input::read_limited(p, limit)
+        })?;
+        register_secret_values(&user.merged);
+        values::rules::check_user(&user).map_err(values::Error::Rules)?;
+        let master_key_source = values::secrets::inject_master_key(
+            &mut user.merged,
+            spec.secret_key_file.as_deref(),
+            spec.master_key_env.clone(),
+        )?;
+        values::merge_maps(&mut user.merged, spec.injected.clone());
+        let merged = Value::Object(values::coalesce(
+            &spec.chart.default_values,
+            user.merged.clone(),
+        ));
+        Ok((user, master_key_source, merged))
+    })
+}
+
+/// Validation, the release table, the templates and the checks of their output.
+fn finish(
+    spec: &ReleaseSpec,
+    user: UserValues,
+    master_key_source: MasterKeySource,
+    merged: Value,
+    schema: &ValuesSchema,
+    templates: render::Templates<'_>,
+) -> Result<RenderedRelease, Error> {
+    use crate::render::stages::time;
+    time("schema: validate", || schema.validate(&merged, &user)).map_err(values::Error::Schema)?;
+    time("values: rules", || values::rules::check(&merged, &user)).map_err(values::Error::Rules)?;
+    let (dify, keys) = time("release table and derived keys", || {
+        let dify = versions::resolve(
+            &spec.chart.versions,
+            &merged,
+            &Value::Object(spec.chart.default_values.clone()),
+            spec.allow_unknown_release,
+        )?;
+        let keys = DerivedKeys::resolve_for(
+            merged.as_object().expect("coalesce returns a mapping"),
+            &dify.switches,
+        );
+        Ok::<_, Error>((dify, keys))
     })?;
-    register_secret_values(&user.merged);
-    values::rules::check_user(&user).map_err(values::Error::Rules)?;
-    let master_key_source = values::secrets::inject_master_key(
-        &mut user.merged,
-        spec.secret_key_file.as_deref(),
-        spec.master_key_env.clone(),
-    )?;
-    values::merge_maps(&mut user.merged, spec.injected.clone());
-    let merged = Value::Object(values::coalesce(
-        &spec.chart.default_values,
-        user.merged.clone(),
-    ));
-    let schema = ValuesSchema::compile(&spec.chart.schema).map_err(Error::Schema)?;
-    schema
-        .validate(&merged, &user)
-        .map_err(values::Error::Schema)?;
-    values::rules::check(&merged, &user).map_err(values::Error::Rules)?;
-    let dify = versions::resolve(
-        &spec.chart.versions,
-        &merged,
-        &Value::Object(spec.chart.default_values.clone()),
-        spec.allow_unknown_release,
-    )?;
-    let keys = DerivedKeys::resolve_for(
-        merged.as_object().expect("coalesce returns a mapping"),
-        &dify.switches,
-    );
-    let rendered = render::render(&spec.chart, &merged, &keys, &spec.release, &dify)?;
-    let manifest = Manifest::from_rendered(&rendered)
-        .map_err(|e| e.with_value_keys(&Value::Object(user.merged.clone())))?;
+    let rendered = time("templates (all)", || {
+        templates.render(&merged, &keys, &spec.release, &dify)
+    })?;
+    let manifest = time("parse-back and typed checks (all)", || {
+        Manifest::from_rendered(&rendered)
+    })
+    .map_err(|e| e.with_value_keys(&Value::Object(user.merged.clone())))?;
     if let Some(configured) = connections::bundled_max_connections(&manifest) {
         let budget = connections::budget(&manifest);
         if configured < budget.needed() {

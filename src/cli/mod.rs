@@ -50,7 +50,9 @@ fn completion(cmd: args::CompletionCommand) -> Result<u8, Error> {
 fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
     config::check_components(&cmd.show_only)?;
     let spec = cmd.render.to_spec(cmd.release.to_release()?)?;
-    let rendered = render_release(&spec)?;
+    let rendered =
+        crate::render::stages::time("render_release (all stages)", || render_release(&spec))?;
+    let started = crate::render::stages::enabled().then(std::time::Instant::now);
     let rendered_notes = rendered.notes();
     let manifest = if cmd.show_only.is_empty() {
         rendered.manifest
@@ -68,6 +70,9 @@ fn render(cmd: args::RenderCommand) -> Result<u8, Error> {
     }
     if !rendered_notes.is_empty() {
         crate::diag::eprint_message(notes_text(&rendered_notes).trim_end());
+    }
+    if let Some(started) = started {
+        crate::render::stages::record("output: notes, YAML stream, write", started.elapsed());
     }
     Ok(exit::OK)
 }

@@ -1,19 +1,82 @@
-//! Waiting until objects are ready, by the rules in [`super::readiness`], polling their live
-//! state and reporting each change of reason.
+//! Waiting until objects are ready, by the rules in [`super::readiness`], reporting each
+//! change of reason. The objects' kinds are watched: every change wakes the wait, which then
+//! reads the objects again (list-then-watch: the watches start before the first read, so no
+//! change between the read and the wait is missed). A slow re-read every few seconds covers an
+//! account that may not watch, or a watch that broke.
 
 use super::diagnose;
 use super::progress::Progress;
 use super::readiness::{Readiness, readiness};
 use super::{Error, ResourceManager};
 use crate::manifest::Resource;
+use futures::StreamExt;
 use futures::future::join_all;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a wait trusts the watches alone before reading the objects again anyway.
+const REREAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Wakes a wait whenever an object of the watched kinds changes: one watch per kind and
+/// namespace of the objects waited for. The watches stop when this is dropped.
+struct Changes {
+    notify: Arc<Notify>,
+    watches: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Changes {
+    fn watch(mgr: &ResourceManager, resources: &[&Resource]) -> Self {
+        let notify = Arc::new(Notify::new());
+        let kinds: BTreeSet<(&str, &str, Option<&str>)> = resources
+            .iter()
+            .map(|r| {
+                (
+                    r.api_version.as_str(),
+                    r.kind.as_str(),
+                    r.namespace.as_deref(),
+                )
+            })
+            .collect();
+        let watches = kinds
+            .into_iter()
+            .map(|(api_version, kind, namespace)| {
+                let api = mgr.api_of(api_version, kind, namespace);
+                let notify = notify.clone();
+                tokio::spawn(async move {
+                    let events = watcher(api, watcher::Config::default()).default_backoff();
+                    let mut events = std::pin::pin!(events);
+                    while let Some(event) = events.next().await {
+                        // An error (a watch the account may not open) is retried with backoff
+                        // by the watcher; the periodic re-read covers the time in between.
+                        if event.is_ok() {
+                            notify.notify_one();
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { notify, watches }
+    }
+
+    /// Until an object changes or `limit` passes.
+    async fn next(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.notify.notified()).await;
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        for watch in &self.watches {
+            watch.abort();
+        }
+    }
+}
 
 /// Readiness of one object from its live state (`None`: not found). `classes` caches whether
 /// each StorageClass binds on first consumer, so a PVC's class is fetched once per run.
@@ -91,6 +154,7 @@ pub async fn wait_ready(
     if resources.is_empty() {
         return Ok(());
     }
+    let changes = Changes::watch(mgr, resources);
     let mut last: HashMap<String, String> = HashMap::new();
     loop {
         let states = check_all(mgr, resources).await?;
@@ -131,10 +195,9 @@ pub async fn wait_ready(
             };
             return Err(explain(mgr, resources, error, &diagnosed).await);
         }
-        tokio::time::sleep(
-            POLL_INTERVAL.min(deadline.at.saturating_duration_since(Instant::now())),
-        )
-        .await;
+        changes
+            .next(REREAD_INTERVAL.min(deadline.at.saturating_duration_since(Instant::now())))
+            .await;
     }
 }
 

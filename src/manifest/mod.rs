@@ -299,15 +299,34 @@ impl Manifest {
     }
 
     /// The YAML stream: every document starts with `---` and names its template.
+    /// The documents are written on every core, each thread a run of consecutive objects, and
+    /// joined in order.
     pub fn to_yaml_stream(&self) -> String {
-        let mut out = String::new();
-        for r in &self.resources {
-            out.push_str("---\n# Source: ");
+        let document = |r: &Resource| {
+            let mut out = String::from("---\n# Source: ");
             out.push_str(&r.template);
             out.push('\n');
             out.push_str(&r.to_yaml());
+            out
+        };
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if workers <= 1 || self.resources.len() < 2 {
+            return self.resources.iter().map(document).collect();
         }
-        out
+        let run = self.resources.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .resources
+                .chunks(run)
+                .map(|objects| {
+                    scope.spawn(move || objects.iter().map(document).collect::<String>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a writer thread does not panic"))
+                .collect()
+        })
     }
 
     /// One file name per object for `--output-dir`, prefixed by stage so `kubectl apply -f DIR`
@@ -363,7 +382,25 @@ fn immutable_problems(kind: &str, body: &Value) -> Vec<String> {
 
 /// Parses and checks one template's output.
 fn parse_template(t: &RenderedTemplate) -> (Vec<Resource>, Vec<Problem>) {
-    let docs = match yaml::from_str_multiple(&t.text) {
+    use crate::render::stages;
+    let started = stages::enabled().then(std::time::Instant::now);
+    let parsed = yaml::from_str_multiple(&t.text);
+    if let Some(started) = started {
+        stages::record(format!("parse {}", t.name), started.elapsed());
+    }
+    let started = stages::enabled().then(std::time::Instant::now);
+    let out = check_documents(t, parsed);
+    if let Some(started) = started {
+        stages::record(format!("typed checks {}", t.name), started.elapsed());
+    }
+    out
+}
+
+fn check_documents(
+    t: &RenderedTemplate,
+    parsed: Result<Vec<Value>, yaml::YamlError>,
+) -> (Vec<Resource>, Vec<Problem>) {
+    let docs = match parsed {
         Ok(docs) => docs,
         Err(e) => {
             let message = format!("rendered YAML is invalid: {e}");

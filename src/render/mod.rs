@@ -17,6 +17,7 @@
 
 pub mod escape;
 mod labels;
+pub mod stages;
 
 use crate::chart::Chart;
 use crate::values::DerivedKeys;
@@ -102,21 +103,78 @@ pub fn render(
     release: &Release,
     dify: &crate::versions::Resolved,
 ) -> Result<Vec<RenderedTemplate>, Error> {
-    let tracker = Arc::new(Mutex::new(RequiredTracker::default()));
-    let mut broken = Vec::new();
-    let env = environment(
-        chart,
-        values,
-        keys,
-        release,
-        dify,
-        tracker.clone(),
-        &mut broken,
-    );
+    Templates::compile(chart).render(values, keys, release, dify)
+}
+
+/// The chart's templates compiled, ready for a release's values: compiling needs no values,
+/// so it can run while the values are loaded and validated.
+pub struct Templates<'c> {
+    chart: &'c Chart,
+    env: Environment<'c>,
+    tracker: Arc<Mutex<RequiredTracker>>,
+    /// Templates that failed to compile.
+    broken: Vec<TemplateProblem>,
+}
+
+impl<'c> Templates<'c> {
+    /// Compiles every template; a syntax error is reported by [`Templates::render`], with the
+    /// others.
+    pub fn compile(chart: &'c Chart) -> Self {
+        let tracker = Arc::new(Mutex::new(RequiredTracker::default()));
+        let mut broken = Vec::new();
+        let env = stages::time("template environment (compile every template)", || {
+            environment(chart, tracker.clone(), &mut broken)
+        });
+        Templates {
+            chart,
+            env,
+            tracker,
+            broken,
+        }
+    }
+
+    /// Renders every non-library template with a release's values.
+    pub fn render(
+        self,
+        values: &serde_json::Value,
+        keys: &DerivedKeys,
+        release: &Release,
+        dify: &crate::versions::Resolved,
+    ) -> Result<Vec<RenderedTemplate>, Error> {
+        let Templates {
+            chart,
+            mut env,
+            tracker,
+            broken,
+        } = self;
+        env.add_global("Values", JValue::from(minijinja::value::Serde(values)));
+        env.add_global("Release", JValue::from(minijinja::value::Serde(release)));
+        env.add_global("Secrets", JValue::from(minijinja::value::Serde(keys)));
+        env.add_global("Dify", JValue::from(minijinja::value::Serde(dify)));
+        render_with(chart, &env, &tracker, broken)
+    }
+}
+
+fn render_with(
+    chart: &Chart,
+    env: &Environment<'_>,
+    tracker: &Mutex<RequiredTracker>,
+    mut broken: Vec<TemplateProblem>,
+) -> Result<Vec<RenderedTemplate>, Error> {
+    let names: Vec<&str> = chart.rendered_template_names().collect();
+    // Every template at once, over the cores. When all of them render, that is the result;
+    // otherwise the pass below renders them again one by one, to find every problem in a fixed
+    // order (a failed `required` is retried there, which one shared tracker cannot do in
+    // parallel).
+    if broken.is_empty()
+        && let Some(out) = render_all_at_once(env, &names)
+    {
+        return Ok(out);
+    }
     let mut out = Vec::new();
     let mut missing = Vec::new();
     let mut printed = 0usize;
-    for name in chart.rendered_template_names() {
+    for name in names {
         // A template that failed to compile was reported by `environment`.
         let Ok(template) = env.get_template(name) else {
             continue;
@@ -126,7 +184,12 @@ pub fn render(
         // microseconds, and there are only a handful of required values.
         loop {
             tracker.lock().unwrap().failed_path = None;
-            match template.render(()) {
+            let started = stages::enabled().then(std::time::Instant::now);
+            let result = template.render(());
+            if let Some(started) = started {
+                stages::record(format!("template {name}"), started.elapsed());
+            }
+            match result {
                 Ok(text) => {
                     printed += text.len();
                     if printed > MAX_RENDERED_BYTES {
@@ -176,6 +239,66 @@ pub fn render(
     Ok(out)
 }
 
+/// Renders every template on as many threads as there are cores, each thread taking the next
+/// template not yet taken. `None` when any template fails or the output is too large together:
+/// the one-by-one pass then says why.
+fn render_all_at_once(env: &Environment<'_>, names: &[&str]) -> Option<Vec<RenderedTemplate>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(names.len());
+    let next = AtomicUsize::new(0);
+    let render_next = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(name) = names.get(i) else {
+                return Some(done);
+            };
+            let started = stages::enabled().then(std::time::Instant::now);
+            let text = env.get_template(name).ok()?.render(()).ok()?;
+            if let Some(started) = started {
+                stages::record(format!("template {name}"), started.elapsed());
+            }
+            done.push((i, text));
+        }
+    };
+    let mut texts: Vec<Option<String>> = vec![None; names.len()];
+    let results: Vec<Option<Vec<(usize, String)>>> = if workers <= 1 {
+        vec![render_next()]
+    } else {
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..workers).map(|_| scope.spawn(render_next)).collect();
+            let mine = render_next();
+            let mut all: Vec<_> = others
+                .into_iter()
+                .map(|h| h.join().expect("a render thread does not panic"))
+                .collect();
+            all.push(mine);
+            all
+        })
+    };
+    for done in results {
+        for (i, text) in done? {
+            texts[i] = Some(text);
+        }
+    }
+    let printed: usize = texts.iter().flatten().map(String::len).sum();
+    if printed > MAX_RENDERED_BYTES {
+        return None;
+    }
+    names
+        .iter()
+        .zip(texts)
+        .map(|(name, text)| {
+            Some(RenderedTemplate {
+                name: Chart::display_name_of(name),
+                text: text?,
+            })
+        })
+        .collect()
+}
+
 /// A user-facing problem from a minijinja error. Only the error's own detail is used: the
 /// debug dump of referenced variables would print every value, secrets included.
 fn problem(e: &JError) -> TemplateProblem {
@@ -208,12 +331,10 @@ fn problem(e: &JError) -> TemplateProblem {
     }
 }
 
+/// The environment with every template compiled and every function, filter and test; the
+/// globals (`Values`, `Release`, `Secrets`, `Dify`) are added by [`Templates::render`].
 fn environment<'c>(
     chart: &'c Chart,
-    values: &serde_json::Value,
-    keys: &DerivedKeys,
-    release: &Release,
-    dify: &crate::versions::Resolved,
     tracker: Arc<Mutex<RequiredTracker>>,
     broken: &mut Vec<TemplateProblem>,
 ) -> Environment<'c> {
@@ -257,10 +378,6 @@ fn environment<'c>(
             .map_err(|e| JError::new(ErrorKind::BadSerialization, e.to_string()))?;
         out.write_str(&escape::flow(&json)).map_err(JError::from)
     });
-    env.add_global("Values", JValue::from(minijinja::value::Serde(values)));
-    env.add_global("Release", JValue::from(minijinja::value::Serde(release)));
-    env.add_global("Secrets", JValue::from(minijinja::value::Serde(keys)));
-    env.add_global("Dify", JValue::from(minijinja::value::Serde(dify)));
     env.add_function("required", move |state: &State, path: &str| {
         required(state, path, &tracker)
     });

@@ -202,14 +202,32 @@ pub async fn run(
     opts: &Options,
 ) -> Result<Report, Error> {
     let ns = &rendered.release.namespace;
-    let inventory = inventory::read(mgr, &rendered.release.name, ns).await;
-    let inventory = match inventory {
-        Ok(inv) => Ok(inv),
-        Err(e) if e.is_unreachable() => return Err(e),
-        Err(e) => Err(e),
+    // Every read runs at once; only the quota check waits for the inventory (a release that
+    // exists already holds its share of the quota).
+    let inventory_and_quota = async {
+        let inventory = match inventory::read(mgr, &rendered.release.name, ns).await {
+            Err(e) if e.is_unreachable() => return Err(e),
+            other => other,
+        };
+        let exists = matches!(inventory, Ok(Some(_)));
+        Ok((inventory, quota(mgr, rendered, exists).await))
     };
-    let exists = matches!(inventory, Ok(Some(_)));
-    let (version, groups, store, storage, ingress, traefik, pss, quota, limits, capacity, perms, offline) = futures::join!(
+    let (
+        inventory_and_quota,
+        version,
+        groups,
+        store,
+        storage,
+        ingress,
+        traefik,
+        pss,
+        limits,
+        capacity,
+        perms,
+        offline,
+        boot,
+    ) = futures::join!(
+        inventory_and_quota,
         version(mgr),
         api_resources(mgr, rendered),
         secret_store(mgr, rendered),
@@ -217,12 +235,13 @@ pub async fn run(
         ingress_class(mgr, rendered),
         traefik(mgr, rendered, opts),
         pod_security(mgr, rendered),
-        quota(mgr, rendered, exists),
         limit_ranges(mgr, rendered),
         capacity(mgr, rendered),
         permissions(mgr, rendered, opts),
         airgap(mgr, rendered),
+        bootstrap::bootstrap(mgr, rendered),
     );
+    let (inventory, quota) = inventory_and_quota?;
     let mut checks = vec![version?, groups?];
     checks.extend(store?);
     checks.extend(storage?);
@@ -234,7 +253,7 @@ pub async fn run(
     checks.push(capacity?);
     checks.push(perms?);
     checks.extend(database_connections(rendered));
-    checks.extend(bootstrap::bootstrap(mgr, rendered).await?);
+    checks.extend(boot?);
     checks.push(image_tags(rendered));
     checks.extend(offline?);
     checks.push(match inventory {
