@@ -97,6 +97,13 @@ pub enum Error {
     Downgrade(String),
 }
 
+impl Error {
+    /// A release the table refuses, or a table that cannot be read, is bad input.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit::INPUT
+    }
+}
+
 /// A version's sort key: `1.10.1-fix.1` sorts after `1.10.1` (a hotfix), `2.0.0-beta.1` before
 /// `2.0.0` (a pre-release).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
