@@ -56,6 +56,9 @@ pub struct ReleaseTable {
     pub minimum: String,
     #[serde(default)]
     pub refused: Vec<Refusal>,
+    /// The port each component listens on and its Service serves, by name; the same for every
+    /// release. Templates read `Dify.ports.<name>`, Rust [`ReleaseTable::port`].
+    pub ports: BTreeMap<String, u16>,
     pub releases: Vec<DifyRelease>,
 }
 
@@ -171,6 +174,15 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
 ];
 
 impl ReleaseTable {
+    /// The port of `name` in the table's `ports`; the names are the chart's own, so a missing
+    /// one is a defect of the embedded chart, caught by the tests.
+    pub fn port(&self, name: &str) -> u16 {
+        *self
+            .ports
+            .get(name)
+            .unwrap_or_else(|| panic!("versions.yaml has no port named {name}"))
+    }
+
     /// Reads and checks `versions.yaml`.
     pub fn parse(bytes: &[u8]) -> Result<ReleaseTable, Error> {
         let text = crate::yaml::decode_text(bytes).map_err(|e| Error::Table(format!("it{e}")))?;
@@ -321,6 +333,8 @@ pub struct Image {
 #[serde(rename_all = "camelCase")]
 pub struct Resolved {
     pub version: String,
+    /// The ports of the table ([`ReleaseTable::ports`]).
+    pub ports: BTreeMap<String, u16>,
     pub alembic_head: String,
     pub switches: Map<String, Value>,
     pub celery_queues: Vec<String>,
@@ -468,6 +482,7 @@ pub fn resolve(
     }
     Ok(Resolved {
         version,
+        ports: table.ports.clone(),
         alembic_head: entry.alembic_head.clone(),
         switches: entry.switches,
         celery_queues: entry.celery_queues,
