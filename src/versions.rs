@@ -348,6 +348,49 @@ impl Resolved {
     pub fn overrides(&self) -> Vec<&Image> {
         self.image_list.iter().filter(|i| i.overridden).collect()
     }
+
+    /// Every container image of `objects` (each with its component), in their order, each once
+    /// with the components that run it; an image the release table resolved carries its public
+    /// origin and whether it was overridden. The one list `difyrender images`, doctor's images
+    /// check and the catalog card show.
+    pub fn images_run<'a>(
+        &self,
+        objects: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> Vec<RunImage> {
+        let mut out: Vec<RunImage> = Vec::new();
+        for (component, body) in objects {
+            for c in crate::manifest::pods::containers(body) {
+                let Some(image) = c.get("image").and_then(Value::as_str) else {
+                    continue;
+                };
+                if let Some(seen) = out.iter_mut().find(|i| i.image == image) {
+                    if !seen.components.iter().any(|c| c == component) {
+                        seen.components.push(component.to_owned());
+                    }
+                    continue;
+                }
+                let known = self.image_list.iter().find(|i| i.image == image);
+                out.push(RunImage {
+                    image: image.to_owned(),
+                    source: known.map_or_else(|| image.to_owned(), |i| i.source.clone()),
+                    components: vec![component.to_owned()],
+                    overridden: known.is_some_and(|i| i.overridden),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// One container image a release runs ([`Resolved::images_run`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunImage {
+    pub image: String,
+    /// The same image at its public origin: copy from here into the mirror.
+    pub source: String,
+    pub components: Vec<String>,
+    /// Set explicitly instead of the release's pin.
+    pub overridden: bool,
 }
 
 fn text<'a>(values: &'a Value, pointer: &str) -> &'a str {

@@ -146,6 +146,7 @@ fn stable(text: &str) -> String {
 
 #[test]
 fn a_latest_image_override_is_warned_about() {
+    // Both squids run the ssrf proxy's image, in apply order: the agent's (1.16.1) floats too.
     let ns = "t-latest";
     let (out, c) = json_doctor(ns, &["--set", "images.ssrfProxy.tag=latest"]);
     assert_eq!(
@@ -157,7 +158,7 @@ fn a_latest_image_override_is_warned_about() {
     assert_eq!(verdict(&c, "images"), "warn");
     assert_eq!(
         c["images"]["details"],
-        serde_json::json!(["ssrf-proxy: ubuntu/squid:latest"])
+        serde_json::json!(["agent-ssrf-proxy, ssrf-proxy: ubuntu/squid:latest"])
     );
     assert!(
         c["images"]["fix"]
