@@ -59,6 +59,9 @@ pub struct ReleaseTable {
     /// The port each component listens on and its Service serves, by name; the same for every
     /// release. Templates read `Dify.ports.<name>`, Rust [`ReleaseTable::port`].
     pub ports: BTreeMap<String, u16>,
+    /// The destinations each squid refuses, by squid: `Dify.privateNetworks.<name>`.
+    #[serde(rename = "privateNetworks")]
+    pub private_networks: BTreeMap<String, Vec<String>>,
     pub releases: Vec<DifyRelease>,
 }
 
@@ -335,6 +338,8 @@ pub struct Resolved {
     pub version: String,
     /// The ports of the table ([`ReleaseTable::ports`]).
     pub ports: BTreeMap<String, u16>,
+    /// The table's [`ReleaseTable::private_networks`].
+    pub private_networks: BTreeMap<String, Vec<String>>,
     pub alembic_head: String,
     pub switches: Map<String, Value>,
     pub celery_queues: Vec<String>,
@@ -526,6 +531,7 @@ pub fn resolve(
     Ok(Resolved {
         version,
         ports: table.ports.clone(),
+        private_networks: table.private_networks.clone(),
         alembic_head: entry.alembic_head.clone(),
         switches: entry.switches,
         celery_queues: entry.celery_queues,

@@ -1323,3 +1323,20 @@ fn agent_keys_come_from_an_existing_secret_under_mapped_names() {
     let checked = difyrender::cluster::refs::external_secret_keys(&old.manifest);
     assert!(!checked["ops-keys"].iter().any(|k| k.starts_with("AGENT_")));
 }
+
+/// The agent squid's refused destinations (versions.yaml `privateNetworks.agentSsrfProxy`) are
+/// Dify 1.16.1's, as its squid-common.conf.template lists them, in order.
+#[test]
+fn the_agent_squids_private_networks_are_difys() {
+    let file = root()
+        .join("../shared/reference/dify-compose/1.16.1/ssrf_proxy/squid-common.conf.template");
+    assert!(file.exists(), "{} is missing", file.display());
+    let dify: Vec<String> = read(&file)
+        .lines()
+        .filter_map(|l| l.strip_prefix("acl to_private_networks dst "))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert!(dify.len() > 10, "{dify:?}");
+    let table = difyrender::chart::Chart::embedded().versions;
+    assert_eq!(table.private_networks["agentSsrfProxy"], dify);
+}
