@@ -62,6 +62,9 @@ pub struct ReleaseTable {
     /// The destinations each squid refuses, by squid: `Dify.privateNetworks.<name>`.
     #[serde(rename = "privateNetworks")]
     pub private_networks: BTreeMap<String, Vec<String>>,
+    /// NKP's Traefik as Kommander installs it: the name of its IngressClass and of its Service.
+    #[serde(rename = "nkpTraefik")]
+    pub nkp_traefik: String,
     pub releases: Vec<DifyRelease>,
 }
 

@@ -307,7 +307,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
     /// Traefik Service whose LoadBalancer address is the external host (default: a Service
-    /// named kommander-traefik in any namespace).
+    /// named as NKP names it, kommander-traefik (versions.yaml nkpTraefik), in any namespace).
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub traefik_service: Option<String>,
 }
