@@ -65,7 +65,23 @@ pub struct ReleaseTable {
     /// NKP's Traefik as Kommander installs it: the name of its IngressClass and of its Service.
     #[serde(rename = "nkpTraefik")]
     pub nkp_traefik: String,
+    /// The public routes: `Dify.routes.<name>` (see versions.yaml).
+    pub routes: Routes,
     pub releases: Vec<DifyRelease>,
+}
+
+/// The public routes of every release, as Dify's nginx (docker/nginx/conf.d) routes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Routes {
+    /// Path prefixes the api serves, under the base path.
+    pub api: Vec<String>,
+    /// Added to `api` for a release with the switch `openapiRoute`.
+    pub openapi: String,
+    /// Files the web requests at the host's root whatever its base path.
+    pub root_assets: Vec<String>,
+    /// Collaboration's socket.io endpoint, at the host's root.
+    pub socket_io: String,
 }
 
 /// Why a release cannot be rendered or applied, or the table cannot be read.
@@ -343,6 +359,8 @@ pub struct Resolved {
     pub ports: BTreeMap<String, u16>,
     /// The table's [`ReleaseTable::private_networks`].
     pub private_networks: BTreeMap<String, Vec<String>>,
+    /// The table's [`ReleaseTable::routes`].
+    pub routes: Routes,
     pub alembic_head: String,
     pub switches: Map<String, Value>,
     pub celery_queues: Vec<String>,
@@ -535,6 +553,7 @@ pub fn resolve(
         version,
         ports: table.ports.clone(),
         private_networks: table.private_networks.clone(),
+        routes: table.routes.clone(),
         alembic_head: entry.alembic_head.clone(),
         switches: entry.switches,
         celery_queues: entry.celery_queues,

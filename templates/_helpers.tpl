@@ -32,10 +32,10 @@
   daemon's hook route, and the files the web requests at the host's root whatever its base
   path. A host name (not an address) also becomes the routes' host.
 #}
-{% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] + (["/openapi"] if Dify.switches.openapiRoute else []) %}
-{% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
+{% set api_paths = Dify.routes.api + ([Dify.routes.openapi] if Dify.switches.openapiRoute else []) %}
+{% set root_assets = Dify.routes.rootAssets %}
 {# Collaboration's socket.io endpoint, at the host's root (NEXT_PUBLIC_SOCKET_URL is the origin). #}
-{% set socket_io_path = "/socket.io" %}
+{% set socket_io_path = Dify.routes.socketIo %}
 {% set route_host = none if Values.external.host | host_of is ip_address else Values.external.host | host_of %}
 {% set tls = Values.expose.tls %}
 {% macro check_tls() %}

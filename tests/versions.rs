@@ -1340,3 +1340,43 @@ fn the_agent_squids_private_networks_are_difys() {
     let table = difyrender::chart::Chart::embedded().versions;
     assert_eq!(table.private_networks["agentSsrfProxy"], dify);
 }
+
+/// The api's routes (versions.yaml `routes`) are the locations Dify's nginx passes to the api,
+/// for every release the reference carries its nginx configuration for: `routes.api`, plus
+/// `routes.openapi` where the release's switch openapiRoute is on.
+#[test]
+fn the_api_routes_are_difys_nginx_locations() {
+    let dir = root().join("../shared/reference/dify-compose");
+    let table = difyrender::chart::Chart::embedded().versions;
+    let mut seen = 0;
+    for release in &table.releases {
+        let conf = dir
+            .join(&release.version)
+            .join("nginx/conf.d/default.conf.template");
+        if !conf.exists() {
+            continue;
+        }
+        seen += 1;
+        let text = read(&conf);
+        let mut nginx: Vec<String> = Vec::new();
+        let mut location = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(l) = line.strip_prefix("location ") {
+                location = l.strip_suffix(" {").map(str::to_owned);
+            } else if line.starts_with("proxy_pass http://api:") {
+                nginx.extend(location.take());
+            }
+        }
+        nginx.sort();
+        let mut ours = table.routes.api.clone();
+        if release.switches["openapiRoute"] == true {
+            ours.push(table.routes.openapi.clone());
+        }
+        ours.sort();
+        assert_eq!(ours, nginx, "{}", release.version);
+    }
+    assert!(
+        seen >= 5,
+        "the reference has nginx configurations for {seen} releases"
+    );
+}
