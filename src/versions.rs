@@ -196,6 +196,26 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
 ];
 
 impl ReleaseTable {
+    /// For each boolean switch, the first release of the table where it is on, with that
+    /// release's plugin daemon.
+    pub fn since(&self) -> BTreeMap<String, Since> {
+        let mut out = BTreeMap::new();
+        for r in &self.releases {
+            for (name, value) in &r.switches {
+                if *value == Value::Bool(true) && !out.contains_key(name) {
+                    out.insert(
+                        name.clone(),
+                        Since {
+                            version: r.version.clone(),
+                            plugin_daemon: r.images.plugin_daemon.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        out
+    }
+
     /// The port of `name` in the table's `ports`; the names are the chart's own, so a missing
     /// one is a defect of the embedded chart, caught by the tests.
     pub fn port(&self, name: &str) -> u16 {
@@ -361,6 +381,9 @@ pub struct Resolved {
     pub private_networks: BTreeMap<String, Vec<String>>,
     /// The table's [`ReleaseTable::routes`].
     pub routes: Routes,
+    /// The table's [`ReleaseTable::since`]: templates name the release a switch needs from it,
+    /// never from a version written in the template.
+    pub since: BTreeMap<String, Since>,
     pub alembic_head: String,
     pub switches: Map<String, Value>,
     pub celery_queues: Vec<String>,
@@ -406,6 +429,14 @@ impl Resolved {
         }
         out
     }
+}
+
+/// The first release where a switch is on ([`ReleaseTable::since`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Since {
+    pub version: String,
+    pub plugin_daemon: String,
 }
 
 /// One container image a release runs ([`Resolved::images_run`]).
@@ -554,6 +585,7 @@ pub fn resolve(
         ports: table.ports.clone(),
         private_networks: table.private_networks.clone(),
         routes: table.routes.clone(),
+        since: table.since(),
         alembic_head: entry.alembic_head.clone(),
         switches: entry.switches,
         celery_queues: entry.celery_queues,

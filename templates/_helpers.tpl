@@ -322,7 +322,7 @@ spec:
 {{ fail("redis.external.tls.caSecret and tls.verify apply to TLS only: set redis.external.tls.enabled=true") }}
 {% endif %}
 {% if redis_tls and not switches.pluginDaemonRedisTlsOptions and (redis_ca or not rx.tls.verify) %}
-{{ fail("redis.external.tls: the plugin daemon of Dify " ~ Dify.version ~ " verifies Redis against its image's CA bundle only; a caSecret or verify=false needs Dify 1.12.0 or later (daemon 0.5.3)") }}
+{{ fail("redis.external.tls: the plugin daemon of Dify " ~ Dify.version ~ " verifies Redis against its image's CA bundle only; a caSecret or verify=false needs Dify " ~ Dify.since.pluginDaemonRedisTlsOptions.version ~ " or later (daemon " ~ Dify.since.pluginDaemonRedisTlsOptions.pluginDaemon ~ ")") }}
 {% endif %}
 {% endmacro %}
 {#
