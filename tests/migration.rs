@@ -12,27 +12,16 @@ mod common;
 use common::cluster::{self, HOLD_MIGRATION, Running, ok};
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Output;
 
 const MASTER: &str = "migration-test-master-key-0123456789";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("migration")
-}
-
-fn kubectl_json(args: &[&str]) -> Value {
-    cluster::kubectl_json(args, kubeconfig())
-}
+shared_cluster!("migration");
 
 /// `difyrender apply` of release `tag` in `ns`, not yet waited for.
 fn start_apply(ns: &str, tag: &str, extra: &[&str]) -> Running {
-    let mut cmd = difyrender();
-    cmd.arg("apply")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(["-n", ns])
-        .args(root_profile())
+    let mut cmd = cluster::difyrender_on("apply", kubeconfig(), ns);
+    cmd.args(root_profile())
         .args(["--set", &format!("images.dify.tag={tag}")])
         .args(["--external-host", "192.0.2.10", "--timeout", "120s"])
         .args(extra)

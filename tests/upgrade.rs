@@ -8,30 +8,15 @@ use common::cluster::{self, HOLD_MIGRATION, Running, ok};
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const MASTER: &str = "upgrade-test-master-key-0123456789";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("upgrade")
-}
-
-fn kubectl(args: &[&str]) -> Output {
-    cluster::kubectl(args, kubeconfig())
-}
-
-fn kubectl_json(args: &[&str]) -> Value {
-    cluster::kubectl_json(args, kubeconfig())
-}
+shared_cluster!("upgrade");
 
 /// difyrender `verb` for release `tag` in `ns`, not yet run.
 fn command(verb: &str, ns: &str, tag: &str, extra: &[&str]) -> Command {
-    let mut cmd = difyrender();
-    cmd.arg(verb)
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(["-n", ns]);
+    let mut cmd = cluster::difyrender_on(verb, kubeconfig(), ns);
     // status and versions read the inventory; apply and diff render the release.
     if verb == "apply" || verb == "diff" {
         cmd.args(root_profile())
@@ -45,15 +30,13 @@ fn command(verb: &str, ns: &str, tag: &str, extra: &[&str]) -> Command {
     cmd
 }
 
-/// Its output scanned for secrets.
-fn scanned(out: Output, verb: &str) -> Output {
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), verb);
-    out
-}
-
 /// difyrender `verb` for release `tag` in `ns`, its output scanned for secrets.
 fn run(verb: &str, ns: &str, tag: &str, extra: &[&str]) -> Output {
-    scanned(command(verb, ns, tag, extra).output().unwrap(), verb)
+    cluster::scanned(
+        &mut command(verb, ns, tag, extra),
+        &secrets_of(MASTER),
+        verb,
+    )
 }
 
 fn apply(ns: &str, tag: &str, extra: &[&str]) -> Output {
@@ -96,7 +79,9 @@ fn upgrade_holding_the_migration(ns: &str, tag: &str, extra: &[&str]) -> String 
 
     // The migration succeeds: the rollout follows.
     cluster::end_pod(ns, &pod, 0, "", kubeconfig());
-    ok(&scanned(apply.finish(), "apply"))
+    let out = apply.finish();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply");
+    ok(&out)
 }
 
 fn items(kind: &str, ns: &str) -> Vec<Value> {

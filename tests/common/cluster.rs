@@ -441,3 +441,42 @@ pub fn replica_set_images(ns: &str, kc: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// The control plane every test of a test binary shares ([`shared`]), with kubectl bound to
+/// it: defines `kubeconfig()`, `kubectl(args)`, `kubectl_stdin(args, input)` and
+/// `kubectl_json(args)` in the calling test file (one definition instead of a copy per file).
+#[macro_export]
+macro_rules! shared_cluster {
+    ($name:literal) => {
+        #[allow(dead_code)]
+        fn kubeconfig() -> &'static std::path::PathBuf {
+            $crate::common::cluster::shared($name)
+        }
+        #[allow(dead_code)]
+        fn kubectl(args: &[&str]) -> std::process::Output {
+            $crate::common::cluster::kubectl(args, kubeconfig())
+        }
+        #[allow(dead_code)]
+        fn kubectl_stdin(args: &[&str], input: &str) -> std::process::Output {
+            $crate::common::cluster::kubectl_stdin(args, input, kubeconfig())
+        }
+        #[allow(dead_code)]
+        fn kubectl_json(args: &[&str]) -> serde_json::Value {
+            $crate::common::cluster::kubectl_json(args, kubeconfig())
+        }
+    };
+}
+
+/// `difyrender <verb> --kubeconfig KC -n NS`: how every cluster test starts a command.
+pub fn difyrender_on(verb: &str, kc: &Path, ns: &str) -> Command {
+    let mut cmd = super::difyrender();
+    cmd.arg(verb).arg("--kubeconfig").arg(kc).args(["-n", ns]);
+    cmd
+}
+
+/// Runs `cmd` and fails if anything it printed holds one of `secrets` (or its base64 form).
+pub fn scanned(cmd: &mut Command, secrets: &[String], context: &str) -> Output {
+    let out = cmd.output().expect("the command runs");
+    super::assert_no_secrets(&transcript(&out), secrets, context);
+    out
+}
