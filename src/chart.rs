@@ -35,6 +35,22 @@ pub enum Error {
     Versions(#[from] crate::versions::Error),
 }
 
+impl Error {
+    /// A chart that cannot be read or used is bad input; its values and release table decide
+    /// for their own errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Values(e) => e.exit_code(),
+            Error::Versions(e) => e.exit_code(),
+            Error::Read { .. }
+            | Error::NoTemplates(_)
+            | Error::NotUtf8 { .. }
+            | Error::SchemaJson { .. }
+            | Error::Schema { .. } => crate::error::exit::INPUT,
+        }
+    }
+}
+
 /// Where a chart came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChartOrigin {

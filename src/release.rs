@@ -311,6 +311,19 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Rendering talks to no cluster: each layer's error says its code, and every one is input.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Values(e) => e.exit_code(),
+            Error::Render(e) => e.exit_code(),
+            Error::Manifest(e) => e.exit_code(),
+            Error::Version(e) => e.exit_code(),
+            Error::Schema(_) | Error::Connections { .. } => crate::error::exit::INPUT,
+        }
+    }
+}
+
 /// Values under `secrets` that name things rather than hold key material: the existing Secret
 /// the pods read (`secrets.existingSecretKeys` is a mapping, so it is never taken for a value).
 pub const NOT_SECRET: &[&str] = &["existingSecret"];

@@ -56,7 +56,32 @@ pub struct ReleaseTable {
     pub minimum: String,
     #[serde(default)]
     pub refused: Vec<Refusal>,
+    /// The port each component listens on and its Service serves, by name; the same for every
+    /// release. Templates read `Dify.ports.<name>`, Rust [`ReleaseTable::port`].
+    pub ports: BTreeMap<String, u16>,
+    /// The destinations each squid refuses, by squid: `Dify.privateNetworks.<name>`.
+    #[serde(rename = "privateNetworks")]
+    pub private_networks: BTreeMap<String, Vec<String>>,
+    /// NKP's Traefik as Kommander installs it: the name of its IngressClass and of its Service.
+    #[serde(rename = "nkpTraefik")]
+    pub nkp_traefik: String,
+    /// The public routes: `Dify.routes.<name>` (see versions.yaml).
+    pub routes: Routes,
     pub releases: Vec<DifyRelease>,
+}
+
+/// The public routes of every release, as Dify's nginx (docker/nginx/conf.d) routes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Routes {
+    /// Path prefixes the api serves, under the base path.
+    pub api: Vec<String>,
+    /// Added to `api` for a release with the switch `openapiRoute`.
+    pub openapi: String,
+    /// Files the web requests at the host's root whatever its base path.
+    pub root_assets: Vec<String>,
+    /// Collaboration's socket.io endpoint, at the host's root.
+    pub socket_io: String,
 }
 
 /// Why a release cannot be rendered or applied, or the table cannot be read.
@@ -95,6 +120,13 @@ pub enum Error {
     UnknownNeedsEntry { version: String },
     #[error("{0}")]
     Downgrade(String),
+}
+
+impl Error {
+    /// A release the table refuses, or a table that cannot be read, is bad input.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit::INPUT
+    }
 }
 
 /// A version's sort key: `1.10.1-fix.1` sorts after `1.10.1` (a hotfix), `2.0.0-beta.1` before
@@ -164,6 +196,35 @@ pub const IMAGE_COMPONENTS: &[(&str, &str)] = &[
 ];
 
 impl ReleaseTable {
+    /// For each boolean switch, the first release of the table where it is on, with that
+    /// release's plugin daemon.
+    pub fn since(&self) -> BTreeMap<String, Since> {
+        let mut out = BTreeMap::new();
+        for r in &self.releases {
+            for (name, value) in &r.switches {
+                if *value == Value::Bool(true) && !out.contains_key(name) {
+                    out.insert(
+                        name.clone(),
+                        Since {
+                            version: r.version.clone(),
+                            plugin_daemon: r.images.plugin_daemon.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// The port of `name` in the table's `ports`; the names are the chart's own, so a missing
+    /// one is a defect of the embedded chart, caught by the tests.
+    pub fn port(&self, name: &str) -> u16 {
+        *self
+            .ports
+            .get(name)
+            .unwrap_or_else(|| panic!("versions.yaml has no port named {name}"))
+    }
+
     /// Reads and checks `versions.yaml`.
     pub fn parse(bytes: &[u8]) -> Result<ReleaseTable, Error> {
         let text = crate::yaml::decode_text(bytes).map_err(|e| Error::Table(format!("it{e}")))?;
@@ -314,6 +375,15 @@ pub struct Image {
 #[serde(rename_all = "camelCase")]
 pub struct Resolved {
     pub version: String,
+    /// The ports of the table ([`ReleaseTable::ports`]).
+    pub ports: BTreeMap<String, u16>,
+    /// The table's [`ReleaseTable::private_networks`].
+    pub private_networks: BTreeMap<String, Vec<String>>,
+    /// The table's [`ReleaseTable::routes`].
+    pub routes: Routes,
+    /// The table's [`ReleaseTable::since`]: templates name the release a switch needs from it,
+    /// never from a version written in the template.
+    pub since: BTreeMap<String, Since>,
     pub alembic_head: String,
     pub switches: Map<String, Value>,
     pub celery_queues: Vec<String>,
@@ -327,6 +397,57 @@ impl Resolved {
     pub fn overrides(&self) -> Vec<&Image> {
         self.image_list.iter().filter(|i| i.overridden).collect()
     }
+
+    /// Every container image of `objects` (each with its component), in their order, each once
+    /// with the components that run it; an image the release table resolved carries its public
+    /// origin and whether it was overridden. The one list `difyrender images`, doctor's images
+    /// check and the catalog card show.
+    pub fn images_run<'a>(
+        &self,
+        objects: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> Vec<RunImage> {
+        let mut out: Vec<RunImage> = Vec::new();
+        for (component, body) in objects {
+            for c in crate::manifest::pods::containers(body) {
+                let Some(image) = c.get("image").and_then(Value::as_str) else {
+                    continue;
+                };
+                if let Some(seen) = out.iter_mut().find(|i| i.image == image) {
+                    if !seen.components.iter().any(|c| c == component) {
+                        seen.components.push(component.to_owned());
+                    }
+                    continue;
+                }
+                let known = self.image_list.iter().find(|i| i.image == image);
+                out.push(RunImage {
+                    image: image.to_owned(),
+                    source: known.map_or_else(|| image.to_owned(), |i| i.source.clone()),
+                    components: vec![component.to_owned()],
+                    overridden: known.is_some_and(|i| i.overridden),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The first release where a switch is on ([`ReleaseTable::since`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Since {
+    pub version: String,
+    pub plugin_daemon: String,
+}
+
+/// One container image a release runs ([`Resolved::images_run`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunImage {
+    pub image: String,
+    /// The same image at its public origin: copy from here into the mirror.
+    pub source: String,
+    pub components: Vec<String>,
+    /// Set explicitly instead of the release's pin.
+    pub overridden: bool,
 }
 
 fn text<'a>(values: &'a Value, pointer: &str) -> &'a str {
@@ -461,6 +582,10 @@ pub fn resolve(
     }
     Ok(Resolved {
         version,
+        ports: table.ports.clone(),
+        private_networks: table.private_networks.clone(),
+        routes: table.routes.clone(),
+        since: table.since(),
         alembic_head: entry.alembic_head.clone(),
         switches: entry.switches,
         celery_queues: entry.celery_queues,

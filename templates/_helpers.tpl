@@ -32,10 +32,10 @@
   daemon's hook route, and the files the web requests at the host's root whatever its base
   path. A host name (not an address) also becomes the routes' host.
 #}
-{% set api_paths = ["/console/api", "/api", "/v1", "/files", "/mcp", "/triggers"] + (["/openapi"] if Dify.switches.openapiRoute else []) %}
-{% set root_assets = ["/manifest.json", "/pdf.worker.min.mjs", "/apple-touch-icon.png", "/icon-192x192.png", "/browserconfig.xml"] %}
+{% set api_paths = Dify.routes.api + ([Dify.routes.openapi] if Dify.switches.openapiRoute else []) %}
+{% set root_assets = Dify.routes.rootAssets %}
 {# Collaboration's socket.io endpoint, at the host's root (NEXT_PUBLIC_SOCKET_URL is the origin). #}
-{% set socket_io_path = "/socket.io" %}
+{% set socket_io_path = Dify.routes.socketIo %}
 {% set route_host = none if Values.external.host | host_of is ip_address else Values.external.host | host_of %}
 {% set tls = Values.expose.tls %}
 {% macro check_tls() %}
@@ -71,8 +71,8 @@
 {# The release's switches (versions.yaml); templates read these, never version strings. #}
 {% set switches = Dify.switches %}
 {% set websocket_worker = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker" %}
-{% set api_url = "http://" ~ svc.api ~ ":5001" %}
-{% set agent_backend_url = "http://" ~ svc["agent-backend"] ~ ":5050" %}
+{% set api_url = "http://" ~ svc.api ~ ":" ~ Dify.ports.api %}
+{% set agent_backend_url = "http://" ~ svc["agent-backend"] ~ ":" ~ Dify.ports.agentBackend %}
 {# A Service's fully qualified name. Squid's own DNS client does not apply resolv.conf search domains. #}
 {% macro fqdn(component) %}{{ (svc[component] ~ "." ~ Release.namespace ~ ".svc." ~ Values.clusterDomain) | safe }}{% endmacro %}
 {# The bundled PostgreSQL, or an external one (postgresql.enabled=false), e.g. Nutanix NDB. #}
@@ -322,7 +322,7 @@ spec:
 {{ fail("redis.external.tls.caSecret and tls.verify apply to TLS only: set redis.external.tls.enabled=true") }}
 {% endif %}
 {% if redis_tls and not switches.pluginDaemonRedisTlsOptions and (redis_ca or not rx.tls.verify) %}
-{{ fail("redis.external.tls: the plugin daemon of Dify " ~ Dify.version ~ " verifies Redis against its image's CA bundle only; a caSecret or verify=false needs Dify 1.12.0 or later (daemon 0.5.3)") }}
+{{ fail("redis.external.tls: the plugin daemon of Dify " ~ Dify.version ~ " verifies Redis against its image's CA bundle only; a caSecret or verify=false needs Dify " ~ Dify.since.pluginDaemonRedisTlsOptions.version ~ " or later (daemon " ~ Dify.since.pluginDaemonRedisTlsOptions.pluginDaemon ~ ")") }}
 {% endif %}
 {% endmacro %}
 {#
@@ -470,7 +470,7 @@ spec:
 {{ env("INTERNAL_FILES_URL", api_url) }}
 {% if mode == "api" %}
 {{ env("DIFY_BIND_ADDRESS", "0.0.0.0") }}
-{{ env("DIFY_PORT", "5001") }}
+{{ env("DIFY_PORT", Dify.ports.api | string) }}
 {{ env("GUNICORN_TIMEOUT", "360") }}
 {{ key_env("INIT_PASSWORD", "INIT_PASSWORD") }}
 {% endif %}
@@ -489,11 +489,11 @@ spec:
 {{ env("CELERY_BACKEND", "redis") }}
 {{ storage_env() }}
 {{ vector_env() }}
-{{ env("CODE_EXECUTION_ENDPOINT", "http://" ~ svc.sandbox ~ ":8194") }}
+{{ env("CODE_EXECUTION_ENDPOINT", "http://" ~ svc.sandbox ~ ":" ~ Dify.ports.sandbox) }}
 {{ key_env("CODE_EXECUTION_API_KEY", "SANDBOX_API_KEY") }}
-{{ env("SSRF_PROXY_HTTP_URL", "http://" ~ svc["ssrf-proxy"] ~ ":3128") }}
-{{ env("SSRF_PROXY_HTTPS_URL", "http://" ~ svc["ssrf-proxy"] ~ ":3128") }}
-{{ env("PLUGIN_DAEMON_URL", "http://" ~ svc["plugin-daemon"] ~ ":5002") }}
+{{ env("SSRF_PROXY_HTTP_URL", "http://" ~ svc["ssrf-proxy"] ~ ":" ~ Dify.ports.ssrfProxy) }}
+{{ env("SSRF_PROXY_HTTPS_URL", "http://" ~ svc["ssrf-proxy"] ~ ":" ~ Dify.ports.ssrfProxy) }}
+{{ env("PLUGIN_DAEMON_URL", "http://" ~ svc["plugin-daemon"] ~ ":" ~ Dify.ports.pluginDaemon) }}
 {{ key_env("PLUGIN_DAEMON_KEY", "PLUGIN_DAEMON_KEY") }}
 {{ key_env("INNER_API_KEY_FOR_PLUGIN", "PLUGIN_INNER_API_KEY") }}
 {{ env("PLUGIN_DAEMON_TIMEOUT", "600.0") }}

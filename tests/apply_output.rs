@@ -7,14 +7,11 @@ mod common;
 use common::cluster;
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 const MASTER: &str = "apply-output-test-master-key-0123456789";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("apply-output")
-}
+shared_cluster!("apply-output");
 
 fn apply_args(ns: &str) -> Vec<String> {
     let mut args: Vec<String> = ["apply", "--kubeconfig"]
@@ -33,20 +30,20 @@ fn apply_args(ns: &str) -> Vec<String> {
 }
 
 fn apply(ns: &str, extra: &[&str]) -> Output {
-    let out = difyrender()
-        .args(apply_args(ns))
-        .args(if extra.contains(&"--timeout") {
-            &[][..]
-        } else {
-            &["--timeout", "90s"][..]
-        })
-        .args(extra)
-        .env("DIFY_SECRET_KEY", MASTER)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply output");
-    out
+    cluster::scanned(
+        difyrender()
+            .args(apply_args(ns))
+            .args(if extra.contains(&"--timeout") {
+                &[][..]
+            } else {
+                &["--timeout", "90s"][..]
+            })
+            .args(extra)
+            .env("DIFY_SECRET_KEY", MASTER)
+            .stdin(Stdio::null()),
+        &secrets_of(MASTER),
+        "apply output",
+    )
 }
 
 /// apply on a pseudo-terminal (stdin a terminal), typing `answer`; `ci` sets $CI.

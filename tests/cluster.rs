@@ -6,28 +6,13 @@ mod common;
 
 use common::cluster::{self, ok};
 use common::*;
-use serde_json::Value;
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 const MASTER: &str = "cluster-test-master-key-0123456789";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("cluster")
-}
-
-fn kubectl(args: &[&str]) -> Output {
-    cluster::kubectl(args, kubeconfig())
-}
-
-fn kubectl_stdin(args: &[&str], input: &str) -> Output {
-    cluster::kubectl_stdin(args, input, kubeconfig())
-}
-
-fn kubectl_json(args: &[&str]) -> Value {
-    cluster::kubectl_json(args, kubeconfig())
-}
+shared_cluster!("cluster");
 
 /// Values for a release at the root path in namespace `ns`.
 fn values(ns: &str) -> Vec<String> {
@@ -35,23 +20,20 @@ fn values(ns: &str) -> Vec<String> {
 }
 
 fn apply(ns: &str, extra: &[&str]) -> Output {
-    let out = difyrender()
-        .arg("apply")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(values(ns))
-        .args(["--external-host", "192.0.2.10"])
-        .args(if extra.contains(&"--timeout") {
-            &[][..]
-        } else {
-            &["--timeout", "90s"][..]
-        })
-        .args(extra)
-        .env("DIFY_SECRET_KEY", MASTER)
-        .output()
-        .unwrap();
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply output");
-    out
+    cluster::scanned(
+        cluster::difyrender_on("apply", kubeconfig(), ns)
+            .args(root_profile())
+            .args(["--external-host", "192.0.2.10"])
+            .args(if extra.contains(&"--timeout") {
+                &[][..]
+            } else {
+                &["--timeout", "90s"][..]
+            })
+            .args(extra)
+            .env("DIFY_SECRET_KEY", MASTER),
+        &secrets_of(MASTER),
+        "apply output",
+    )
 }
 
 /// `difyrender render` of the release in `ns`.

@@ -11,24 +11,14 @@ mod common;
 use common::cluster::{self, ok};
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const MASTER: &str = "doctor-test-master-key-0123456789";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("doctor")
-}
-
-fn kubectl(args: &[&str]) -> Output {
-    cluster::kubectl(args, kubeconfig())
-}
-
-fn kubectl_stdin(args: &[&str], input: &str) -> Output {
-    cluster::kubectl_stdin(args, input, kubeconfig())
-}
+shared_cluster!("doctor");
 
 /// The Traefik Service of NKP, with its LoadBalancer address, once for the instance.
 fn traefik() {
@@ -60,23 +50,19 @@ fn traefik() {
 
 fn run(kc: &Path, verb: &str, ns: &str, extra: &[&str]) -> Output {
     traefik();
-    let out = difyrender()
-        .arg(verb)
-        .arg("--kubeconfig")
-        .arg(kc)
-        .args(["-n", ns])
-        .args(root_profile())
-        .args(if extra.contains(&"--external-host") {
-            &[][..]
-        } else {
-            &["--external-host", "192.0.2.10"][..]
-        })
-        .args(extra)
-        .env("DIFY_SECRET_KEY", MASTER)
-        .output()
-        .unwrap();
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), verb);
-    out
+    cluster::scanned(
+        cluster::difyrender_on(verb, kc, ns)
+            .args(root_profile())
+            .args(if extra.contains(&"--external-host") {
+                &[][..]
+            } else {
+                &["--external-host", "192.0.2.10"][..]
+            })
+            .args(extra)
+            .env("DIFY_SECRET_KEY", MASTER),
+        &secrets_of(MASTER),
+        verb,
+    )
 }
 
 fn doctor_on(kc: &Path, ns: &str, extra: &[&str]) -> Output {
@@ -146,6 +132,7 @@ fn stable(text: &str) -> String {
 
 #[test]
 fn a_latest_image_override_is_warned_about() {
+    // Both squids run the ssrf proxy's image, in apply order: the agent's (1.16.1) floats too.
     let ns = "t-latest";
     let (out, c) = json_doctor(ns, &["--set", "images.ssrfProxy.tag=latest"]);
     assert_eq!(
@@ -157,7 +144,7 @@ fn a_latest_image_override_is_warned_about() {
     assert_eq!(verdict(&c, "images"), "warn");
     assert_eq!(
         c["images"]["details"],
-        serde_json::json!(["ssrf-proxy: ubuntu/squid:latest"])
+        serde_json::json!(["agent-ssrf-proxy, ssrf-proxy: ubuntu/squid:latest"])
     );
     assert!(
         c["images"]["fix"]

@@ -568,26 +568,85 @@ fn enable_applies_every_object_with_kustomize_controller_and_keeps_literal_dolla
         }
     }
 
-    // The migration Job completed before the entry turned Ready.
-    let job = get(ns, "job.batch", &migration_job(&objects)).unwrap();
-    let completed = job["status"]["completionTime"].as_str().unwrap_or("");
-    let inner = get(ns, KUSTOMIZATION, &app.inner()).unwrap();
-    let ready_at = condition(&inner, "Ready").unwrap()["lastTransitionTime"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    check(
-        !completed.is_empty() && completed <= ready_at.as_str(),
-        ns,
-        format!("the migration Job completed at {completed:?}, the entry was Ready at {ready_at}"),
-    );
     // The entry's Flux Kustomization as Kommander's substitution made it.
+    let inner = get(ns, KUSTOMIZATION, &app.inner()).unwrap();
     check(
         inner["spec"]["timeout"] == "15m0s"
             && inner["spec"]["sourceRef"]["name"] == "dify-source"
             && inner["spec"]["postBuild"]["substitute"]["releaseNamespace"] == ns,
         ns,
         format!("{}", inner["spec"]),
+    );
+}
+
+/// Flux applies the entry in one pass, so the new pods do not wait for the migration as they do
+/// with `apply`; what the entry promises is that it turns Ready only once the migration has
+/// completed. The migration pod is held Running (kwok would complete it at once, so no
+/// timestamp could tell whether Flux waited): the entry stays not Ready while Flux checks its
+/// health, then the pod succeeds and both Kustomizations turn Ready.
+#[test]
+fn the_entry_turns_ready_only_once_its_migration_completed() {
+    let app = Instance::workspace("dify", "ws-hold");
+    let ns = app.namespace;
+    create_namespace(ns);
+    let tmp = tempfile::tempdir().unwrap();
+    let version_dir = generate(tmp.path(), "1.11.4", &args(&cluster::HOLD_MIGRATION));
+    push(&version_dir, "hold/nkp-catalog/dify", "1.11.4");
+    secrets_apply(&app);
+    enable(&app, "hold/nkp-catalog/dify", "1.11.4");
+
+    // The migration runs, every other object is applied and Flux is checking their health.
+    let job = migration_job(&entry_objects(&version_dir, &app));
+    let pod = wait_for(ns, "the held migration pod Running", READY_WITHIN, || {
+        list(ns, "pods")
+            .into_iter()
+            .find(|p| p["metadata"]["labels"][cluster::HOLD].is_string())
+            .filter(|p| p["status"]["phase"] == "Running")
+    });
+    check(
+        pod["metadata"]["labels"]["job-name"] == job.as_str(),
+        ns,
+        format!("the held pod is not the migration's: {}", pod["metadata"]),
+    );
+    let inner = wait_for(ns, "the entry checking its health", READY_WITHIN, || {
+        let inner = get(ns, KUSTOMIZATION, &app.inner())?;
+        let healthy = condition(&inner, "Healthy").map(|c| c["status"].clone());
+        (is_ready(&inner) || healthy.is_some_and(|s| s != "True")).then_some(inner)
+    });
+    check(
+        !is_ready(&inner),
+        ns,
+        format!(
+            "{} is Ready while its migration runs: {}",
+            app.inner(),
+            inner["status"]["conditions"]
+        ),
+    );
+    let outer = get(ns, KUSTOMIZATION, app.release).unwrap();
+    check(
+        !is_ready(&outer),
+        ns,
+        format!(
+            "{} is Ready while its migration runs: {}",
+            app.release, outer["status"]["conditions"]
+        ),
+    );
+    // One pass: the apps were applied beside the running migration.
+    check(
+        get(ns, "deployment.apps", "dify-api").is_some(),
+        ns,
+        "Flux applied the api only after the migration",
+    );
+
+    // The migration succeeds: the entry turns Ready.
+    cluster::end_pod(ns, &pod, 0, "", &lane().kc);
+    wait_ready(ns, &app.inner(), "1.11.4");
+    wait_ready(ns, app.release, "1.11.4");
+    let job = get(ns, "job.batch", &job).unwrap();
+    check(
+        job["status"]["succeeded"] == 1,
+        ns,
+        format!("the migration Job: {}", job["status"]),
     );
 }
 

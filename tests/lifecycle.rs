@@ -7,24 +7,13 @@ use common::cluster::{self, ok};
 use common::*;
 use serde_json::Value;
 use std::io::BufReader;
-use std::path::PathBuf;
 use std::process::{Output, Stdio};
 
 const MASTER: &str = "lifecycle-test-master-key-0123456789";
 /// An explicit Redis password some tests switch to.
 const NEW_REDIS_PASSWORD: &str = "rotated-redis-password-42";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("lifecycle")
-}
-
-fn kubectl(args: &[&str]) -> Output {
-    cluster::kubectl(args, kubeconfig())
-}
-
-fn kubectl_json(args: &[&str]) -> Value {
-    cluster::kubectl_json(args, kubeconfig())
-}
+shared_cluster!("lifecycle");
 
 fn secrets() -> Vec<String> {
     let mut s = secrets_of(MASTER);
@@ -34,19 +23,15 @@ fn secrets() -> Vec<String> {
 
 /// Runs difyrender against the test cluster and scans everything it printed.
 fn run(args: &[&str]) -> Output {
-    let out = difyrender()
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .env("DIFY_SECRET_KEY", MASTER)
-        .output()
-        .unwrap();
-    assert_no_secrets(
-        &transcript(&out),
+    cluster::scanned(
+        difyrender()
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(kubeconfig())
+            .env("DIFY_SECRET_KEY", MASTER),
         &secrets(),
         &format!("difyrender {args:?}"),
-    );
-    out
+    )
 }
 
 fn release_args(ns: &str, extra: &[&str]) -> Vec<String> {

@@ -9,73 +9,39 @@
 
 mod common;
 
-use common::cluster::{self, ok};
+use common::cluster::{self, HOLD_MIGRATION, Running, ok};
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Child, Output};
-use std::time::Duration;
+use std::process::Output;
 
 const MASTER: &str = "migration-test-master-key-0123456789";
-const HOLD: &str = "testenv-hold";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("migration")
-}
+shared_cluster!("migration");
 
-fn kubectl_json(args: &[&str]) -> Value {
-    cluster::kubectl_json(args, kubeconfig())
-}
-
-/// `difyrender apply` of release `tag` in `ns`, not yet waited for; its output goes to files.
-fn start_apply(ns: &str, tag: &str, extra: &[&str], out: &tempfile::TempDir) -> Child {
-    difyrender()
-        .arg("apply")
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(["-n", ns])
-        .args(root_profile())
+/// `difyrender apply` of release `tag` in `ns`, not yet waited for.
+fn start_apply(ns: &str, tag: &str, extra: &[&str]) -> Running {
+    let mut cmd = cluster::difyrender_on("apply", kubeconfig(), ns);
+    cmd.args(root_profile())
         .args(["--set", &format!("images.dify.tag={tag}")])
         .args(["--external-host", "192.0.2.10", "--timeout", "120s"])
         .args(extra)
-        .env("DIFY_SECRET_KEY", MASTER)
-        .stdout(std::fs::File::create(out.path().join("stdout")).unwrap())
-        .stderr(std::fs::File::create(out.path().join("stderr")).unwrap())
-        .spawn()
-        .unwrap()
+        .env("DIFY_SECRET_KEY", MASTER);
+    Running::start(cmd)
 }
 
 /// Waits for an apply started by [`start_apply`]; its output is scanned for secrets.
-fn finish_apply(mut child: Child, out: &tempfile::TempDir) -> Output {
-    let status = child.wait().unwrap();
-    let output = Output {
-        status,
-        stdout: std::fs::read(out.path().join("stdout")).unwrap(),
-        stderr: std::fs::read(out.path().join("stderr")).unwrap(),
-    };
+fn finish_apply(apply: Running) -> Output {
+    let output = apply.finish();
     assert_no_secrets(&transcript(&output), &secrets_of(MASTER), "apply");
     output
 }
 
 fn apply(ns: &str, tag: &str, extra: &[&str]) -> Output {
-    let out = tempfile::tempdir().unwrap();
-    let child = start_apply(ns, tag, extra, &out);
-    finish_apply(child, &out)
+    finish_apply(start_apply(ns, tag, extra))
 }
 
-/// The api image of every ReplicaSet in `ns`.
 fn replica_set_images(ns: &str) -> Vec<String> {
-    kubectl_json(&["get", "replicasets", "-n", ns])["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|rs| {
-            rs["spec"]["template"]["spec"]["containers"][0]["image"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
+    cluster::replica_set_images(ns, kubeconfig())
 }
 
 /// The image of each Dify app Deployment (api, worker, beat, web).
@@ -94,7 +60,7 @@ fn app_images(ns: &str) -> Vec<(String, String)> {
 }
 
 fn held<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    [&["--set", "migration.pod.labels.testenv-hold=held"], extra].concat()
+    [&HOLD_MIGRATION[..], extra].concat()
 }
 
 /// The migration Jobs in `ns` and whether each completed.
@@ -122,9 +88,9 @@ fn an_upgrade_waits_for_its_migration_before_any_new_pod() {
         "installed 1.11.4: {old:?}"
     );
 
-    let out = tempfile::tempdir().unwrap();
-    let mut child = start_apply(ns, "1.13.3", &held(&[]), &out);
-    let pod = cluster::wait_pod(ns, HOLD, "Running", kubeconfig(), Duration::from_secs(60));
+    let deployments = cluster::deployments(ns, kubeconfig());
+    let mut child = start_apply(ns, "1.13.3", &held(&[]));
+    let pod = cluster::hold_migration(ns, &mut child, kubeconfig());
     assert!(
         pod["metadata"]["name"]
             .as_str()
@@ -136,13 +102,13 @@ fn an_upgrade_waits_for_its_migration_before_any_new_pod() {
     // While the migration runs: apply is still waiting, no app Deployment holds 1.13.3 and no
     // ReplicaSet of it exists, so no pod of the new release can start.
     assert!(
-        child.try_wait().unwrap().is_none(),
+        child.is_running(),
         "apply ended while its migration was still running: {}",
-        transcript(&finish_apply(child, &out))
+        transcript(&finish_apply(child))
     );
     assert_eq!(
-        app_images(ns),
-        old,
+        cluster::deployments(ns, kubeconfig()),
+        deployments,
         "app Deployments written before the migration ended"
     );
     let sets = replica_set_images(ns);
@@ -153,7 +119,7 @@ fn an_upgrade_waits_for_its_migration_before_any_new_pod() {
 
     // The migration succeeds: the rollout follows.
     cluster::end_pod(ns, &pod, 0, "", kubeconfig());
-    let text = ok(&finish_apply(child, &out));
+    let text = ok(&finish_apply(child));
     assert!(text.contains("Dify 1.13.3 (upgrade from 1.11.4)"), "{text}");
     let new = app_images(ns);
     assert!(
@@ -174,14 +140,8 @@ fn a_failed_migration_stops_apply_with_exit_4_and_no_new_app() {
     let old = app_images(ns);
 
     // One attempt, so that one failed pod fails the Job.
-    let out = tempfile::tempdir().unwrap();
-    let child = start_apply(
-        ns,
-        "1.13.3",
-        &held(&["--set", "migration.backoffLimit=0"]),
-        &out,
-    );
-    let pod = cluster::wait_pod(ns, HOLD, "Running", kubeconfig(), Duration::from_secs(60));
+    let mut child = start_apply(ns, "1.13.3", &held(&["--set", "migration.backoffLimit=0"]));
+    let pod = cluster::hold_migration(ns, &mut child, kubeconfig());
     cluster::end_pod(
         ns,
         &pod,
@@ -189,7 +149,7 @@ fn a_failed_migration_stops_apply_with_exit_4_and_no_new_app() {
         "difyrender: the migration did not complete",
         kubeconfig(),
     );
-    let failed = finish_apply(child, &out);
+    let failed = finish_apply(child);
     let text = transcript(&failed);
     assert_eq!(failed.status.code(), Some(4), "{text}");
     let job = pod["metadata"]["labels"]["job-name"].as_str().unwrap();

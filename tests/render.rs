@@ -589,7 +589,7 @@ fn template_mistakes_are_caught_before_output() {
         (
             "template-wrong-type",
             "api.yaml",
-            "containerPort: 5001",
+            "containerPort: {{ Dify.ports.api }}",
             "containerPort: \"http\"",
         ),
         (

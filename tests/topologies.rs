@@ -10,29 +10,19 @@ use std::process::Output;
 
 const MASTER: &str = "topologies-test-master-key-0123456789";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("topologies")
-}
-
-fn kubectl(args: &[&str]) -> Output {
-    cluster::kubectl(args, kubeconfig())
-}
+shared_cluster!("topologies");
 
 /// `difyrender <verb>` for a release at the root path in `ns`, without any master key in the
 /// environment.
 fn run(verb: &str, ns: &str, extra: &[&str]) -> Output {
-    let out = difyrender()
-        .arg(verb)
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(["-n", ns])
-        .args(root_profile())
-        .args(["--set", "external.host=192.0.2.10"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), verb);
-    out
+    cluster::scanned(
+        cluster::difyrender_on(verb, kubeconfig(), ns)
+            .args(root_profile())
+            .args(["--set", "external.host=192.0.2.10"])
+            .args(extra),
+        &secrets_of(MASTER),
+        verb,
+    )
 }
 
 const EXISTING: &[&str] = &[

@@ -4,51 +4,84 @@
 
 mod common;
 
-use common::cluster::{self, ok};
+use common::cluster::{self, HOLD_MIGRATION, Running, ok};
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Command, Output};
 
 const MASTER: &str = "upgrade-test-master-key-0123456789";
 
-fn kubeconfig() -> &'static PathBuf {
-    cluster::shared("upgrade")
-}
+shared_cluster!("upgrade");
 
-fn kubectl(args: &[&str]) -> Output {
-    cluster::kubectl(args, kubeconfig())
-}
-
-fn kubectl_json(args: &[&str]) -> Value {
-    cluster::kubectl_json(args, kubeconfig())
-}
-
-/// difyrender `verb` for release `tag` in `ns`, its output scanned for secrets.
-fn run(verb: &str, ns: &str, tag: &str, extra: &[&str]) -> Output {
-    let mut cmd = difyrender();
-    cmd.arg(verb)
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
-        .args(["-n", ns]);
+/// difyrender `verb` for release `tag` in `ns`, not yet run.
+fn command(verb: &str, ns: &str, tag: &str, extra: &[&str]) -> Command {
+    let mut cmd = cluster::difyrender_on(verb, kubeconfig(), ns);
     // status and versions read the inventory; apply and diff render the release.
     if verb == "apply" || verb == "diff" {
         cmd.args(root_profile())
             .args(["--set", &format!("images.dify.tag={tag}")])
             .args(["--external-host", "192.0.2.10"]);
     }
-    let out = cmd
-        .args(extra)
-        .env("DIFY_SECRET_KEY", MASTER)
-        .output()
-        .unwrap();
-    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), verb);
-    out
+    if verb == "apply" {
+        cmd.args(["--timeout", "120s"]);
+    }
+    cmd.args(extra).env("DIFY_SECRET_KEY", MASTER);
+    cmd
+}
+
+/// difyrender `verb` for release `tag` in `ns`, its output scanned for secrets.
+fn run(verb: &str, ns: &str, tag: &str, extra: &[&str]) -> Output {
+    cluster::scanned(
+        &mut command(verb, ns, tag, extra),
+        &secrets_of(MASTER),
+        verb,
+    )
 }
 
 fn apply(ns: &str, tag: &str, extra: &[&str]) -> Output {
-    run("apply", ns, tag, &[&["--timeout", "120s"], extra].concat())
+    run("apply", ns, tag, extra)
+}
+
+/// An upgrade of `ns` to `tag` with its migration pod held Running (kwok would complete it at
+/// once, so no timestamp could tell whether apply waited). While it runs: apply is waiting for
+/// the Job, no Deployment was written or added and no ReplicaSet runs `tag`, so no pod of the
+/// new release can start. Then the migration succeeds and apply goes on. Returns apply's
+/// transcript, which must show success.
+fn upgrade_holding_the_migration(ns: &str, tag: &str, extra: &[&str]) -> String {
+    let before = cluster::deployments(ns, kubeconfig());
+    let mut apply = Running::start(command(
+        "apply",
+        ns,
+        tag,
+        &[&HOLD_MIGRATION[..], extra].concat(),
+    ));
+    let pod = cluster::hold_migration(ns, &mut apply, kubeconfig());
+    let job = pod["metadata"]["labels"]["job-name"].as_str().unwrap();
+    let prefix = format!("dify-migration-{}-", tag.replace('.', "-"));
+    assert!(job.starts_with(&prefix), "{job}");
+    assert!(
+        apply.is_running(),
+        "apply ended while its migration was still running: {}",
+        transcript(&apply.finish())
+    );
+    assert_eq!(
+        cluster::deployments(ns, kubeconfig()),
+        before,
+        "Deployments written before the migration to {tag} ended"
+    );
+    let sets = cluster::replica_set_images(ns, kubeconfig());
+    let suffix = format!(":{tag}");
+    assert!(
+        !sets.iter().any(|i| i.ends_with(&suffix)),
+        "a ReplicaSet of {tag} exists while its migration runs: {sets:?}"
+    );
+
+    // The migration succeeds: the rollout follows.
+    cluster::end_pod(ns, &pod, 0, "", kubeconfig());
+    let out = apply.finish();
+    assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "apply");
+    ok(&out)
 }
 
 fn items(kind: &str, ns: &str) -> Vec<Value> {
@@ -89,13 +122,9 @@ fn image_of(kind: &str, object: &str, ns: &str) -> String {
         .to_owned()
 }
 
-fn time(v: &Value) -> k8s_openapi::jiff::Timestamp {
-    v.as_str().unwrap().parse().unwrap()
-}
-
-/// After an upgrade to `tag`: one migration Job, complete, and every ReplicaSet running `tag`'s
-/// api image created after it completed (the old ones kept serving until then).
-fn assert_migrated_before_the_new_pods(ns: &str, tag: &str, head: &str) {
+/// After an upgrade to `tag` ([`upgrade_holding_the_migration`]): one migration Job, complete,
+/// and the apps rolled out to `tag`.
+fn assert_migrated_and_rolled_out(ns: &str, tag: &str, head: &str) {
     let jobs = items("jobs", ns);
     assert_eq!(
         jobs.len(),
@@ -115,7 +144,8 @@ fn assert_migrated_before_the_new_pods(ns: &str, tag: &str, head: &str) {
         "the Job checks for {head}"
     );
     assert_eq!(job["status"]["succeeded"], 1, "{}", job["status"]);
-    let completed = time(&job["status"]["completionTime"]);
+    // With --no-wait apply does not wait for the ReplicaSets the Deployments make.
+    cluster::wait_rollouts_settled(ns, kubeconfig());
     let api_image = format!("langgenius/dify-api:{tag}");
     let web_image = format!("langgenius/dify-web:{tag}");
     let mut new_sets = 0;
@@ -125,12 +155,6 @@ fn assert_migrated_before_the_new_pods(ns: &str, tag: &str, head: &str) {
             .unwrap();
         if image == api_image || image == web_image {
             new_sets += 1;
-            let created = time(&rs["metadata"]["creationTimestamp"]);
-            assert!(
-                created >= completed,
-                "ReplicaSet {} of {tag} was created at {created}, before the migration completed at {completed}",
-                name(&rs)
-            );
         }
     }
     // api, worker, beat and web (and 1.14.1's api-websocket) roll to the new release.
@@ -188,9 +212,9 @@ fn upgrades_run_their_migration_first_keep_the_data_and_never_go_back() {
 
     // 1.11.4 → 1.13.3: the claim templates no longer carry the version, so this passes the
     // dry run that used to refuse it.
-    let up = ok(&apply(ns, "1.13.3", &[]));
+    let up = upgrade_holding_the_migration(ns, "1.13.3", &[]);
     assert!(up.contains("Dify 1.13.3 (upgrade from 1.11.4)"), "{up}");
-    assert_migrated_before_the_new_pods(ns, "1.13.3", "6b5f9f8b1a2c");
+    assert_migrated_and_rolled_out(ns, "1.13.3", "6b5f9f8b1a2c");
     assert_eq!(
         image_of("deploy", "dify-plugin-daemon", ns),
         "langgenius/dify-plugin-daemon:0.5.3-local"
@@ -206,9 +230,9 @@ fn upgrades_run_their_migration_first_keep_the_data_and_never_go_back() {
     );
 
     // 1.13.3 → 1.14.1, with --no-wait: the migration is still waited for.
-    let up = ok(&apply(ns, "1.14.1", &["--no-wait"]));
+    let up = upgrade_holding_the_migration(ns, "1.14.1", &["--no-wait"]);
     assert!(up.contains("Dify 1.14.1 (upgrade from 1.13.3)"), "{up}");
-    assert_migrated_before_the_new_pods(ns, "1.14.1", "a4f2d8c9b731");
+    assert_migrated_and_rolled_out(ns, "1.14.1", "a4f2d8c9b731");
     assert_eq!(
         image_of("deploy", "dify-plugin-daemon", ns),
         "langgenius/dify-plugin-daemon:0.6.0-local"
@@ -288,8 +312,8 @@ fn sets_running(ns: &str, prefix: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `from` → 1.16.1: the migration Job first, then the agent stack (created only after it
-/// completed), the data and the keys Secret kept, and going back refused before any write.
+/// `from` → 1.16.1: the migration Job first, then the agent stack (no ReplicaSet of it while
+/// the migration runs), the data and the keys Secret kept, and going back refused before any write.
 fn upgrade_to_the_agent_stack(ns: &str, from: &str) {
     ok(&apply(ns, from, &[]));
     let data = data_uids(ns);
@@ -300,13 +324,12 @@ fn upgrade_to_the_agent_stack(ns: &str, from: &str) {
     let keys_before = kubectl_json(&["get", "secret", "dify-keys", "-n", ns]);
     assert!(keys_before["data"].get("AGENT_SHELLCTL_TOKEN").is_none());
 
-    let up = ok(&apply(ns, "1.16.1", &[]));
+    let up = upgrade_holding_the_migration(ns, "1.16.1", &[]);
     assert!(
         up.contains(&format!("Dify 1.16.1 (upgrade from {from})")),
         "{up}"
     );
-    assert_migrated_before_the_new_pods(ns, "1.16.1", "6f5a9c2d8e1b");
-    let completed = time(&items("jobs", ns)[0]["status"]["completionTime"]);
+    assert_migrated_and_rolled_out(ns, "1.16.1", "6f5a9c2d8e1b");
     for (image, name) in [
         ("langgenius/dify-agent-backend:1.16.1", "dify-agent-backend"),
         (
@@ -315,13 +338,7 @@ fn upgrade_to_the_agent_stack(ns: &str, from: &str) {
         ),
     ] {
         assert_eq!(image_of("deploy", name, ns), image);
-        let sets = sets_running(ns, image);
-        assert_eq!(sets.len(), 1, "{name}");
-        let created = time(&sets[0]["metadata"]["creationTimestamp"]);
-        assert!(
-            created >= completed,
-            "{name} was created at {created}, before the migration completed at {completed}"
-        );
+        assert_eq!(sets_running(ns, image).len(), 1, "{name}");
     }
     // The agent's squid runs the same pinned image as the ssrf proxy.
     assert_eq!(

@@ -1328,3 +1328,60 @@ fn agent_keys_come_from_an_existing_secret_under_mapped_names() {
     let checked = difyrender::cluster::refs::external_secret_keys(&old.manifest);
     assert!(!checked["ops-keys"].iter().any(|k| k.starts_with("AGENT_")));
 }
+
+/// The agent squid's refused destinations (versions.yaml `privateNetworks.agentSsrfProxy`) are
+/// Dify 1.16.1's, as its squid-common.conf.template lists them, in order.
+#[test]
+fn the_agent_squids_private_networks_are_difys() {
+    let file = root()
+        .join("../shared/reference/dify-compose/1.16.1/ssrf_proxy/squid-common.conf.template");
+    assert!(file.exists(), "{} is missing", file.display());
+    let dify: Vec<String> = read(&file)
+        .lines()
+        .filter_map(|l| l.strip_prefix("acl to_private_networks dst "))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert!(dify.len() > 10, "{dify:?}");
+    let table = difyrender::chart::Chart::embedded().versions;
+    assert_eq!(table.private_networks["agentSsrfProxy"], dify);
+}
+
+/// The api's routes (versions.yaml `routes`) are the locations Dify's nginx passes to the api,
+/// for every release the reference carries its nginx configuration for: `routes.api`, plus
+/// `routes.openapi` where the release's switch openapiRoute is on.
+#[test]
+fn the_api_routes_are_difys_nginx_locations() {
+    let dir = root().join("../shared/reference/dify-compose");
+    let table = difyrender::chart::Chart::embedded().versions;
+    let mut seen = 0;
+    for release in &table.releases {
+        let conf = dir
+            .join(&release.version)
+            .join("nginx/conf.d/default.conf.template");
+        if !conf.exists() {
+            continue;
+        }
+        seen += 1;
+        let text = read(&conf);
+        let mut nginx: Vec<String> = Vec::new();
+        let mut location = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(l) = line.strip_prefix("location ") {
+                location = l.strip_suffix(" {").map(str::to_owned);
+            } else if line.starts_with("proxy_pass http://api:") {
+                nginx.extend(location.take());
+            }
+        }
+        nginx.sort();
+        let mut ours = table.routes.api.clone();
+        if release.switches["openapiRoute"] == true {
+            ours.push(table.routes.openapi.clone());
+        }
+        ours.sort();
+        assert_eq!(ours, nginx, "{}", release.version);
+    }
+    assert!(
+        seen >= 5,
+        "the reference has nginx configurations for {seen} releases"
+    );
+}

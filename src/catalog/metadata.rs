@@ -50,34 +50,26 @@ pub fn fixed_values(rendered: &RenderedRelease, objects: &[Object]) -> Vec<(Stri
             ),
         ),
     ];
-    for (image, users) in images(objects) {
+    for (image, users) in images(rendered, objects) {
         fixed.push((format!("Image ({})", users.join(", ")), image));
     }
     fixed
 }
 
 /// Every container image of the entry with the components that run it, in apply order.
-fn images(objects: &[Object]) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for o in objects {
-        let component = o
-            .body
+fn images(rendered: &RenderedRelease, objects: &[Object]) -> Vec<(String, Vec<String>)> {
+    fn component(o: &Object) -> &str {
+        o.body
             .pointer("/metadata/labels/app.kubernetes.io~1component")
             .and_then(Value::as_str)
             .unwrap_or(&o.kind)
-            .to_owned();
-        for c in crate::manifest::pods::containers(&o.body) {
-            let Some(image) = c.get("image").and_then(Value::as_str) else {
-                continue;
-            };
-            match out.iter_mut().find(|(i, _)| i == image) {
-                Some((_, users)) if !users.contains(&component) => users.push(component.clone()),
-                Some(_) => {}
-                None => out.push((image.to_owned(), vec![component.clone()])),
-            }
-        }
     }
-    out
+    rendered
+        .dify
+        .images_run(objects.iter().map(|o| (component(o), &o.body)))
+        .into_iter()
+        .map(|i| (i.image, i.components))
+        .collect()
 }
 
 /// The Markdown overview: what Dify is, the one step before enabling, what is fixed.

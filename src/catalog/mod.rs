@@ -169,6 +169,14 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// An entry that cannot be generated or written is bad input (arguments, values, the
+    /// output folder); a catalog is written to files, never to a cluster.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit::INPUT
+    }
+}
+
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
     move |source| Error::Io { context, source }

@@ -4,17 +4,9 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success (diff: no differences; status: everything ready; doctor, test: no check failed)
-  1  diff: differences found; status: something is not ready; doctor, test: a check failed
-  2  invalid input: arguments, values, schema or templates (nothing was sent to a cluster)
-  3  the cluster refused the request or could not be reached; apply: a doctor check failed
-  4  waiting failed: timeout, or the migration Job failed";
-
 /// Render and apply Dify Community Edition on Nutanix Kubernetes Platform, without Helm.
 #[derive(Debug, Parser)]
-#[command(name = "difyrender", version, after_help = EXIT_CODES)]
+#[command(name = "difyrender", version, after_help = crate::error::exit::help())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -23,45 +15,45 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the whole Dify stack as one YAML stream for `kubectl apply -f -`.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Render(RenderCommand),
     /// Server-side apply the stack to a cluster in stages and wait until Dify is up.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Apply(ApplyCommand),
     /// Show what apply would change: a server dry run compared with the live objects.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Diff(DiffCommand),
     /// Show every object of a release from its inventory, ready or not and why.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Status(StatusCommand),
     /// The last lines of a component's log (every pod and container of it), secrets masked.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Logs(LogsCommand),
     /// Print a shell completion script: `source <(difyrender completion bash)`.
     Completion(CompletionCommand),
     /// Delete a release in reverse order; volumes and the keys Secret are kept by default.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Uninstall(UninstallCommand),
     /// Write an NKP application-catalog entry (plain manifests, no Helm, no secrets) into a
     /// catalog repository.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Catalog(CatalogCommand),
     /// The keys Secret a catalog entry reads: print it, or server-side apply it.
     #[command(subcommand)]
     Secrets(SecretsCommand),
     /// Before an install: read-only checks of the cluster against what the render needs.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Doctor(DoctorCommand),
     /// After an install: a short-lived Job proves from inside the cluster that the release works.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Test(TestCommand),
     /// Print every image the release would run, one per line, for mirroring into a private
     /// registry.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Images(ImagesCommand),
     /// The supported Dify releases; with a kubeconfig, which one a live release runs and the
     /// upgrades possible from it.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Versions(VersionsCommand),
 }
 
@@ -280,10 +272,10 @@ pub struct CatalogCommand {
 pub enum SecretsCommand {
     /// Print the keys Secret (<release>-keys) of a release as YAML. It holds the keys: handle it
     /// as a secret.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Render(SecretsRenderCommand),
     /// Server-side apply the keys Secret (<release>-keys) of a release, and nothing else.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::error::exit::help())]
     Apply(SecretsApplyCommand),
 }
 
@@ -315,7 +307,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
     /// Traefik Service whose LoadBalancer address is the external host (default: a Service
-    /// named kommander-traefik in any namespace).
+    /// named as NKP names it, kommander-traefik (versions.yaml nkpTraefik), in any namespace).
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub traefik_service: Option<String>,
 }

@@ -8,7 +8,7 @@ use super::config::parse_duration;
 use crate::cluster::apply::{ApplyOptions, apply_release};
 use crate::cluster::delete::uninstall;
 use crate::cluster::diff::{diff_release, render_text};
-use crate::cluster::external::{DEFAULT_SERVICE, ServiceRef, traefik_address};
+use crate::cluster::external::{ServiceRef, traefik_address};
 use crate::cluster::progress::Progress;
 use crate::cluster::status::release_status;
 use crate::cluster::wait::Deadline;
@@ -45,7 +45,8 @@ pub(super) fn prepare(mut spec: ReleaseSpec, host: &HostArgs) -> Result<Prepared
     }
     let target = match &host.traefik_service {
         Some(s) => ServiceRef::parse(s)?,
-        None => ServiceRef::AnyNamespace(DEFAULT_SERVICE.to_owned()),
+        // NKP's Traefik Service (versions.yaml nkpTraefik), in any namespace.
+        None => ServiceRef::AnyNamespace(spec.chart.versions.nkp_traefik.clone()),
     };
     let rendered = match render_release(&spec) {
         Ok(r) => Some(r),

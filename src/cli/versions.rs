@@ -6,51 +6,20 @@ use super::config::render_with_stand_ins;
 use crate::chart::Chart;
 use crate::cluster::{ResourceManager, inventory};
 use crate::error::{Error, exit};
-use crate::versions::{ReleaseTable, Resolved, Transition, check_upgrade};
+use crate::versions::{ReleaseTable, Transition, check_upgrade};
 use serde::Serialize;
 use serde_json::{Value, json};
-
-/// One image of a release.
-#[derive(Debug, Clone, Serialize)]
-struct ListedImage {
-    image: String,
-    /// The same image at its public origin: copy from here into the mirror.
-    source: String,
-    components: Vec<String>,
-    /// Set explicitly instead of the release's pin.
-    overridden: bool,
-}
-
-/// Every container image of the rendered objects, in apply order, each once.
-fn list_images(manifest: &crate::manifest::Manifest, dify: &Resolved) -> Vec<ListedImage> {
-    let mut out: Vec<ListedImage> = Vec::new();
-    for r in &manifest.resources {
-        for c in r.containers() {
-            let Some(image) = c.get("image").and_then(Value::as_str) else {
-                continue;
-            };
-            if let Some(seen) = out.iter_mut().find(|i| i.image == image) {
-                if !seen.components.contains(&r.component) {
-                    seen.components.push(r.component.clone());
-                }
-                continue;
-            }
-            let known = dify.image_list.iter().find(|i| i.image == image);
-            out.push(ListedImage {
-                image: image.to_owned(),
-                source: known.map_or_else(|| image.to_owned(), |i| i.source.clone()),
-                components: vec![r.component.clone()],
-                overridden: known.is_some_and(|i| i.overridden),
-            });
-        }
-    }
-    out
-}
 
 pub fn images(cmd: ImagesCommand) -> Result<u8, Error> {
     let spec = cmd.render.to_spec(cmd.release.to_release()?)?;
     let rendered = render_with_stand_ins(&spec)?;
-    let listed = list_images(&rendered.manifest, &rendered.dify);
+    let listed = rendered.dify.images_run(
+        rendered
+            .manifest
+            .resources
+            .iter()
+            .map(|r| (r.component.as_str(), &r.body)),
+    );
     let text = match cmd.output {
         OutputFormat::Text => listed.iter().map(|i| format!("{}\n", i.image)).collect(),
         OutputFormat::Json => {

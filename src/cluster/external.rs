@@ -8,9 +8,6 @@ use kube::Api;
 use kube::api::ListParams;
 use std::time::{Duration, Instant};
 
-/// Service name NKP's Kommander gives Traefik.
-pub const DEFAULT_SERVICE: &str = "kommander-traefik";
-
 /// Where to look: an explicit `namespace/name`, or the default name in any namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceRef {

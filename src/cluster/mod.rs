@@ -366,32 +366,28 @@ impl Error {
     }
 
     /// True when waiting, not the API, failed: a timeout, a failed Job, or no LoadBalancer
-    /// address for the Traefik Service in time.
+    /// address for the Traefik Service in time (the errors that exit 4).
     pub fn is_wait_failure(&self) -> bool {
-        match self {
-            Error::Diagnosed { error, .. } => error.is_wait_failure(),
-            other => matches!(
-                other,
-                Error::Timeout { .. } | Error::Failed { .. } | Error::LoadBalancer(_)
-            ),
-        }
+        self.exit_code() == crate::error::exit::WAIT
     }
 
-    /// True when the input, not the cluster, is at fault: a kubeconfig that cannot be read or
-    /// used, or a request that cannot be made (such as a refused downgrade). Nothing was written.
-    pub fn is_input(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::Usage(_))
-    }
-
-    /// The process exit code of this error (README, "Exit codes").
+    /// The process exit code of this error (README, "Exit codes"), decided per variant.
     pub fn exit_code(&self) -> u8 {
         use crate::error::exit;
-        if self.is_input() {
-            exit::INPUT
-        } else if self.is_wait_failure() {
-            exit::WAIT
-        } else {
-            exit::CLUSTER
+        match self {
+            // Nothing could be written: the kubeconfig, or the request itself (a downgrade).
+            Error::Config(_) | Error::Usage(_) => exit::INPUT,
+            Error::Timeout { .. } | Error::Failed { .. } | Error::LoadBalancer(_) => exit::WAIT,
+            Error::Diagnosed { error, .. } => error.exit_code(),
+            Error::Unreachable { .. }
+            | Error::Untrusted { .. }
+            | Error::Unauthorized { .. }
+            | Error::Api { .. }
+            | Error::Conflicts(_)
+            | Error::Immutable { .. }
+            | Error::Many(_)
+            | Error::NotFound(_)
+            | Error::Doctor(_) => exit::CLUSTER,
         }
     }
 

@@ -202,13 +202,17 @@ pub fn job(
             env.push(e.clone());
         }
     }
-    let svc = |component: &str, port: u16| format!("http://{release}-{component}:{port}");
+    // The ports and Dify's user, as the chart defines them (versions.yaml, values.yaml).
+    let chart = crate::chart::Chart::embedded();
+    let svc = |component: &str, port: &str| {
+        format!("http://{release}-{component}:{}", chart.versions.port(port))
+    };
     for (var, value) in [
-        ("DIFYTEST_API_URL", svc("api", 5001)),
-        ("DIFYTEST_WEB_URL", svc("web", 3000)),
+        ("DIFYTEST_API_URL", svc("api", "api")),
+        ("DIFYTEST_WEB_URL", svc("web", "web")),
         // The sandbox's NetworkPolicy admits the api, the worker and this pod (its component
         // label is `test`); squid's reverse proxy to it is gone from Dify 1.15.0.
-        ("DIFYTEST_SANDBOX_URL", svc("sandbox", 8194)),
+        ("DIFYTEST_SANDBOX_URL", svc("sandbox", "sandbox")),
         (
             "DIFYTEST_THROUGH_INGRESS",
             if opts.through_ingress { "1" } else { "0" }.into(),
@@ -218,7 +222,13 @@ pub fn job(
     }
     let pod_sc = pod.get("securityContext");
     let id = |key: &str| pod_sc.and_then(|s| s.get(key)).and_then(Value::as_i64);
-    let user = id("runAsUser").filter(|u| *u != 0).unwrap_or(1001);
+    let dify_user = chart
+        .default_values
+        .get("securityContexts")
+        .and_then(|v| v.pointer("/dify/pod/runAsUser"))
+        .and_then(Value::as_i64)
+        .expect("values.yaml sets securityContexts.dify.pod.runAsUser");
+    let user = id("runAsUser").filter(|u| *u != 0).unwrap_or(dify_user);
     let group = id("runAsGroup").filter(|g| *g != 0).unwrap_or(user);
     let labels = json!({
         LABEL_NAME: APP_NAME,

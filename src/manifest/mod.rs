@@ -171,6 +171,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A template or rendered object the chart refuses is bad input.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit::INPUT
+    }
+
     /// Names in each problem the value keys (found in the user's `values`) that set the
     /// refused field, where they can be found.
     pub fn with_value_keys(self, values: &Value) -> Self {

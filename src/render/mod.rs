@@ -68,6 +68,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A template or rendered object the chart refuses is bad input.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit::INPUT
+    }
+
     /// Paths of the missing required values, if that is what failed.
     pub fn missing_paths(&self) -> Vec<&str> {
         match self {

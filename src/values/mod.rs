@@ -64,6 +64,13 @@ pub enum Error {
     Rules(Vec<SchemaViolation>),
 }
 
+impl Error {
+    /// Every values error is bad input, found before anything is sent to a cluster.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit::INPUT
+    }
+}
+
 fn format_violations(violations: &[SchemaViolation]) -> String {
     violations
         .iter()

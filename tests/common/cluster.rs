@@ -324,3 +324,159 @@ pub fn gateway_api_crds(kc: &Path) {
         kc,
     );
 }
+
+/// The pod label that holds a pod Running on the test control plane: kwok's `pod-complete`
+/// stage (hack/testenv/kwok/stages.yaml) skips it, so a Job's pod runs until the test ends it
+/// with [`end_pod`]. kwok completes every other Job pod at once, so without it a test could not
+/// tell whether anything waited for the Job.
+pub const HOLD: &str = "testenv-hold";
+
+/// `--set` arguments that put [`HOLD`] on the migration pod.
+pub const HOLD_MIGRATION: [&str; 2] = ["--set", "migration.pod.labels.testenv-hold=held"];
+
+/// A command running in the background: its progress (stderr) read as it comes, its stdout
+/// kept in a file.
+pub struct Running {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    seen: String,
+    stdout: tempfile::NamedTempFile,
+}
+
+impl Running {
+    pub fn start(mut cmd: Command) -> Self {
+        let stdout = tempfile::NamedTempFile::new().unwrap();
+        let mut child = cmd
+            .stdout(stdout.reopen().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the command starts");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        Self {
+            child,
+            stderr,
+            seen: String::new(),
+            stdout,
+        }
+    }
+
+    /// Reads progress lines until one contains `needle`; fails if a line containing `not_before`
+    /// comes first, or the output ends first.
+    pub fn read_until(&mut self, needle: &str, not_before: &str) {
+        loop {
+            let mut line = String::new();
+            let n = std::io::BufRead::read_line(&mut self.stderr, &mut line).unwrap();
+            self.seen.push_str(&line);
+            assert!(n > 0, "the output ended before {needle:?}: {}", self.seen);
+            assert!(
+                !line.contains(not_before),
+                "{not_before:?} came before {needle:?}: {}",
+                self.seen
+            );
+            if line.contains(needle) {
+                return;
+            }
+        }
+    }
+
+    /// Whether the command is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the command to end; its whole output.
+    pub fn finish(mut self) -> Output {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(self.stdout.path()).unwrap(),
+            stderr: (self.seen + &rest).into_bytes(),
+        }
+    }
+}
+
+/// Waits until `apply` (started with [`HOLD_MIGRATION`]) is waiting for its migration Job and the
+/// held migration pod runs; fails if apply went on to the apps first. Returns the pod, for
+/// [`end_pod`].
+pub fn hold_migration(ns: &str, apply: &mut Running, kc: &Path) -> Value {
+    apply.read_until(&format!("waiting for Job/{ns}/dify-migration-"), " apps: ");
+    wait_pod(ns, HOLD, "Running", kc, Duration::from_secs(60))
+}
+
+/// Every Deployment of `ns` as `name → (generation, images)`: unchanged means no Deployment was
+/// written (a new ReplicaSet needs a new generation) and none was added.
+pub fn deployments(ns: &str, kc: &Path) -> std::collections::BTreeMap<String, (i64, Vec<String>)> {
+    kubectl_json(&["get", "deployments", "-n", ns], kc)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let images = d["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["image"].as_str().unwrap().to_owned())
+                .collect();
+            (
+                d["metadata"]["name"].as_str().unwrap().to_owned(),
+                (d["metadata"]["generation"].as_i64().unwrap(), images),
+            )
+        })
+        .collect()
+}
+
+/// The image of the first container of every ReplicaSet in `ns`.
+pub fn replica_set_images(ns: &str, kc: &Path) -> Vec<String> {
+    kubectl_json(&["get", "replicasets", "-n", ns], kc)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rs| {
+            rs["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The control plane every test of a test binary shares ([`shared`]), with kubectl bound to
+/// it: defines `kubeconfig()`, `kubectl(args)`, `kubectl_stdin(args, input)` and
+/// `kubectl_json(args)` in the calling test file (one definition instead of a copy per file).
+#[macro_export]
+macro_rules! shared_cluster {
+    ($name:literal) => {
+        #[allow(dead_code)]
+        fn kubeconfig() -> &'static std::path::PathBuf {
+            $crate::common::cluster::shared($name)
+        }
+        #[allow(dead_code)]
+        fn kubectl(args: &[&str]) -> std::process::Output {
+            $crate::common::cluster::kubectl(args, kubeconfig())
+        }
+        #[allow(dead_code)]
+        fn kubectl_stdin(args: &[&str], input: &str) -> std::process::Output {
+            $crate::common::cluster::kubectl_stdin(args, input, kubeconfig())
+        }
+        #[allow(dead_code)]
+        fn kubectl_json(args: &[&str]) -> serde_json::Value {
+            $crate::common::cluster::kubectl_json(args, kubeconfig())
+        }
+    };
+}
+
+/// `difyrender <verb> --kubeconfig KC -n NS`: how every cluster test starts a command.
+pub fn difyrender_on(verb: &str, kc: &Path, ns: &str) -> Command {
+    let mut cmd = super::difyrender();
+    cmd.arg(verb).arg("--kubeconfig").arg(kc).args(["-n", ns]);
+    cmd
+}
+
+/// Runs `cmd` and fails if anything it printed holds one of `secrets` (or its base64 form).
+pub fn scanned(cmd: &mut Command, secrets: &[String], context: &str) -> Output {
+    let out = cmd.output().expect("the command runs");
+    super::assert_no_secrets(&transcript(&out), secrets, context);
+    out
+}

@@ -17,10 +17,16 @@ fn floats(image: &str) -> bool {
 pub(super) fn image_tags(rendered: &RenderedRelease) -> Check {
     let floating: Vec<String> = rendered
         .dify
-        .image_list
-        .iter()
+        .images_run(
+            rendered
+                .manifest
+                .resources
+                .iter()
+                .map(|r| (r.component.as_str(), &r.body)),
+        )
+        .into_iter()
         .filter(|i| floats(&i.image))
-        .map(|i| format!("{}: {}", i.component, i.image))
+        .map(|i| format!("{}: {}", i.components.join(", "), i.image))
         .collect();
     if floating.is_empty() {
         return Check::pass("images", "every image is pinned to a tag");

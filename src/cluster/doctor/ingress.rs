@@ -72,7 +72,10 @@ pub(super) async fn ingress_class(
             if existing.is_empty() { "none".to_owned() } else { existing.join(", ") }
         ),
     )
-    .fix("set expose.ingressClassName to the Traefik class (NKP: kommander-traefik)"))
+    .fix(format!(
+        "set expose.ingressClassName to the Traefik class (NKP: {})",
+        rendered.versions.nkp_traefik
+    )))
 }
 
 pub(super) async fn traefik(
