@@ -11,7 +11,7 @@ mod common;
 use common::cluster::{self, ok};
 use common::*;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -1008,37 +1008,6 @@ fn pinned_crd(pin: &str, module: &str, file: &str) -> PathBuf {
     cluster::pinned_module(pin, module).join(file)
 }
 
-/// Applies a CRD file and polls until `crd` is Established. (`kubectl wait` right after the
-/// apply can find the CRD without any status yet and fail: "accessor error: <nil>".)
-fn install_crd(kc: &Path, file: &Path, crd: &str) {
-    ok(&cluster::kubectl(
-        &["apply", "--server-side", "-f", file.to_str().unwrap()],
-        kc,
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = cluster::kubectl(
-            &[
-                "get",
-                "crd",
-                crd,
-                "-o",
-                r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
-            ],
-            kc,
-        );
-        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True" {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{crd} not Established: {}",
-            transcript(&out)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// `secrets.externalSecret`: the store it names must exist and be Ready. STAND-IN: the External
 /// Secrets Operator's controller is not built here (only its CRDs, of the release pinned in
 /// hack/testenv/external-secrets); the test sets the store's Ready condition through the status
@@ -1088,14 +1057,14 @@ fn the_external_secrets_store_must_exist_and_be_ready() {
         ),
         ("secretstores", "secretstores.external-secrets.io"),
     ] {
-        install_crd(
-            &kc,
+        cluster::install_crds(
             &pinned_crd(
                 "external-secrets",
                 module,
                 &format!("config/crds/bases/external-secrets.io_{file}.yaml"),
             ),
             crd,
+            &kc,
         );
     }
     // Served, but no store of that name.
@@ -1210,14 +1179,14 @@ fn monitoring_needs_the_prometheus_operators_crds() {
         "{:?}",
         off["api-resources"]
     );
-    install_crd(
-        &kc,
+    cluster::install_crds(
         &pinned_crd(
             "prometheus-operator",
             "github.com/prometheus-operator/prometheus-operator",
             "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
         ),
         "podmonitors.monitoring.coreos.com",
+        &kc,
     );
     let c = monitoring();
     assert_eq!(

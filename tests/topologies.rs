@@ -824,30 +824,11 @@ fn apply_waits_for_the_external_secret_before_any_pod() {
     );
     // doctor (before apply) wants the store Ready: its CRD, the store, and its Ready condition
     // as the controller sets it (the same stand-in).
-    // (Polled rather than `kubectl wait`, which fails on a CRD that has no status yet.)
-    let store_crd =
-        external_secrets_crd().with_file_name("external-secrets.io_clustersecretstores.yaml");
-    ok(&kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        store_crd.to_str().unwrap(),
-    ]));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let out = kubectl(&[
-            "get",
-            "crd",
-            "clustersecretstores.external-secrets.io",
-            "-o",
-            r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
-        ]);
-        if String::from_utf8_lossy(&out.stdout).trim() == "True" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", transcript(&out));
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    cluster::install_crds(
+        &external_secrets_crd().with_file_name("external-secrets.io_clustersecretstores.yaml"),
+        "clustersecretstores.external-secrets.io",
+        kubeconfig(),
+    );
     ok(&cluster::kubectl_stdin(
         &["apply", "--server-side", "-f", "-"],
         r#"{"apiVersion":"external-secrets.io/v1","kind":"ClusterSecretStore","metadata":{"name":"vault"},"spec":{"provider":{"fake":{"data":[]}}}}"#,

@@ -69,15 +69,7 @@ fn start_instance(name: &str, flux: bool) -> PathBuf {
     let kc = dir.join("kubeconfig");
     ok(&kubectl_stdin(&["apply", "-f", "-"], MIDDLEWARE_CRD, &kc));
     ok(&kubectl_stdin(&["apply", "-f", "-"], INGRESS_CLASS, &kc));
-    ok(&kubectl(
-        &[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            "crd/middlewares.traefik.io",
-        ],
-        &kc,
-    ));
+    wait_established("middlewares.traefik.io", &kc);
     kc
 }
 
@@ -303,15 +295,34 @@ pub fn install_crds(path: &Path, crd: &str, kc: &Path) {
         &["apply", "--server-side", "-f", path.to_str().unwrap()],
         kc,
     ));
-    ok(&kubectl(
-        &[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            &format!("crd/{crd}"),
-        ],
-        kc,
-    ));
+    wait_established(crd, kc);
+}
+
+/// Polls until the CRD `crd` is Established (60 s at most). `kubectl wait` right after the
+/// apply can find the CRD without any status yet and fail ("accessor error: <nil>").
+pub fn wait_established(crd: &str, kc: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = kubectl(
+            &[
+                "get",
+                "crd",
+                crd,
+                "-o",
+                r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
+            ],
+            kc,
+        );
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{crd} not Established: {}",
+            transcript(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Installs the Gateway API CRDs of the release pinned in hack/testenv/gateway-api into the
