@@ -559,7 +559,7 @@ refresh_pattern ^ftp: 1440 20% 10080
 refresh_pattern -i (/cgi-bin/|\?) 0 0% 0
 refresh_pattern . 0 20% 4320
 client_request_buffer_max_size 100 MB
-# Performance and timeouts, as Dify's template since 1.11.3.
+# Performance and timeouts, as in Dify's squid template.
 max_filedescriptors 65536
 connect_timeout 30 seconds
 request_timeout 2 minutes
