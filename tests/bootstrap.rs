@@ -1172,6 +1172,19 @@ fn cluster_a_changed_key_secret_runs_the_job_again_and_an_unrelated_key_does_not
     };
 
     kubectl(&["create", "namespace", ns]);
+    // No Secret yet: apply stops before it writes anything, with doctor's reason, and without
+    // doctor with its own check of the Secrets the pods read.
+    let empty = common::cluster::resource_versions(ns, kc);
+    for extra in [&[][..], &["--skip-doctor"][..]] {
+        let missing = run("apply", extra);
+        let text = transcript(&missing);
+        assert_eq!(missing.status.code(), Some(3), "{text}");
+        assert!(
+            text.contains(&format!("Secret {ns}/nai does not exist")),
+            "{text}"
+        );
+        assert_eq!(common::cluster::resource_versions(ns, kc), empty);
+    }
     write_secret(nai_a, "x");
     common::cluster::ok(&run("apply", &[]));
     let job_a = job_name();
