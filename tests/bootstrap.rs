@@ -11,8 +11,9 @@
 //!
 //! On the real control plane (scripts/testenv, kwok): a strict server-side dry run of the
 //! render; the Job applied only after the apps are ready; a re-apply writes nothing; a changed
-//! key runs a new Job; no key in any object but the keys Secret; a failed Job stops apply with
-//! the script's reason and exit code.
+//! key runs a new Job, also a changed key in a Secret of the cluster (apiKeySecret), which apply
+//! and diff read; no key in any object but the keys Secret; a failed Job stops apply with the
+//! script's reason and exit code.
 
 mod common;
 
