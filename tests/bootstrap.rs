@@ -1262,6 +1262,70 @@ fn cluster_a_changed_key_secret_runs_the_job_again_and_an_unrelated_key_does_not
     }
 }
 
+/// With `secrets.existingSecret` the Job reads the OpenAI key from the operator's Secret: apply
+/// reads it there too, so a changed key runs a new Job.
+#[test]
+fn cluster_a_changed_key_in_the_existing_secret_runs_the_job_again() {
+    let ns = "bootstrap-existing-secret";
+    let kc = kubeconfig();
+    let set: Vec<String> = bootstrap_values(KEY_A, &[])
+        .into_iter()
+        .filter(|s| !s.starts_with("secrets.openaiApiKey"))
+        .chain(["secrets.existingSecret=site-keys".to_owned()])
+        .collect();
+    // The operator's Secret: the keys Secret the release would render, under another name,
+    // with `key` as its OpenAI key.
+    let write_secret = |key: &str| {
+        let rendered = render(bootstrap_values(key, &[]));
+        let mut secret = rendered
+            .manifest
+            .resources
+            .iter()
+            .find(|r| r.kind == "Secret" && r.name == "dify-keys")
+            .expect("the keys Secret")
+            .body
+            .clone();
+        secret["metadata"] = serde_json::json!({"name": "site-keys", "namespace": ns});
+        common::cluster::ok(&common::cluster::kubectl_stdin(
+            &["apply", "-f", "-"],
+            &secret.to_string(),
+            kc,
+        ));
+    };
+    let apply = || {
+        let out = difyrender()
+            .arg("apply")
+            .arg("--kubeconfig")
+            .arg(kc)
+            .args(["-n", ns, "--timeout", "180s"])
+            .args(set_args(&set))
+            .env("DIFY_SECRET_KEY", MASTER)
+            .output()
+            .unwrap();
+        let mut secrets = secrets_of(MASTER);
+        secrets.extend([KEY_A.to_owned(), KEY_B.to_owned()]);
+        assert_no_secrets(&transcript(&out), &secrets, "apply");
+        common::cluster::ok(&out);
+    };
+    let job_name = || {
+        let jobs = bootstrap_jobs(ns);
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        assert_eq!(jobs[0]["status"]["succeeded"], 1);
+        jobs[0]["metadata"]["name"].as_str().unwrap().to_owned()
+    };
+    common::cluster::ok(&common::cluster::kubectl(&["create", "namespace", ns], kc));
+    write_secret(KEY_A);
+    apply();
+    let job_a = job_name();
+    common::cluster::wait_rollouts_settled(ns, kc);
+    let before = common::cluster::resource_versions(ns, kc);
+    apply();
+    assert_eq!(before, common::cluster::resource_versions(ns, kc));
+    write_secret(KEY_B);
+    apply();
+    assert_ne!(job_name(), job_a);
+}
+
 #[test]
 fn cluster_a_failed_job_stops_apply_with_its_reason() {
     let ns = "bootstrap-fail";
