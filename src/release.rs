@@ -5,7 +5,9 @@
 use crate::chart::Chart;
 use crate::manifest::Manifest;
 use crate::render::{self, Release};
-use crate::values::{self, DerivedKeys, MasterKeySource, UserValues, ValueSources, ValuesSchema};
+use crate::values::{
+    self, ClusterInputs, DerivedKeys, MasterKeySource, UserValues, ValueSources, ValuesSchema,
+};
 use crate::versions::{self, ReleaseTable, Resolved};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -343,6 +345,16 @@ fn register_secret_values(user: &Map<String, Value>) {
 
 /// Renders a release. Nothing here talks to a cluster.
 pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
+    render_release_with(spec, &ClusterInputs::default())
+}
+
+/// [`render_release`] with the secret inputs only the cluster holds, which apply and diff read
+/// first (the bootstrap Job's provider key of a Secret the release does not render): they go
+/// into the bootstrap Job's inputs checksum, so a changed key gives the Job a new name.
+pub fn render_release_with(
+    spec: &ReleaseSpec,
+    cluster: &ClusterInputs,
+) -> Result<RenderedRelease, Error> {
     use crate::render::stages::time;
     // Compiling the values schema and the templates needs no values: both run on threads of
     // their own while the values are loaded, and are joined before the values are validated.
@@ -360,7 +372,15 @@ pub fn render_release(spec: &ReleaseSpec) -> Result<RenderedRelease, Error> {
             .expect("the template thread does not panic");
         let (user, master_key_source, merged) = values?;
         let schema = schema.map_err(Error::Schema)?;
-        finish(spec, user, master_key_source, merged, &schema, templates)
+        finish(
+            spec,
+            cluster,
+            user,
+            master_key_source,
+            merged,
+            &schema,
+            templates,
+        )
     })
 }
 
@@ -390,6 +410,7 @@ fn load_values(spec: &ReleaseSpec) -> Result<(UserValues, MasterKeySource, Value
 /// Validation, the release table, the templates and the checks of their output.
 fn finish(
     spec: &ReleaseSpec,
+    cluster: &ClusterInputs,
     user: UserValues,
     master_key_source: MasterKeySource,
     merged: Value,
@@ -406,9 +427,10 @@ fn finish(
             &Value::Object(spec.chart.default_values.clone()),
             spec.allow_unknown_release,
         )?;
-        let keys = DerivedKeys::resolve_for(
+        let keys = DerivedKeys::resolve_with(
             merged.as_object().expect("coalesce returns a mapping"),
             &dify.switches,
+            cluster,
         );
         Ok::<_, Error>((dify, keys))
     })?;

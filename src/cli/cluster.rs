@@ -6,6 +6,7 @@ use super::args::{
 };
 use super::config::parse_duration;
 use crate::cluster::apply::{ApplyOptions, apply_release};
+use crate::cluster::bootstrap_key::read_provider_key;
 use crate::cluster::delete::uninstall;
 use crate::cluster::diff::{diff_release, render_text};
 use crate::cluster::external::{ServiceRef, traefik_address};
@@ -14,7 +15,8 @@ use crate::cluster::status::release_status;
 use crate::cluster::wait::Deadline;
 use crate::cluster::{self, Connection, ResourceManager};
 use crate::error::{Error, exit};
-use crate::release::{self, ReleaseSpec, RenderedRelease, render_release};
+use crate::release::{self, ReleaseSpec, RenderedRelease, render_release, render_release_with};
+use crate::values::ClusterInputs;
 use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -70,12 +72,26 @@ impl Prepared {
         timeout: Duration,
         progress: &Progress,
     ) -> Result<RenderedRelease, Error> {
-        match self.rendered {
-            Some(r) => Ok(r),
+        let (spec, rendered) = match self.rendered {
+            Some(r) => (self.spec, r),
             None => {
                 let host = traefik_address(mgr, &self.target, timeout, progress).await?;
-                Ok(render_release(&with_host(&self.spec, &host))?)
+                let spec = with_host(&self.spec, &host);
+                let rendered = render_release(&spec)?;
+                (spec, rendered)
             }
+        };
+        // The bootstrap Job's provider key in a Secret of the cluster is an input of the Job's
+        // name: read, the release is rendered again with it (apply and diff alike).
+        let ns = &rendered.release.namespace;
+        match read_provider_key(mgr, &rendered.manifest, ns).await? {
+            Some(key) => {
+                let cluster = ClusterInputs {
+                    provider_api_key: Some(key),
+                };
+                Ok(render_release_with(&spec, &cluster)?)
+            }
+            None => Ok(rendered),
         }
     }
 }

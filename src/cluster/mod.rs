@@ -3,6 +3,7 @@
 //! lookup ([`external`]). [`readiness`] and [`kinds`] are pure helpers with no I/O.
 
 pub mod apply;
+pub mod bootstrap_key;
 pub mod delete;
 pub mod diagnose;
 pub mod diff;

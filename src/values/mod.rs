@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 pub use schema::{SchemaViolation, ValuesSchema};
-pub use secrets::{DerivedKeys, MasterKeySource};
+pub use secrets::{ClusterInputs, DerivedKeys, MasterKeySource};
 
 /// Every way a user supplies values, in the form they gave them. Helm applies them by flag
 /// type, not by position: all files in order, then `--set-json`, `--set`, `--set-string`,

@@ -217,6 +217,25 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Secret inputs of a release that only the cluster holds: apply and diff read them before they
+/// render; `render`, which reads no cluster, goes without. Never printed (no `Debug` of the
+/// value).
+#[derive(Clone, Default)]
+pub struct ClusterInputs {
+    /// The bootstrap Job's provider API key, from a Secret the release does not render
+    /// (`bootstrap.provider.apiKeySecret`, or `secrets.existingSecret`).
+    pub provider_api_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ClusterInputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = self.provider_api_key.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ClusterInputs")
+            .field("provider_api_key", &key)
+            .finish()
+    }
+}
+
 /// The resolved credentials handed to templates as `Secrets`, keyed like the values
 /// (`Secrets.postgresPassword`), plus `checksum`, which changes whenever any key changes so
 /// that pods roll.
@@ -235,6 +254,16 @@ impl DerivedKeys {
     /// stack's): a release without them neither holds nor checksums them, so its pods do not
     /// roll when a later release adds keys.
     pub fn resolve_for(values: &Map<String, Value>, switches: &Map<String, Value>) -> Self {
+        Self::resolve_with(values, switches, &ClusterInputs::default())
+    }
+
+    /// [`DerivedKeys::resolve_for`], with the secret inputs only the cluster holds (read by
+    /// apply and diff before they render): they change `bootstrapChecksum`, nothing else.
+    pub fn resolve_with(
+        values: &Map<String, Value>,
+        switches: &Map<String, Value>,
+        cluster: &ClusterInputs,
+    ) -> Self {
         let secrets = values.get("secrets").and_then(Value::as_object);
         let get = |name: &str| {
             secrets
@@ -284,11 +313,21 @@ impl DerivedKeys {
         // password or OpenAI key runs it again. An HMAC under the master key: it tells nothing
         // about the keys (a plain hash of a key could be tested against guesses).
         if keys.contains_key("adminPassword") {
-            let inputs = [
-                keys["adminPassword"].as_str(),
-                keys["initPassword"].as_str(),
-                get("openaiApiKey"),
+            let mut inputs = vec![
+                keys["adminPassword"].clone(),
+                keys["initPassword"].clone(),
+                get("openaiApiKey").to_owned(),
             ];
+            // The provider key of a Secret the release does not render, when apply or diff
+            // read it: as its own HMAC, so the inputs of a render without it stay as they were.
+            if let Some(key) = &cluster.provider_api_key
+                && !master.is_empty()
+            {
+                inputs.push(derive(
+                    master,
+                    &format!("bootstrap-provider-key\0{}", hex::encode(key)),
+                ));
+            }
             let hash = if master.is_empty() {
                 String::new()
             } else {
@@ -525,6 +564,38 @@ mod tests {
         let key = DerivedKeys::resolve(key.as_object().unwrap());
         assert_ne!(key.0["bootstrapChecksum"], on.0["bootstrapChecksum"]);
         assert!(!key.values().any(|v| v == key.0["bootstrapChecksum"]));
+        // The provider key of a Secret in the cluster (read by apply and diff) changes it too,
+        // and only it: without one, the checksum is the render's.
+        let values = json!({"secrets": {"difySecretKey": "m"}, "bootstrap": {"enabled": true}});
+        let values = values.as_object().unwrap();
+        let with = |key: Option<&[u8]>| {
+            DerivedKeys::resolve_with(
+                values,
+                &Map::new(),
+                &ClusterInputs {
+                    provider_api_key: key.map(<[u8]>::to_vec),
+                },
+            )
+        };
+        let (none, a, b) = (with(None), with(Some(b"nai-a")), with(Some(b"nai-b")));
+        assert_eq!(none.0, on.0);
+        assert_ne!(a.0["bootstrapChecksum"], none.0["bootstrapChecksum"]);
+        assert_ne!(a.0["bootstrapChecksum"], b.0["bootstrapChecksum"]);
+        assert_eq!(
+            a.0["bootstrapChecksum"],
+            with(Some(b"nai-a")).0["bootstrapChecksum"]
+        );
+        assert_eq!(a.0["checksum"], none.0["checksum"]);
+        let shown = format!(
+            "{:?}",
+            ClusterInputs {
+                provider_api_key: Some(b"nai-a".to_vec())
+            }
+        );
+        assert!(
+            !shown.contains("nai-a") && shown.contains("redacted"),
+            "{shown}"
+        );
         // Negative controls for the format: no digit, no letter, too short.
         for bad in ["abcdefghij", "1234567890", "a1b2"] {
             assert!(!key_has_format(bad, KeyFormat::Password), "{bad}");
