@@ -174,3 +174,30 @@ fn the_docs_list_the_components_and_the_range_the_code_has() {
         "docs/commands.md does not say {range:?}"
     );
 }
+
+/// Every test binary (`tests/*.rs` and `tests/*/main.rs`) has its row in docs/development.md's
+/// table of tests.
+#[test]
+fn development_md_names_every_test_binary() {
+    let root = common::root();
+    let doc = std::fs::read_to_string(root.join("docs/development.md")).unwrap();
+    let mut binaries = Vec::new();
+    for entry in std::fs::read_dir(root.join("tests")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if path.extension().is_some_and(|e| e == "rs") {
+            binaries.push(format!("| `tests/{name}`"));
+        } else if path.join("main.rs").is_file() {
+            binaries.push(format!("| `tests/{name}/`"));
+        }
+    }
+    assert!(binaries.len() > 20, "{binaries:?}");
+    let missing: Vec<&String> = binaries
+        .iter()
+        .filter(|b| !doc.contains(b.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/development.md has no row for {missing:?}"
+    );
+}

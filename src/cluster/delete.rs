@@ -84,10 +84,7 @@ pub async fn wait_gone(
     loop {
         let mut left = Vec::new();
         for e in entries {
-            if let Some(live) = mgr
-                .get_object(&e.api_version, &e.kind, e.namespace.as_deref(), &e.name)
-                .await?
-            {
+            if let Some(live) = mgr.get_entry(e).await? {
                 let why = match live
                     .pointer("/metadata/finalizers")
                     .and_then(|f| f.as_array())

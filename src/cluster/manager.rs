@@ -1,5 +1,6 @@
 //! The resource manager: the few API calls every verb is made of, under one field manager.
 
+use super::inventory::Entry;
 use super::{Error, FIELD_MANAGER, kinds};
 use crate::manifest::Resource;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -60,6 +61,12 @@ impl ResourceManager {
     /// The live object, or `None` when it does not exist.
     pub async fn get(&self, r: &Resource) -> Result<Option<Value>, Error> {
         self.get_object(&r.api_version, &r.kind, r.namespace.as_deref(), &r.name)
+            .await
+    }
+
+    /// The live object an inventory entry names, or `None`.
+    pub async fn get_entry(&self, e: &Entry) -> Result<Option<Value>, Error> {
+        self.get_object(&e.api_version, &e.kind, e.namespace.as_deref(), &e.name)
             .await
     }
 

@@ -88,14 +88,7 @@ pub async fn add(mgr: &ResourceManager, inv: &Inventory, body: &mut Value) -> Re
     else {
         return Ok(());
     };
-    let live = mgr
-        .get_object(
-            &entry.api_version,
-            &entry.kind,
-            entry.namespace.as_deref(),
-            &entry.name,
-        )
-        .await?;
+    let live = mgr.get_entry(entry).await?;
     let mut vars = match live {
         Some(job) => {
             add_trust(&job, body);
@@ -114,14 +107,7 @@ pub async fn add(mgr: &ResourceManager, inv: &Inventory, body: &mut Value) -> Re
         .iter()
         .find(|e| e.kind == "Deployment" && e.component == "plugin-daemon")
     {
-        let live = mgr
-            .get_object(
-                &daemon.api_version,
-                &daemon.kind,
-                daemon.namespace.as_deref(),
-                &daemon.name,
-            )
-            .await?;
+        let live = mgr.get_entry(daemon).await?;
         if let Some(d) = live {
             vars.extend(proxy_env_of(&d)?);
         }

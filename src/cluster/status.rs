@@ -122,14 +122,11 @@ pub async fn release_status(
 async fn status_of(mgr: &ResourceManager, inv: &Inventory) -> Result<ReleaseStatus, Error> {
     let mut entries: Vec<_> = inv.entries.iter().collect();
     entries.sort_by_key(|e| (e.stage(), e.kind.clone(), e.name.clone()));
-    let lives: Vec<Result<Option<serde_json::Value>, Error>> = futures::stream::iter(
-        entries
-            .iter()
-            .map(|e| mgr.get_object(&e.api_version, &e.kind, e.namespace.as_deref(), &e.name)),
-    )
-    .buffered(16)
-    .collect()
-    .await;
+    let lives: Vec<Result<Option<serde_json::Value>, Error>> =
+        futures::stream::iter(entries.iter().map(|e| mgr.get_entry(e)))
+            .buffered(16)
+            .collect()
+            .await;
     let mut objects = Vec::new();
     let mut classes = std::collections::HashMap::new();
     let mut registered = false;
