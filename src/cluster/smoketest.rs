@@ -385,12 +385,7 @@ pub async fn run(
         .find(|e| e.kind == "Deployment" && e.component == "api")
         .ok_or_else(|| Error::NotFound(format!("release {release} has no api Deployment")))?;
     let api = mgr
-        .get_object(
-            &entry.api_version,
-            &entry.kind,
-            entry.namespace.as_deref(),
-            &entry.name,
-        )
+        .get_entry(entry)
         .await?
         .ok_or_else(|| {
             Error::NotFound(format!(
@@ -405,10 +400,7 @@ pub async fn run(
         .iter()
         .find(|e| e.kind == "Deployment" && e.component == "plugin-daemon")
     {
-        Some(e) => {
-            mgr.get_object(&e.api_version, &e.kind, e.namespace.as_deref(), &e.name)
-                .await?
-        }
+        Some(e) => mgr.get_entry(e).await?,
         None => None,
     };
     add_airgap(&mut body, &api, daemon.as_ref());
