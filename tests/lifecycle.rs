@@ -384,6 +384,31 @@ fn uninstall_keeps_data_a_reinstall_reuses_it_and_delete_data_removes_everything
     );
 }
 
+/// `uninstall --delete-data` deletes the namespace it created only when nothing of anyone
+/// else's is left in it: a pod someone else made keeps it, and the reason names that pod and
+/// none of the release's own, which the garbage collector may still be deleting (their
+/// Deployments are deleted with background propagation).
+#[test]
+fn delete_data_keeps_a_namespace_that_holds_someone_elses_pod() {
+    let ns = "t-visitor";
+    ok(&apply(ns, &[]));
+    ok(&kubectl_stdin(
+        &["apply", "-n", ns, "-f", "-"],
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"visitor","labels":{"app.kubernetes.io/instance":"dify"}},"spec":{"containers":[{"name":"c","image":"registry.example/visitor:1"}]}}"#,
+    ));
+    let out = ok(&run(&["uninstall", "-n", ns, "--delete-data", "--yes"]));
+    let kept = out
+        .lines()
+        .find(|l| l.contains("kept Namespace/t-visitor: it still holds objects"))
+        .unwrap_or_else(|| panic!("the namespace was not kept for the visitor: {out}"));
+    assert!(kept.ends_with("does not own: visitor"), "{kept}");
+    assert!(
+        kubectl(&["get", "namespace", ns]).status.success(),
+        "the namespace was deleted with someone else's pod in it"
+    );
+    ok(&kubectl(&["delete", "namespace", ns, "--wait=false"]));
+}
+
 #[test]
 fn an_interrupted_apply_then_uninstall_leaves_nothing_behind() {
     let ns = "t-interrupted";

@@ -6,6 +6,7 @@ use super::inventory::Entry;
 use super::progress::Progress;
 use super::wait::Deadline;
 use super::{Error, ResourceManager};
+use crate::objects::{APP_NAME, LABEL_INSTANCE, LABEL_NAME};
 use futures::StreamExt;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -117,7 +118,6 @@ pub async fn wait_gone(
 /// Labels of every volume claim of a release, including those StatefulSets create from their
 /// claim templates (which are not rendered objects, so not in the inventory).
 fn claim_selector(release: &str) -> String {
-    use crate::objects::{APP_NAME, LABEL_INSTANCE, LABEL_NAME};
     format!("{LABEL_INSTANCE}={release},{LABEL_NAME}={APP_NAME}")
 }
 
@@ -169,7 +169,7 @@ pub async fn uninstall(
             .await?;
         progress.line(format!("deleted {}", inventory_entry.id()));
         if inv.namespace_created {
-            delete_namespace_if_empty(mgr, namespace, wait, progress, &mut report).await?;
+            delete_namespace_if_empty(mgr, namespace, release, wait, progress, &mut report).await?;
         }
     } else {
         // What is kept stays on record, so a later `uninstall --delete-data` or a re-install finds it.
@@ -180,10 +180,13 @@ pub async fn uninstall(
     Ok(Some(report))
 }
 
-/// Deletes the namespace if nothing but Kubernetes' own objects is left in it.
+/// Deletes the namespace if nothing but Kubernetes' own objects is left in it. The release's
+/// own pods (its labels, from its pod templates) do not count: the garbage collector deletes
+/// them after their Deployments and Jobs (background propagation), and may not have yet.
 async fn delete_namespace_if_empty(
     mgr: &ResourceManager,
     namespace: &str,
+    release: &str,
     wait: Option<Deadline>,
     progress: &Progress,
     report: &mut DeleteReport,
@@ -193,10 +196,10 @@ async fn delete_namespace_if_empty(
     let client = mgr.client().clone();
     let mut others = Vec::new();
     macro_rules! count {
-        ($t:ty, $skip:expr) => {{
+        ($t:ty, $lp:expr, $skip:expr) => {{
             let api: kube::Api<$t> = kube::Api::namespaced(client.clone(), namespace);
             let list = api
-                .list(&lp)
+                .list($lp)
                 .await
                 .map_err(|e| Error::from_kube(&format!("Namespace/{namespace}"), "list", e))?;
             let skip: fn(&str) -> bool = $skip;
@@ -209,11 +212,17 @@ async fn delete_namespace_if_empty(
             );
         }};
     }
-    count!(Pod, |_| false);
-    count!(Service, |_| false);
-    count!(PersistentVolumeClaim, |_| false);
-    count!(ConfigMap, |n| n == "kube-root-ca.crt");
-    count!(Secret, |_| false);
+    let not_the_releases_pods =
+        kube::api::ListParams::default().labels(&format!("{LABEL_INSTANCE}!={release}"));
+    count!(Pod, &not_the_releases_pods, |_| false);
+    let other_pods = kube::api::ListParams::default().labels(&format!(
+        "{LABEL_INSTANCE}={release},{LABEL_NAME}!={APP_NAME}"
+    ));
+    count!(Pod, &other_pods, |_| false);
+    count!(Service, &lp, |_| false);
+    count!(PersistentVolumeClaim, &lp, |_| false);
+    count!(ConfigMap, &lp, |n| n == "kube-root-ca.crt");
+    count!(Secret, &lp, |_| false);
     let entry = Entry {
         api_version: "v1".into(),
         kind: "Namespace".into(),
