@@ -206,14 +206,18 @@ fn ssrf_proxy_forwards_through_an_authenticating_parent() {
         ),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // The reconfigure takes a moment: polled with a path of its own, since a request sent
+    // before the parent re-read its passwords may still pass.
     lane::wait_until(
         "the parent to refuse the old password",
         Duration::from_secs(30),
         || {
-            let (code, _) = get("/refused");
+            let (code, _) = get("/before-the-new-password");
             code == 407
         },
     );
+    let (code, _) = get("/refused");
+    assert_eq!(code, 407, "the parent accepted the old password");
     assert!(!paths().contains(&"/refused".to_owned()));
     s.lane.assert_running(index);
 }
