@@ -10,7 +10,7 @@
 # default model, and optionally send one chat message. Run again, it changes nothing.
 #
 # This file is a template of the chart (templates/_bootstrap.py.tpl) that renders to itself:
-# it must never contain a Jinja delimiter (tests/bootstrap.rs checks).
+# it must never contain a Jinja delimiter (tests/bootstrap/render.rs checks).
 #
 # Input: environment variables only (secrets by secretKeyRef). Nothing secret is printed.
 # On failure it prints ONE line "difyrender-bootstrap: error: <reason>" to stderr, writes the
@@ -21,7 +21,7 @@ EXIT_INIT_REFUSED = 11  # INIT_PASSWORD refused by /console/api/init
 EXIT_ADMIN_REFUSED = 12  # setup or login refused (e.g. another administrator exists)
 EXIT_PACKAGE_FETCH = 13  # a plugin package could not be downloaded (url, oci)
 EXIT_PACKAGE_REFUSED = 14  # the plugin daemon refused a package (e.g. its signature)
-EXIT_INSTALL_FAILED = 15  # a plugin install task failed (the daemon's message: uv's output)
+EXIT_INSTALL_FAILED = 15  # a plugin install failed: its task (the daemon's message: uv's output), or the api's refusal of a marketplace install
 EXIT_CREDENTIAL_REFUSED = 16  # the provider refused the credential (wrong key, unreachable)
 EXIT_DEFAULT_MODEL = 17  # the default model could not be set
 EXIT_SMOKE_TEST = 18  # the one-message smoke test got no answer
@@ -398,8 +398,8 @@ def install_plugins(console, config):
             continue
         if plugin["source"] == "marketplace":
             ref = plugin["ref"]
-            if not ref:
-                raise Failure(EXIT_CONFIG, f"plugin {name}: the marketplace source needs ref, the plugin's unique identifier")
+            if not ref.startswith(name + ":") or "@" not in ref:
+                raise Failure(EXIT_CONFIG, f"plugin {name}: the marketplace source needs ref, the plugin's unique identifier {name}:<version>@<sha256>")
             data = console.expect(
                 "POST", f"{PLUGIN}/install/marketplace", {"plugin_unique_identifiers": [ref]},
                 code=EXIT_INSTALL_FAILED, what=f"installing {name} from the marketplace",

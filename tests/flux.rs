@@ -1212,13 +1212,10 @@ fn flux_only_refuses_bad_sources_and_writes_nothing() {
     }
 }
 
-/// `bootstrap.enabled` under Flux (docs/bootstrap.md): the Job is one more object of the entry,
-/// applied by kustomize-controller with the rest, and the entry turns Ready only once it
-/// completed; it reads the administrator's password from the keys Secret `secrets apply` made
-/// with the same values, and the provider's key from the Secret the catalog's notes name.
-#[test]
-fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
-    let app = Instance::workspace("dify", "ws-bootstrap");
+/// Publishes and enables an entry with `bootstrap.enabled` (`extra` on top), with the provider's
+/// key Secret and the keys Secret `secrets apply` makes with the same values; returns the
+/// entry's version folder (generated under `dir`).
+fn enable_bootstrap_entry(dir: &Path, app: &Instance, tag: &str, extra: &[&str]) -> PathBuf {
     let ns = app.namespace;
     create_namespace(ns);
     ok(&kubectl(&[
@@ -1230,7 +1227,7 @@ fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
         ns,
         "--from-literal=api-key=sk-flux-bootstrap-test-key",
     ]));
-    let values = args(&[
+    let mut values = args(&[
         "--set",
         "bootstrap.enabled=true",
         "--set",
@@ -1250,10 +1247,12 @@ fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
         "--set",
         "bootstrap.plugins[0].ref=registry.example.com/dify/openai_api_compatible:0.0.63",
     ]);
-    let tmp = tempfile::tempdir().unwrap();
-    let tag = "1.16.1";
-    let version_dir = generate(tmp.path(), tag, &values);
-    push(&version_dir, "bootstrap/nkp-catalog/dify", tag);
+    for e in extra {
+        values.extend(["--set".to_owned(), e.to_string()]);
+    }
+    let repo = format!("{ns}/nkp-catalog/dify");
+    let version_dir = generate(dir, tag, &values);
+    push(&version_dir, &repo, tag);
     let out = difyrender()
         .args(["secrets", "apply", "--kubeconfig"])
         .arg(&lane().kc)
@@ -1266,16 +1265,34 @@ fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
         .unwrap();
     assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "secrets apply");
     ok(&out);
-    enable(&app, "bootstrap/nkp-catalog/dify", tag);
+    enable(app, &repo, tag);
+    version_dir
+}
+
+/// The name of the entry's bootstrap Job.
+fn bootstrap_job(version_dir: &Path, app: &Instance) -> String {
+    entry_objects(version_dir, app)
+        .into_iter()
+        .find(|(r, n, _)| r == "job.batch" && n.starts_with("dify-bootstrap-"))
+        .map(|(_, n, _)| n)
+        .expect("the entry has the bootstrap Job")
+}
+
+/// `bootstrap.enabled` under Flux (docs/bootstrap.md): the Job is one more object of the entry,
+/// applied by kustomize-controller with the rest, and the entry turns Ready only once it
+/// completed; it reads the administrator's password from the keys Secret `secrets apply` made
+/// with the same values, and the provider's key from the Secret the catalog's notes name.
+#[test]
+fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
+    let app = Instance::workspace("dify", "ws-bootstrap");
+    let ns = app.namespace;
+    let tag = "1.16.1";
+    let tmp = tempfile::tempdir().unwrap();
+    let version_dir = enable_bootstrap_entry(tmp.path(), &app, tag, &[]);
     wait_ready(ns, app.release, tag);
     wait_ready(ns, &app.inner(), tag);
 
-    let objects = entry_objects(&version_dir, &app);
-    let job_name = objects
-        .iter()
-        .find(|(r, n, _)| r == "job.batch" && n.starts_with("dify-bootstrap-"))
-        .map(|(_, n, _)| n.clone())
-        .expect("the entry has the bootstrap Job");
+    let job_name = bootstrap_job(&version_dir, &app);
     let job = get(ns, "job.batch", &job_name).unwrap();
     let completed = job["status"]["completionTime"].as_str().unwrap_or("");
     let inner = get(ns, KUSTOMIZATION, &app.inner()).unwrap();
@@ -1306,6 +1323,76 @@ fn bootstrap_job_runs_under_flux_and_the_entry_waits_for_it() {
             format!("{} reads {r}, which the Secret does not hold", e["name"]),
         );
     }
+}
+
+/// A bootstrap Job that fails under Flux, where no difyrender runs to print the reason: the
+/// entry never turns Ready, and its Kustomization names the failed Job — what an operator sees in
+/// the catalog (`kubectl get kustomizations`), pointing at the Job whose pod's termination
+/// message holds the script's reason (docs/bootstrap.md). kwok holds the Job's pod (the
+/// `testenv-hold` label) and the test ends it as the script ends on a refused key.
+#[test]
+fn a_failed_bootstrap_job_keeps_the_entry_not_ready_and_flux_names_it() {
+    let app = Instance::workspace("dify", "ws-bootstrap-fail");
+    let ns = app.namespace;
+    let tag = "1.16.1";
+    let tmp = tempfile::tempdir().unwrap();
+    let version_dir = enable_bootstrap_entry(
+        tmp.path(),
+        &app,
+        tag,
+        &["bootstrap.pod.labels.testenv-hold=held"],
+    );
+    let job_name = bootstrap_job(&version_dir, &app);
+    let pod = wait_for(ns, "the held bootstrap pod Running", READY_WITHIN, || {
+        list(ns, "pods")
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["job-name"] == job_name.as_str())
+            .filter(|p| p["status"]["phase"] == "Running")
+    });
+    // While the Job runs, the entry is not Ready (the negative control of what follows).
+    let inner = get(ns, KUSTOMIZATION, &app.inner()).unwrap();
+    check(
+        !is_ready(&inner),
+        ns,
+        "the entry is Ready while its bootstrap Job runs",
+    );
+
+    let reason = "the provider refused the credential of model llama-3-1-8b: Credentials validation failed with status code 401 (exit code 16)";
+    cluster::end_pod(ns, &pod, 16, reason, &lane().kc);
+    let named = format!("Job/{ns}/{job_name}");
+    let inner = wait_for(
+        ns,
+        "the entry reporting the failed Job",
+        READY_WITHIN,
+        || {
+            get(ns, KUSTOMIZATION, &app.inner()).filter(|k| {
+                condition(k, "Ready").is_some_and(|c| {
+                    c["status"] == "False"
+                        && c["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains(&named) && m.contains("Failed"))
+                })
+            })
+        },
+    );
+    check(
+        !is_ready(&inner),
+        ns,
+        format!("{} is Ready with a failed bootstrap Job", app.inner()),
+    );
+    let outer = get(ns, KUSTOMIZATION, app.release).unwrap();
+    check(
+        !is_ready(&outer),
+        ns,
+        format!("{} is Ready with a failed bootstrap Job", app.release),
+    );
+    // Reported, not retried (backoffLimit 0): one failed pod, and no other started.
+    let job = get(ns, "job.batch", &job_name).unwrap();
+    check(
+        job["status"]["failed"] == 1 && job["status"]["active"].is_null(),
+        ns,
+        format!("the bootstrap Job: {}", job["status"]),
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -19,11 +19,21 @@ Where the reference is silent, the shapes follow Dify 1.14.1's controllers (plug
 task, credential list with `available_credentials`, default model) and are marked "shape:".
 What it does NOT reproduce: the daemon's RSA signatures (a package here is "signed" when it
 carries `_signature` = HMAC-SHA256 of its manifest under the key in --signing-key-file, the
-stand-in's operator key), real plugin installs (a package whose manifest has `install_error`
-fails its task with that text, as uv's output would), encryption of stored secrets, the
-marketplace.
+stand-in's operator key; marketplace packages are signed with it too, as the stand-in for
+Dify's own key), real plugin installs (a package whose manifest has `install_error` fails its
+task with that text, as uv's output would), encryption of stored secrets.
 
-Usage: console_standin.py --init-password-file F --signing-key-file F
+The marketplace source: the reference records no call of it, so its contract is taken from
+Dify's public clients (the web console's `installPackageFromMarketPlace`, scripts that install
+plugins offline) and marked "shape:": `POST …/plugin/install/marketplace`
+`{"plugin_unique_identifiers": [uid]}` → `{all_installed, task_id}` as for a package; the api
+downloads `GET <MARKETPLACE_API_URL>/api/v1/plugins/download?unique_identifier=<uid>` and hands
+the package to the daemon, whose signature check applies. With the marketplace off
+(MARKETPLACE_ENABLED=false; here: no --marketplace-api-url) → 400 "marketplace is not enabled";
+a download the marketplace refuses → 400 with its status. The marketplace itself is a plain
+file server in the tests (hack/bootstrap/serve_files.py --marketplace), a stand-in as well.
+
+Usage: console_standin.py --init-password-file F --signing-key-file F [--marketplace-api-url URL]
 Prints `PORT <n>` when listening on 127.0.0.1. Test controls (not Dify's): `GET /_standin/state`
 returns what it holds (secret fields replaced by their SHA-256) and every state-changing
 request it accepted; `POST /_standin/hide-credentials-once` makes the next credential read
@@ -58,7 +68,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--init-password-file", required=True)
     parser.add_argument("--signing-key-file", required=True)
+    parser.add_argument("--marketplace-api-url", help="MARKETPLACE_API_URL; without it the marketplace is off")
     args = parser.parse_args()
+    marketplace = args.marketplace_api_url
     init_password = open(args.init_password_file).read().strip()
     signing_key = open(args.signing_key_file).read().strip().encode()
     lock = threading.Lock()
@@ -211,6 +223,8 @@ def main():
                 return self.send(200, {"plugins": plugins, "total": len(plugins)})  # shape: PluginListApi
             if path == f"{WS}/plugin/upload/pkg" and method == "POST":
                 return self.upload()
+            if path == f"{WS}/plugin/install/marketplace" and method == "POST":
+                return self.install_from_marketplace(self.json_body().get("plugin_unique_identifiers", []))
             if path == f"{WS}/plugin/install/pkg" and method == "POST":
                 return self.install(self.json_body().get("plugin_unique_identifiers", []))
             if path.startswith(f"{WS}/plugin/tasks/") and method == "GET":
@@ -245,21 +259,31 @@ def main():
             pkg = next((p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "pkg"), None)
             if pkg is None:
                 return self.error(400, "invalid_param", "pkg is required")
-            content = pkg.get_payload(decode=True)
-            try:
-                with zipfile.ZipFile(io.BytesIO(content)) as z:
-                    manifest = z.read("manifest.json")
-                    signature = z.read("_signature").decode() if "_signature" in z.namelist() else ""
-            except (zipfile.BadZipFile, KeyError):
-                return self.error(400, "invalid_param", "invalid plugin package")
-            want = hmac.new(signing_key, manifest, hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(signature, want):
-                return self.error(400, "invalid_param", "plugin verification has been enabled, and the plugin you want to install has a bad signature")
-            meta = json.loads(manifest)
-            uid = f"{meta['plugin_id']}:{meta['version']}@{hashlib.sha256(content).hexdigest()}"
-            state["uploads"][uid] = meta
+            uid, problem = accept(pkg.get_payload(decode=True))
+            if problem:
+                return self.error(400, "invalid_param", problem)
             self.wrote(uid)
-            return self.send(200, {"unique_identifier": uid, "manifest": meta})
+            return self.send(200, {"unique_identifier": uid, "manifest": state["uploads"][uid]})
+
+        def install_from_marketplace(self, uids):
+            # shape: PluginInstallFromMarketplaceApi (see the header)
+            if not marketplace:
+                return self.error(400, "invalid_param", "marketplace is not enabled")
+            for uid in uids:
+                url = marketplace.rstrip("/") + "/api/v1/plugins/download?" + urllib.parse.urlencode({"unique_identifier": uid})
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as resp:
+                        content = resp.read(MAX_BODY)
+                except urllib.error.HTTPError as e:
+                    return self.error(400, "invalid_param", f"download plugin pkg failed: {e.code} {e.reason}")
+                except (urllib.error.URLError, OSError) as e:
+                    return self.error(400, "invalid_param", f"download plugin pkg failed: {getattr(e, 'reason', e)}")
+                got, problem = accept(content)
+                if problem:
+                    return self.error(400, "invalid_param", problem)
+                if got != uid:
+                    return self.error(400, "invalid_param", f"the marketplace's package is {got}, not {uid}")
+            return self.install(uids)
 
         def install(self, uids):
             if not uids or any(uid not in state["uploads"] for uid in uids):
@@ -361,6 +385,22 @@ def main():
             if problem:
                 return self.error(400, "completion_request_error", problem)
             return self.send(200, {"answer": "OK", "conversation_id": secrets.token_hex(8)})
+
+    def accept(content):
+        """The daemon's check of a package: (unique identifier, None), or (None, the refusal)."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as z:
+                manifest = z.read("manifest.json")
+                signature = z.read("_signature").decode() if "_signature" in z.namelist() else ""
+        except (zipfile.BadZipFile, KeyError):
+            return None, "invalid plugin package"
+        want = hmac.new(signing_key, manifest, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, want):
+            return None, "plugin verification has been enabled, and the plugin you want to install has a bad signature"
+        meta = json.loads(manifest)
+        uid = f"{meta['plugin_id']}:{meta['version']}@{hashlib.sha256(content).hexdigest()}"
+        state["uploads"][uid] = meta
+        return uid, None
 
     def listed_credentials(stored):
         listed = [{"credential_id": c["credential_id"], "credential_name": c["name"]} for c in stored]

@@ -29,6 +29,7 @@ pub const FORMATS: &[(&str, Check)] = &[
     ("pip-requirement", is_requirement),
     ("s3-bucket", |s| s.is_empty() || is_s3_bucket(s)),
     ("url-path", |s| !s.split('/').any(|p| p == "." || p == "..")),
+    ("plugin-unique-identifier", is_plugin_unique_identifier),
 ];
 
 /// A DNS name of labels of 1-63 characters, at most 253 in all, or an IPv4 or IPv6 address.
@@ -197,6 +198,36 @@ pub fn is_s3_bucket(s: &str) -> bool {
             .any(|p| s.ends_with(p))
 }
 
+/// A Dify plugin's unique identifier, `author/name:version@sha256` (64 lowercase hex digits):
+/// what the marketplace's download endpoint takes. A bare plugin id (`author/name`) is not one:
+/// the marketplace answers it with no package, and the install fails.
+pub fn is_plugin_unique_identifier(s: &str) -> bool {
+    let id_part = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'))
+    };
+    let Some((plugin_version, checksum)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let Some(((author, name), version)) = plugin_version
+        .split_once(':')
+        .and_then(|(id, v)| Some((id.split_once('/')?, v)))
+    else {
+        return false;
+    };
+    id_part(author)
+        && id_part(name)
+        && !version.is_empty()
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+        && checksum.len() == 64
+        && checksum
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +344,30 @@ mod tests {
             "a.-b",
         ] {
             assert!(!is_s3_bucket(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plugin_unique_identifiers() {
+        let sum = "5faf411e694e0da130a337347a625a3812b1b7502a0183382d66d92c841bf05a";
+        for ok in [
+            format!("langgenius/gemini:0.7.4@{sum}"),
+            format!("langgenius/openai_api_compatible:0.0.63-offline@{sum}"),
+        ] {
+            assert!(is_plugin_unique_identifier(&ok), "{ok}");
+        }
+        for bad in [
+            "langgenius/gemini".to_owned(),
+            "langgenius/gemini:0.7.4".to_owned(),
+            format!("langgenius/gemini@{sum}"),
+            format!("langgenius/gemini:@{sum}"),
+            format!("gemini:0.7.4@{sum}"),
+            format!("langgenius/gemini:0.7.4@{}", &sum[1..]),
+            format!("langgenius/gemini:0.7.4@{}", sum.to_uppercase()),
+            format!("LangGenius/gemini:0.7.4@{sum}"),
+            format!("langgenius/gemini:0 7@{sum}"),
+        ] {
+            assert!(!is_plugin_unique_identifier(&bad), "{bad}");
         }
     }
 }
