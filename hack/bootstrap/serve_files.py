@@ -41,7 +41,8 @@ class Marketplace(Quiet):
         self.end_headers()
         self.wfile.write(data)
 
-    do_HEAD = None
+    def do_HEAD(self):
+        self.send_error(405, "the download endpoint answers GET only")
 
 
 args = sys.argv[1:]
