@@ -306,6 +306,13 @@ impl Run {
         );
         lines[0].to_owned()
     }
+    /// Exited with `code`, and its one reason line contains `needle`.
+    #[track_caller]
+    fn fails_with(&self, code: i32, needle: &str) {
+        assert_eq!(self.code(), code, "{}", transcript(&self.output));
+        let reason = self.reason();
+        assert!(reason.contains(needle), "{reason}");
+    }
 }
 
 fn writes(state: &Value) -> Vec<String> {

@@ -183,8 +183,7 @@ fn packages_unsigned_or_failing_to_install_stop_the_job_with_their_reason() {
     let lane = Lane::start();
     let unsigned = lane.package("unsigned.difypkg", COMPAT, None, None);
     let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &unsigned)]);
-    assert_eq!(run.code(), 14, "{}", transcript(&run.output));
-    assert!(run.reason().contains("bad signature"), "{}", run.reason());
+    run.fails_with(14, "bad signature");
     // Signed with a key the daemon does not trust: refused the same way.
     let foreign = lane.package("foreign.difypkg", COMPAT, Some("other-key"), None);
     let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &foreign)]);
@@ -193,25 +192,18 @@ fn packages_unsigned_or_failing_to_install_stop_the_job_with_their_reason() {
     let uv = "× No solution found when resolving dependencies: Because openai was not found in the package registry";
     let failing = lane.package("failing.difypkg", COMPAT, Some("signing-key"), Some(uv));
     let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &failing)]);
-    assert_eq!(run.code(), 15, "{}", transcript(&run.output));
-    assert!(run.reason().contains(uv), "{}", run.reason());
+    run.fails_with(15, uv);
     assert!(lane.state()["plugins"].as_array().unwrap().is_empty());
 
     // A package that is not there: the download's HTTP status, exit code 13.
     let missing = format!("http://127.0.0.1:{}/missing.difypkg", lane.files.port);
     let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &missing)]);
-    assert_eq!(run.code(), 13, "{}", transcript(&run.output));
-    assert!(run.reason().contains("HTTP 404"), "{}", run.reason());
+    run.fails_with(13, "HTTP 404");
 
     // No package for the provider's plugin and none installed: a clear refusal, not a
     // credential error.
     let run = lane.run(KEY_A, &lane.endpoint(), &[]);
-    assert_eq!(run.code(), 15, "{}", transcript(&run.output));
-    assert!(
-        run.reason().contains("is not installed"),
-        "{}",
-        run.reason()
-    );
+    run.fails_with(15, "is not installed");
 }
 
 /// The marketplace source (an online site): the api downloads the package by its unique
@@ -257,27 +249,16 @@ fn the_marketplace_sources_refusals_stop_the_job_with_the_apis_reason() {
     let lane = Lane::start();
     let absent = format!("{COMPAT}:0.0.63@{}", "0".repeat(64));
     let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "marketplace", &absent)]);
-    assert_eq!(run.code(), 15, "{}", transcript(&run.output));
-    assert!(
-        run.reason().contains("download plugin pkg failed: 404"),
-        "{}",
-        run.reason()
-    );
+    run.fails_with(15, "download plugin pkg failed: 404");
     let foreign = lane.market_package(COMPAT, "other-key");
     let run = lane.run(
         KEY_A,
         &lane.endpoint(),
         &[(COMPAT, "marketplace", &foreign)],
     );
-    assert_eq!(run.code(), 15, "{}", transcript(&run.output));
-    assert!(run.reason().contains("bad signature"), "{}", run.reason());
+    run.fails_with(15, "bad signature");
     let bare = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "marketplace", COMPAT)]);
-    assert_eq!(bare.code(), 2, "{}", transcript(&bare.output));
-    assert!(
-        bare.reason().contains("unique identifier"),
-        "{}",
-        bare.reason()
-    );
+    bare.fails_with(2, "unique identifier");
     let state = lane.state();
     assert!(state["plugins"].as_array().unwrap().is_empty(), "{state}");
     assert!(credentials(&state).is_empty(), "{state}");
@@ -286,12 +267,7 @@ fn the_marketplace_sources_refusals_stop_the_job_with_the_apis_reason() {
     let off = Lane::start_with(false);
     let uid = off.market_package(COMPAT, "signing-key");
     let run = off.run(KEY_A, &off.endpoint(), &[(COMPAT, "marketplace", &uid)]);
-    assert_eq!(run.code(), 15, "{}", transcript(&run.output));
-    assert!(
-        run.reason().contains("marketplace is not enabled"),
-        "{}",
-        run.reason()
-    );
+    run.fails_with(15, "marketplace is not enabled");
     assert!(off.state()["plugins"].as_array().unwrap().is_empty());
     // Negative control: the lane with it on installs that package.
     let uid = lane.market_package(COMPAT, "signing-key");
@@ -309,12 +285,7 @@ fn a_wrong_init_password_stops_before_any_setup() {
         &[(COMPAT, "url", &url)],
         &[("INIT_PASSWORD", "not-the-init-password")],
     );
-    assert_eq!(run.code(), 11, "{}", transcript(&run.output));
-    assert!(
-        run.reason().contains("refused INIT_PASSWORD"),
-        "{}",
-        run.reason()
-    );
+    run.fails_with(11, "refused INIT_PASSWORD");
     assert_eq!(lane.state()["setup"], false);
 }
 
@@ -330,12 +301,7 @@ fn an_api_that_does_not_answer_in_time_is_exit_10() {
         &[],
         &[("DIFY_API_URL", &elsewhere), ("API_WAIT_SECONDS", "0")],
     );
-    assert_eq!(run.code(), 10, "{}", transcript(&run.output));
-    assert!(
-        run.reason().contains("did not answer in 0 s (HTTP 404)"),
-        "{}",
-        run.reason()
-    );
+    run.fails_with(10, "did not answer in 0 s (HTTP 404)");
 }
 
 #[test]
@@ -451,12 +417,7 @@ fn a_package_from_the_sites_oci_registry_is_installed() {
     let lane = Lane::start();
     let missing = format!("{host}/dify/openai_api_compatible:no-such-tag");
     let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "oci", &missing)]);
-    assert_eq!(run.code(), 13, "{}", transcript(&run.output));
-    assert!(
-        run.reason().contains("manifest: HTTP 404"),
-        "{}",
-        run.reason()
-    );
+    run.fails_with(13, "manifest: HTTP 404");
 }
 
 #[test]
@@ -479,12 +440,7 @@ fn an_https_package_needs_the_sites_ca_which_the_job_adds_to_the_images_roots() 
     let url = format!("https://127.0.0.1:{}/compat.difypkg", https.port);
     // Without the site's CA the download is refused: exit 13, the TLS error.
     let run = lane.run(KEY_A, &lane.endpoint(), &[(COMPAT, "url", &url)]);
-    assert_eq!(run.code(), 13, "{}", transcript(&run.output));
-    assert!(
-        run.reason().contains("CERTIFICATE_VERIFY_FAILED"),
-        "{}",
-        run.reason()
-    );
+    run.fails_with(13, "CERTIFICATE_VERIFY_FAILED");
     // With it (DIFYRENDER_CA_FILE, set by the Job when trust.caBundle is): installed.
     let run = lane.run_with(
         KEY_A,
