@@ -120,7 +120,10 @@ class Config:
             raise Failure(EXIT_CONFIG, "PROVIDER_MODELS names no model")
         self.context_size = env_int("PROVIDER_CONTEXT_SIZE", 4096)
         self.max_tokens = env_int("PROVIDER_MAX_TOKENS", 4096)
-        self.api_key = env("PROVIDER_API_KEY")
+        # Optional (apiKeySecret.optional, the NKP form's empty field): without a key the Job
+        # sets up the administrator and the plugins, and leaves the models to the console.
+        self.key_optional = env("PROVIDER_KEY_OPTIONAL", "false") == "true"
+        self.api_key = env("PROVIDER_API_KEY", required=not self.key_optional)
         default = self.models[0] if self.models else "gpt-4o-mini"
         self.default_model = env("DEFAULT_MODEL", default)
         # Three whitespace-separated lists of one length (the values allow no whitespace in them).
@@ -547,10 +550,13 @@ def main():
         setup(console, config, wait_for_api(console, config))
         login(console, config)
         install_plugins(console, config)
-        configure_provider(console, config)
-        set_default_model(console, config)
-        if config.smoke_test:
-            smoke_test(console, config)
+        if config.api_key.strip():
+            configure_provider(console, config)
+            set_default_model(console, config)
+            if config.smoke_test:
+                smoke_test(console, config)
+        else:
+            log("no model API key (optional, and its Secret gives none): no provider credential, default model or smoke test; add them in Dify's console")
     except Failure as f:
         fail(f.code, f.reason)
     except (urllib.error.URLError, OSError) as e:

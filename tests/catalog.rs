@@ -1285,3 +1285,213 @@ fn every_variable_the_manifests_read_is_a_field_the_form_writes() {
     let err = difyrender::catalog::inputs::answer_form(&no_default, &[]).unwrap_err();
     assert!(err.contains("externalHost"), "{err}");
 }
+
+/// `user-inputs.yaml` of `dir`, which must be valid against NKP's published schema.
+fn valid_form(dir: &Path) -> Value {
+    let schema: Value = serde_json::from_str(&read(
+        &root().join("tests/schemas/application-user-inputs.schema.json"),
+    ))
+    .unwrap();
+    let form = user_inputs(dir);
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&form)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
+    form
+}
+
+/// The form's field `name`.
+fn form_field(form: &Value, name: &str) -> Value {
+    form["groups"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("a {name} field"))
+}
+
+/// The env of the first container of the entry's Job of `component`.
+fn job_env(dir: &Path, component: &str) -> Vec<Value> {
+    let job = manifest_files(dir)
+        .into_iter()
+        .map(|(_, text)| docs(&text).remove(0))
+        .find(|o| {
+            o["kind"] == "Job"
+                && o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+        })
+        .unwrap_or_else(|| panic!("the {component} Job"));
+    job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The bootstrap Job's provider key as a form field (`bootstrap.provider.apiKeySecret`): a
+/// `password` field, valid against the published schema, whose FederatedSecret template makes
+/// exactly the Secret and key the entry's Job reads. Required unless `apiKeySecret.optional`:
+/// then the Job's reference is optional too, and an empty answer is an empty key. A required
+/// key left unanswered stops the form (Kommander's form refuses to submit), and without
+/// bootstrap there is no such field (the negative controls).
+#[test]
+fn the_model_key_is_a_password_field_whose_federated_secret_the_job_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bootstrap = |optional: bool| -> Vec<String> {
+        let mut set = root_values();
+        for v in [
+            "bootstrap.enabled=true",
+            "bootstrap.admin.email=admin@example.com",
+            "bootstrap.provider.endpointUrl=https://nai.example.com/api/v1",
+            "bootstrap.provider.models[0]=llama-3-1-8b",
+            "bootstrap.provider.apiKeySecret.name=nai",
+            "bootstrap.provider.apiKeySecret.key=api-key",
+            &format!("bootstrap.provider.apiKeySecret.optional={optional}"),
+        ] {
+            set.extend(["--set".to_owned(), v.to_owned()]);
+        }
+        set
+    };
+    let answer = "sk-form-answer-0123456789";
+    for optional in [false, true] {
+        let repo = format!("optional-{optional}");
+        ok(&generate(tmp.path(), &repo, &bootstrap(optional), None));
+        let dir = tmp.path().join(&repo).join(VERSION_DIR);
+        let form = valid_form(&dir);
+        let field = form_field(&form, "modelApiKey");
+        assert_eq!(field["type"], "password");
+        assert_eq!(field["required"], !optional, "{field}");
+        assert!(field.get("default").is_none(), "{field}");
+        let template = &form["resources"][1]["template"];
+        assert_eq!(template["kind"], "FederatedSecret", "{form}");
+        assert_eq!(template["metadata"]["name"], "nai");
+        assert_eq!(
+            template["spec"]["template"]["stringData"]["api-key"],
+            "{{ modelApiKey }}"
+        );
+
+        // The Job of the entry reads that Secret and key, optionally exactly when the field is.
+        let env = job_env(&dir, "bootstrap");
+        let key = env
+            .iter()
+            .find(|e| e["name"] == "PROVIDER_API_KEY")
+            .unwrap();
+        let reference = &key["valueFrom"]["secretKeyRef"];
+        assert_eq!(reference["name"], "nai");
+        assert_eq!(reference["key"], "api-key");
+        assert_eq!(reference["optional"] == true, optional, "{reference}");
+
+        // Answered: the propagated Secret holds the answer under the Job's key.
+        let made: Vec<Value> =
+            difyrender::catalog::inputs::answer_form(&form, &[("modelApiKey", answer)])
+                .unwrap()
+                .into_iter()
+                .map(difyrender::catalog::inputs::as_propagated)
+                .collect();
+        let secret = made
+            .iter()
+            .find(|o| o["kind"] == "Secret")
+            .expect("a Secret");
+        assert_eq!(secret["metadata"]["name"], "nai");
+        assert_eq!(secret["stringData"]["api-key"], answer);
+        assert!(
+            !made[0]["data"].to_string().contains(answer),
+            "not in the ConfigMap"
+        );
+
+        // Unanswered: required stops the form; optional gives an empty key.
+        match difyrender::catalog::inputs::answer_form(&form, &[]) {
+            Err(e) => {
+                assert!(!optional, "{e}");
+                assert!(e.contains("modelApiKey"), "{e}");
+            }
+            Ok(objects) => {
+                assert!(optional, "a required key was left unanswered");
+                assert_eq!(objects[1]["spec"]["template"]["stringData"]["api-key"], "");
+            }
+        }
+    }
+    // Without bootstrap: one template (the ConfigMap), no key field.
+    ok(&generate(tmp.path(), "plain", &root_values(), None));
+    let form = user_inputs(&tmp.path().join("plain").join(VERSION_DIR));
+    assert_eq!(form["resources"].as_array().unwrap().len(), 1);
+    assert!(!form.to_string().contains("modelApiKey"));
+}
+
+/// `--keys in-cluster`: the form's optional `masterKey` password field, valid against the
+/// published schema, makes (through its FederatedSecret) the Secret and key the keys Job reads,
+/// optionally; the entry holds the keys Secret empty and no key. Keys that cannot be made in the
+/// cluster are refused by name, with nothing written (the negative controls).
+#[test]
+fn keys_in_the_cluster_take_the_master_key_from_an_optional_form_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let in_cluster = [args(&["--keys", "in-cluster"]), root_values()].concat();
+    ok(&generate(tmp.path(), "repo", &in_cluster, None));
+    let dir = tmp.path().join("repo").join(VERSION_DIR);
+    let form = valid_form(&dir);
+    let field = form_field(&form, "masterKey");
+    assert_eq!(field["type"], "password");
+    assert_eq!(field["required"], false);
+    let made: Vec<Value> = difyrender::catalog::inputs::answer_form(
+        &form,
+        &[("masterKey", "form-master-key-0123456789abcdef")],
+    )
+    .unwrap()
+    .into_iter()
+    .map(difyrender::catalog::inputs::as_propagated)
+    .collect();
+    let secret = made.iter().find(|o| o["kind"] == "Secret").unwrap();
+    assert_eq!(secret["metadata"]["name"], "dify-master-key");
+    assert_eq!(
+        secret["stringData"]["SECRET_KEY"],
+        "form-master-key-0123456789abcdef"
+    );
+    let objects: Vec<Value> = manifest_files(&dir)
+        .into_iter()
+        .map(|(_, text)| docs(&text).remove(0))
+        .collect();
+    let env = job_env(&dir, "keys");
+    let master = env.iter().find(|e| e["name"] == "MASTER_KEY").unwrap();
+    assert_eq!(
+        master["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "dify-master-key", "key": "SECRET_KEY", "optional": true})
+    );
+    let keys = objects
+        .iter()
+        .find(|o| o["kind"] == "Secret")
+        .expect("the keys Secret, empty");
+    assert_eq!(keys["metadata"]["name"], "${releaseName}-keys");
+    assert!(keys.get("data").is_none() && keys.get("stringData").is_none());
+    // Without --keys in-cluster: neither the field nor the Secret.
+    ok(&generate(tmp.path(), "plain", &root_values(), None));
+    let plain = tmp.path().join("plain").join(VERSION_DIR);
+    assert!(!user_inputs(&plain).to_string().contains("masterKey"));
+    assert!(
+        !manifest_files(&plain)
+            .iter()
+            .any(|(_, text)| docs(text)[0]["kind"] == "Secret")
+    );
+
+    for (extra, says) in [
+        (
+            "secrets.postgresPassword=chosen-password-0123",
+            "secrets.postgresPassword is set",
+        ),
+        (
+            "secrets.existingSecret=mine",
+            "the keys come from secrets.existingSecret",
+        ),
+    ] {
+        let repo = format!("refused-{}", extra.len());
+        let out = generate(
+            tmp.path(),
+            &repo,
+            &[in_cluster.clone(), args(&["--set", extra])].concat(),
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        assert!(transcript(&out).contains(says), "{}", transcript(&out));
+        assert!(!tmp.path().join(&repo).exists(), "{repo} was written");
+    }
+}

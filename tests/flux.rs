@@ -253,6 +253,26 @@ impl Instance {
     }
 }
 
+/// The entry's next reconcile, asked for as `flux reconcile` does instead of waiting 6 hours;
+/// returns once it is handled and the entry Ready.
+fn reconcile_now(app: &Instance, why: &str) {
+    let ns = app.namespace;
+    let requested = format!("{why}-{}", std::process::id());
+    ok(&kubectl(&[
+        "annotate",
+        "--overwrite",
+        KUSTOMIZATION,
+        &app.inner(),
+        "-n",
+        ns,
+        &format!("reconcile.fluxcd.io/requestedAt={requested}"),
+    ]));
+    wait_for(ns, "the requested reconcile", READY_WITHIN, || {
+        get(ns, KUSTOMIZATION, &app.inner())
+            .filter(|k| k["status"]["lastHandledReconcileAt"] == requested.as_str() && is_ready(k))
+    });
+}
+
 fn create_namespace(ns: &str) {
     ok(&kubectl(&["create", "namespace", ns]));
 }
@@ -905,21 +925,7 @@ fn a_hand_edit_and_a_deletion_are_put_back_by_the_next_reconcile() {
     let uid = get(ns, "service", &service).unwrap()["metadata"]["uid"].clone();
     ok(&kubectl(&["delete", "service", &service, "-n", ns]));
 
-    // The next reconcile, asked for as `flux reconcile` does, instead of waiting 6 hours.
-    let requested = format!("drift-{}", std::process::id());
-    ok(&kubectl(&[
-        "annotate",
-        "--overwrite",
-        KUSTOMIZATION,
-        &app.inner(),
-        "-n",
-        ns,
-        &format!("reconcile.fluxcd.io/requestedAt={requested}"),
-    ]));
-    wait_for(ns, "the requested reconcile", READY_WITHIN, || {
-        get(ns, KUSTOMIZATION, &app.inner())
-            .filter(|k| k["status"]["lastHandledReconcileAt"] == requested.as_str() && is_ready(k))
-    });
+    reconcile_now(&app, "drift");
     let live = get(ns, "configmap", &name).unwrap();
     check(
         live["data"][&key] == want["data"][&key],
@@ -1218,15 +1224,6 @@ fn flux_only_refuses_bad_sources_and_writes_nothing() {
 fn enable_bootstrap_entry(dir: &Path, app: &Instance, tag: &str, extra: &[&str]) -> PathBuf {
     let ns = app.namespace;
     create_namespace(ns);
-    ok(&kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "nai",
-        "-n",
-        ns,
-        "--from-literal=api-key=sk-flux-bootstrap-test-key",
-    ]));
     let mut values = args(&[
         "--set",
         "bootstrap.enabled=true",
@@ -1252,6 +1249,13 @@ fn enable_bootstrap_entry(dir: &Path, app: &Instance, tag: &str, extra: &[&str])
     }
     let repo = format!("{ns}/nkp-catalog/dify");
     let version_dir = generate(dir, tag, &values);
+    // The provider key Secret as the form's `modelApiKey` field makes it (a FederatedSecret,
+    // propagated into the namespace), not by hand.
+    answer(
+        &version_dir,
+        app,
+        &[("modelApiKey", "sk-flux-bootstrap-test-key")],
+    );
     push(&version_dir, &repo, tag);
     let out = difyrender()
         .args(["secrets", "apply", "--kubeconfig"])
@@ -1395,16 +1399,98 @@ fn a_failed_bootstrap_job_keeps_the_entry_not_ready_and_flux_names_it() {
     );
 }
 
+/// `catalog --keys in-cluster`: enabled with the form's master key and nothing else, no
+/// `secrets apply`. Flux applies the empty keys Secret (`ssa: IfNotPresent`), the keys Job and
+/// its account; the Job, run as its pod would with the master key the form's Secret gives it
+/// (the stand-in of `common::keys_job`: kwok runs no container), fills the Secret in with
+/// exactly what `secrets render` prints for that key; Flux owns none of the keys, and the next
+/// reconcile leaves them as they are.
+#[test]
+fn keys_in_the_cluster_need_no_step_before_enabling() {
+    let app = Instance::workspace("dify", "ws-keys");
+    let ns = app.namespace;
+    let tag = "1.16.1";
+    let tmp = tempfile::tempdir().unwrap();
+    create_namespace(ns);
+    let version_dir = generate(tmp.path(), tag, &args(&["--keys", "in-cluster"]));
+    answer(&version_dir, &app, &[("masterKey", MASTER)]);
+    let repo = format!("{ns}/nkp-catalog/dify");
+    push(&version_dir, &repo, tag);
+    enable(&app, &repo, tag);
+
+    let job = wait_for(ns, "the keys Job applied by Flux", READY_WITHIN, || {
+        list(ns, "jobs")
+            .into_iter()
+            .find(|j| j["metadata"]["labels"]["app.kubernetes.io/component"] == "keys")
+    });
+    // The master key as the kubelet resolves the Job's reference: from the form's Secret.
+    let form_secret = get(ns, "secret", "dify-master-key").expect("the form's Secret");
+    let master = {
+        use base64::Engine;
+        let b64 = form_secret["data"]["SECRET_KEY"].as_str().unwrap();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let run = common::keys_job::run(&lane().kc, ns, &job, Some(&master));
+    assert_no_secrets(&transcript(&run), &secrets_of(MASTER), "the keys Job");
+    ok(&run);
+    wait_ready(ns, app.release, tag);
+    wait_ready(ns, &app.inner(), tag);
+
+    let rendered = difyrender()
+        .args(["secrets", "render", "-n", ns, "--release", app.release])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"])
+        .env("DIFY_SECRET_KEY", MASTER)
+        .output()
+        .unwrap();
+    ok(&rendered);
+    let want = difyrender::yaml::from_str_multiple(&String::from_utf8_lossy(&rendered.stdout))
+        .unwrap()
+        .remove(0);
+    let live = get(ns, "secret", "dify-keys").expect("the keys Secret");
+    check(
+        live["data"] == want["data"],
+        ns,
+        "the keys Job wrote other keys than secrets render prints",
+    );
+    let flux_fields = live["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["manager"] == "kustomize-controller")
+        .map(|f| f["fieldsV1"].to_string())
+        .collect::<Vec<_>>();
+    check(
+        !flux_fields.is_empty() && flux_fields.iter().all(|f| !f.contains("f:data")),
+        ns,
+        format!("kustomize-controller's fields of the keys Secret: {flux_fields:?}"),
+    );
+
+    reconcile_now(&app, "keys");
+    let after = get(ns, "secret", "dify-keys").unwrap();
+    check(
+        after["data"] == want["data"],
+        ns,
+        "the keys changed with a reconcile",
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The form's answers (NKP 2.17+ declarative user inputs)
 
 /// Creates, in the instance's namespace, exactly the objects Kommander makes of the entry's
 /// form with these answers (`user-inputs.yaml`'s `resources[]` templates, the unanswered fields
-/// at their defaults).
+/// at their defaults), a FederatedSecret as the Secret NKP's federation makes of it.
 fn answer(version_dir: &Path, instance: &Instance, answers: &[(&str, &str)]) {
     let form: Value =
         difyrender::yaml::from_str(&read(&version_dir.join("user-inputs.yaml"))).unwrap();
-    for mut object in difyrender::catalog::inputs::answer_form(&form, answers).unwrap() {
+    for object in difyrender::catalog::inputs::answer_form(&form, answers).unwrap() {
+        let mut object = difyrender::catalog::inputs::as_propagated(object);
         object["metadata"]["namespace"] = instance.namespace.into();
         ok(&kubectl_stdin(
             &[

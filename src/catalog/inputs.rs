@@ -9,12 +9,16 @@
 //! missing; a wrong one (a size that is no quantity) is refused by the API server at Flux's dry
 //! run, and the Kustomization reports it.
 //!
-//! Only non-secret choices are variables. With `secrets.externalSecret`, the store and the
+//! Only non-secret choices are variables. The model provider's API key, when the bootstrap Job
+//! reads it from a Secret of its own (`bootstrap.provider.apiKeySecret`), is a `password` field
+//! whose FederatedSecret template makes that Secret ([`ModelKey`]); Flux never sees it.
+//! With `secrets.externalSecret`, the store and the
 //! store's entry the keys come from are choices too (one entry per instance, no step at all).
 //! Otherwise the keys stay in `${releaseName}-keys`, which the operator creates with
 //! `difyrender secrets apply`: every key but the master key is
 //! HMAC-SHA256 of it, and neither the form's templates (`{{ field }}` substitution) nor Flux's
-//! post-build substitution can compute one (docs/catalog.md, "Why the keys are not a form field").
+//! post-build substitution can compute one (docs/catalog.md, "Why a Job"); with
+//! `catalog --keys in-cluster` a Job of the entry does ([`super::keys`]).
 
 use serde_json::{Value, json};
 
@@ -41,6 +45,81 @@ const CLASS_REGEX: &str = "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$";
 pub fn config_overrides_name(app_name: &str) -> String {
     format!("{app_name}-config-overrides")
 }
+
+/// The form field of the model provider's API key.
+pub const MODEL_KEY_FIELD: &str = "modelApiKey";
+
+/// The bootstrap Job's provider key when it comes from a Secret the operator provides
+/// (`bootstrap.provider.apiKeySecret`): the form asks for it as a `password` field, and its
+/// `FederatedSecret` template makes exactly that Secret on every cluster of the deployment. The
+/// key is in neither Git nor the catalog: Kommander keeps the answer in the FederatedSecret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelKey {
+    /// The Secret and its key, as the Job reads them.
+    pub secret: String,
+    pub key: String,
+    /// `apiKeySecret.optional`: the field may be left empty (the Job then sets up no model).
+    pub optional: bool,
+}
+
+impl ModelKey {
+    /// The key's Secret of a bootstrap that reads one (`bootstrap.enabled` and
+    /// `bootstrap.provider.apiKeySecret.name`); None otherwise.
+    pub fn of(values: &Value) -> Option<ModelKey> {
+        let secret = crate::values::text_at(values, "/bootstrap/provider/apiKeySecret/name");
+        (values.pointer("/bootstrap/enabled") == Some(&Value::Bool(true)) && !secret.is_empty())
+            .then(|| ModelKey {
+                secret,
+                key: crate::values::text_at(values, "/bootstrap/provider/apiKeySecret/key"),
+                optional: values.pointer("/bootstrap/provider/apiKeySecret/optional")
+                    == Some(&Value::Bool(true)),
+            })
+    }
+
+    pub fn field(&self) -> Value {
+        let empty = if self.optional {
+            " Leave it empty to add models in Dify's console instead."
+        } else {
+            ""
+        };
+        json!({
+            "name": MODEL_KEY_FIELD,
+            "label": "Model API key",
+            "type": "password",
+            "description": format!(
+                "The model provider's API key: the bootstrap Job adds the provider's credential and the default model with it. Kept in the Secret {} (key {}) of the deployment's namespace.{empty}",
+                self.secret, self.key
+            ),
+            "required": !self.optional,
+            "validations": [{
+                "type": "pattern",
+                "regex": KEY_REGEX,
+                "message": "one line, without spaces",
+            }],
+        })
+    }
+
+    /// The FederatedSecret Kommander creates from the answer: NKP's federation makes the
+    /// Secret `spec.template` describes in the deployment's namespace of each cluster the
+    /// placement selects (every cluster of the workspace or project).
+    pub fn template(&self) -> Value {
+        json!({
+            "apiVersion": "types.kubefed.io/v1beta1",
+            "kind": "FederatedSecret",
+            "metadata": {"name": self.secret},
+            "spec": {
+                "placement": {"clusterSelector": {}},
+                "template": {
+                    "type": "Opaque",
+                    "stringData": {self.key.clone(): format!("{{{{ {MODEL_KEY_FIELD} }}}}")},
+                },
+            },
+        })
+    }
+}
+
+/// An API key: one line without whitespace, or nothing (an optional field left empty).
+const KEY_REGEX: &str = "^[^\\s]*$";
 
 /// One choice: a form field and the Flux variable of the same name.
 #[derive(Debug, Clone, PartialEq)]
@@ -295,7 +374,16 @@ pub fn parametrize(body: &mut Value, kind: &str, short: &str, host: &str, vars: 
 /// `user-inputs.yaml`: one group of the variables, two read-only fields that say what the entry
 /// fixes (the release and the path), and the ConfigMap template Kommander renders the answers
 /// into.
-pub fn user_inputs_yaml(app_name: &str, version: &str, path: &str, vars: &Variables) -> String {
+/// Secret fields come after the variables, each with the FederatedSecret template that makes
+/// its Secret: the model key ([`ModelKey`]) and, with `catalog --keys in-cluster`, the master key
+/// (`super::keys`).
+pub fn user_inputs_yaml(
+    app_name: &str,
+    version: &str,
+    path: &str,
+    vars: &Variables,
+    secret_fields: &[(Value, Value)],
+) -> String {
     let mut fields = vec![
         json!({
             "name": "release",
@@ -335,12 +423,18 @@ pub fn user_inputs_yaml(app_name: &str, version: &str, path: &str, vars: &Variab
             "validations": [{"type": "pattern", "regex": v.pattern.0, "message": v.pattern.1}],
         }));
     }
+    fields.extend(secret_fields.iter().map(|(field, _)| field.clone()));
     let data: serde_json::Map<String, Value> = ordered
         .iter()
         .map(|v| (v.name.clone(), json!(format!("{{{{ {} }}}}", v.name))))
         .collect();
+    let in_cluster = secret_fields
+        .iter()
+        .any(|(f, _)| f["name"] == super::keys::MASTER_KEY_FIELD);
     let keys = if vars.0.iter().any(|v| v.name == STORE_VAR) {
         "The keys come from the External Secrets store and entry below."
+    } else if in_cluster {
+        "The keys are derived in the cluster from the master key below (kept, or generated, when left empty)."
     } else {
         "The keys Secret is created with `difyrender secrets apply` (see the overview)."
     };
@@ -356,14 +450,15 @@ pub fn user_inputs_yaml(app_name: &str, version: &str, path: &str, vars: &Variab
             "collapse": false,
             "fields": fields,
         }],
-        "resources": [{
-            "template": {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": config_overrides_name(app_name)},
-                "data": data,
-            },
-        }],
+        "resources": std::iter::once(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": config_overrides_name(app_name)},
+            "data": data,
+        }))
+        .chain(secret_fields.iter().map(|(_, template)| template.clone()))
+        .map(|template| json!({"template": template}))
+        .collect::<Vec<_>>(),
     });
     crate::yaml::to_string(&doc)
 }
@@ -425,6 +520,23 @@ pub fn answer_form(user_inputs: &Value, answers: &[(&str, &str)]) -> Result<Vec<
         .flatten()
         .map(|r| fill(&r["template"], &values))
         .collect())
+}
+
+/// The Secret NKP's federation (kubefed's sync controller) makes of a FederatedSecret in its
+/// namespace: `spec.template` with the FederatedSecret's name. Other objects are returned as
+/// they are. Lets tests create exactly what a form's FederatedSecret becomes on a cluster.
+pub fn as_propagated(object: Value) -> Value {
+    if object["kind"] != "FederatedSecret" {
+        return object;
+    }
+    let mut secret = object["spec"]["template"].clone();
+    secret["apiVersion"] = json!("v1");
+    secret["kind"] = json!("Secret");
+    secret["metadata"] = json!({"name": object["metadata"]["name"]});
+    if let Some(ns) = object.pointer("/metadata/namespace") {
+        secret["metadata"]["namespace"] = ns.clone();
+    }
+    secret
 }
 
 #[cfg(test)]

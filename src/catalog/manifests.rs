@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 /// placeholder key here, and the Secret is not part of the entry, so it is left out.
 const KEYS_CHECKSUM: &str = "difyrender.io/keys-checksum";
 /// Flux: never garbage-collect this object (the data outlives the application).
-const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
+pub(super) const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
 /// Flux: recreate this object when an immutable field changes.
-const FLUX_FORCE: &str = "kustomize.toolkit.fluxcd.io/force";
+pub(super) const FLUX_FORCE: &str = "kustomize.toolkit.fluxcd.io/force";
 
 /// How long Flux waits for every object to become ready (image pulls, the migration Job).
 pub const FLUX_TIMEOUT: &str = "15m0s";

@@ -22,11 +22,13 @@
 //! left out: the Namespace (Kommander deploys into the workspace or project namespace, which
 //! exists, and a Namespace in a pruned inventory would be deleted with the application) and the
 //! keys Secret (no secret goes into a catalog; the operator creates `${releaseName}-keys` once
-//! with `difyrender secrets apply`). Everything here is pure except [`write`].
+//! with `difyrender secrets apply`, or, with `--keys in-cluster`, a Job of the entry fills it in
+//! from the form's master key: [`keys`]). Everything here is pure except [`write`].
 
 pub(crate) mod files;
 mod flux;
 pub mod inputs;
+pub mod keys;
 pub mod manifests;
 pub mod metadata;
 
@@ -35,6 +37,8 @@ pub use manifests::{escape_for_flux, substitute_like_flux};
 
 use crate::release::RenderedRelease;
 use crate::render::Release;
+use crate::yaml;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -87,6 +91,8 @@ pub struct EntryOptions {
     pub icon: Option<Icon>,
     /// Also write `.bloodhound.yml` at the repository root.
     pub bloodhound: bool,
+    /// `--keys in-cluster`: the entry fills in its keys Secret itself ([`keys`]).
+    pub keys_in_cluster: bool,
 }
 
 /// A generated entry: file contents by path, nothing written yet.
@@ -162,6 +168,8 @@ pub enum Error {
     FluxRef(String, &'static str),
     #[error("--flux-path {0:?}: {1}")]
     FluxPath(String, &'static str),
+    #[error("--keys in-cluster: {0}")]
+    KeysInCluster(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -261,10 +269,21 @@ pub fn build(rendered: &RenderedRelease, options: &EntryOptions) -> Result<Entry
         }
     }
 
-    let converted = manifests::convert(
+    let mut converted = manifests::convert(
         &rendered.manifest,
         Some(&crate::values::text_at(&rendered.values, "/external/host")),
     )?;
+    let mut secret_fields: Vec<(Value, Value)> = inputs::ModelKey::of(&rendered.values)
+        .map(|m| (m.field(), m.template()))
+        .into_iter()
+        .collect();
+    if options.keys_in_cluster {
+        add_keys_job(rendered, &options.app_name, &mut converted)?;
+        secret_fields.push((
+            keys::master_key_field(),
+            keys::master_key_template(&options.app_name),
+        ));
+    }
     let fixed = metadata::fixed_values(rendered, &converted.objects);
     let mut files = BTreeMap::new();
     files.insert(
@@ -287,6 +306,7 @@ pub fn build(rendered: &RenderedRelease, options: &EntryOptions) -> Result<Entry
             rendered.dify_version(),
             &crate::values::text_at(&rendered.values, "/expose/path"),
             &converted.variables,
+            &secret_fields,
         ),
     );
     let names: Vec<String> = converted.objects.iter().map(|o| o.file.clone()).collect();
@@ -319,6 +339,65 @@ pub fn build(rendered: &RenderedRelease, options: &EntryOptions) -> Result<Entry
     };
     check_no_secrets(&entry, rendered)?;
     Ok(entry)
+}
+
+/// `--keys in-cluster`: the keys Job's objects, after the converted ones. The keys Secret must
+/// be the release's own (not `secrets.existingSecret`), every key of it derivable.
+fn add_keys_job(
+    rendered: &RenderedRelease,
+    app_name: &str,
+    converted: &mut manifests::Converted,
+) -> Result<(), Error> {
+    let secret = rendered
+        .manifest
+        .resources
+        .iter()
+        .find(|r| r.kind == "Secret" && r.component == "secrets")
+        .ok_or_else(|| {
+            Error::KeysInCluster(
+                "the keys come from secrets.existingSecret, which the cluster does not make: \
+                 leave --keys in-cluster out"
+                    .into(),
+            )
+        })?;
+    // A key set in values is not derived: say which value, before the recipe would name the
+    // Secret's key.
+    for spec in crate::values::secrets::DERIVED_KEYS {
+        let path = format!("/secrets/{}", spec.value);
+        if !crate::values::text_at(&rendered.values, &path).is_empty() {
+            return Err(Error::KeysInCluster(format!(
+                "secrets.{} is set, so that key is not derived from the master key and the cluster \
+                 cannot make it: leave it out, or keep the keys step (without --keys in-cluster)",
+                spec.value
+            )));
+        }
+    }
+    let recipe = keys::recipe(&secret.body)?;
+    let name = secret
+        .name
+        .replace(RELEASE_NAME_PLACEHOLDER, RELEASE_NAME_VAR);
+    let migration = converted
+        .objects
+        .iter()
+        .find(|o| {
+            o.kind == "Job"
+                && o.body["metadata"]["labels"]["app.kubernetes.io/component"] == "migration"
+        })
+        .map(|o| o.body.clone())
+        .ok_or_else(|| Error::KeysInCluster("the release renders no migration Job".into()))?;
+    for (file, body) in keys::objects(app_name, &name, &recipe, &migration) {
+        converted.objects.push(manifests::Object {
+            api_version: body["apiVersion"].as_str().unwrap_or_default().to_owned(),
+            kind: body["kind"].as_str().unwrap_or_default().to_owned(),
+            text: format!(
+                "# Source: difyrender catalog --keys in-cluster\n{}---\n",
+                yaml::to_string(&body)
+            ),
+            file,
+            body,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses an entry in which any secret of the release, or its base64 form, occurs.

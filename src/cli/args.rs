@@ -214,6 +214,15 @@ pub struct ApplyCommand {
     pub output: OutputFormat,
 }
 
+/// `catalog --keys`: who makes the keys Secret of a catalog deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeysFrom {
+    /// `difyrender secrets apply`, once per deployment.
+    SecretsApply,
+    /// A Job of the entry, from the form's master key.
+    InCluster,
+}
+
 #[derive(Debug, Args)]
 pub struct CatalogCommand {
     #[command(flatten)]
@@ -266,6 +275,11 @@ pub struct CatalogCommand {
     /// Also write .bloodhound.yml at the repository root for `nkp validate catalog-repository`.
     #[arg(long)]
     pub bloodhound: bool,
+    /// Where the keys Secret comes from: `secrets-apply` (run `difyrender secrets apply` once
+    /// per deployment) or `in-cluster` (a Job of the entry derives the keys from the form's
+    /// master key, or keeps or generates one: enabling needs no other step).
+    #[arg(long, value_enum, default_value = "secrets-apply")]
+    pub keys: KeysFrom,
 }
 
 #[derive(Debug, Subcommand)]

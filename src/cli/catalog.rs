@@ -1,7 +1,7 @@
 //! `difyrender catalog`: an NKP application-catalog entry. The keys Secret it reads is
 //! `difyrender secrets` ([`super::secrets`]).
 
-use super::args::{CatalogCommand, ReleaseArgs};
+use super::args::{CatalogCommand, KeysFrom, ReleaseArgs};
 use crate::catalog::{
     self as entry, EntryOptions, FluxOnlyOptions, FluxSource, Icon, PLACEHOLDER_MASTER_KEY,
 };
@@ -80,22 +80,45 @@ pub fn run(cmd: CatalogCommand) -> Result<u8, Error> {
     for (entry, r) in entries.iter().zip(&rendered) {
         out.push_str(&write_entry(entry, r, &out_dir)?);
     }
-    out.push_str(
-        "Before enabling the application, create its keys Secret once, in the namespace and for the \
-         release name the AppDeployment will use:\n  \
-         difyrender secrets apply -n <namespace> --release <release name> [the same -f/--set flags]\n",
-    );
+    out.push_str(match cmd.keys {
+        KeysFrom::SecretsApply => {
+            "Before enabling the application, create its keys Secret once, in the namespace and for the \
+             release name the AppDeployment will use:\n  \
+             difyrender secrets apply -n <namespace> --release <release name> [the same -f/--set flags]\n"
+        }
+        KeysFrom::InCluster => {
+            "The keys Secret is filled in by the entry's keys Job from the form's master key \
+             (masterKey; left empty: the key the Secret has, or a generated one): no step before \
+             enabling. Keep a copy of the master key (SECRET_KEY of <release name>-keys).\n"
+        }
+    });
     // The operator's own Secrets (object storage keys, a Redis CA), named by the values.
     if let Some(last) = rendered.last() {
         let keys = last.keys_secret_name();
+        let model_key = crate::catalog::inputs::ModelKey::of(&last.values);
+        let by_form = |name: &str| {
+            model_key.as_ref().filter(|m| m.secret == name).map_or(
+                "",
+                |_| " (on NKP 2.17+ the form's modelApiKey field makes it)",
+            )
+        };
         for (name, wanted) in crate::cluster::refs::external_secret_keys(&last.manifest) {
             if name != keys {
                 let wanted: Vec<String> = wanted.into_iter().collect();
                 out.push_str(&format!(
-                    "and Secret {name} with the keys {}\n",
-                    wanted.join(", ")
+                    "and Secret {name} with the keys {}{}\n",
+                    wanted.join(", "),
+                    by_form(&name)
                 ));
             }
+        }
+        if let Some(m) = model_key.as_ref().filter(|m| m.optional) {
+            out.push_str(&format!(
+                "optionally Secret {} with the key {}{}: without it the bootstrap Job sets up no model\n",
+                m.secret,
+                m.key,
+                by_form(&m.secret)
+            ));
         }
     }
     print(&out)?;
@@ -120,6 +143,7 @@ fn build_entry(cmd: &CatalogCommand, rendered: &RenderedRelease) -> Result<entry
             .unwrap_or_else(|| rendered.dify_version().to_owned()),
         icon,
         bloodhound: cmd.bloodhound,
+        keys_in_cluster: cmd.keys == KeysFrom::InCluster,
     };
     entry::build(rendered, &options).map_err(|e| match e {
         // The version came from the values, not from a flag: say so.

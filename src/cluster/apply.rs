@@ -35,6 +35,19 @@ pub struct ApplyOptions {
     pub delete_data: bool,
 }
 
+/// What the plan knows of the release namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceState<'a> {
+    /// It exists and may hold the objects: each is read before its dry run.
+    Existing,
+    /// A dry run of an apply that would create it: it does not exist, so the server cannot
+    /// check the objects in it.
+    Missing,
+    /// This apply has just created it: no object of the release can be in it, so the objects in
+    /// it are not read (a cold apply sends one request per object fewer).
+    Created(&'a str),
+}
+
 /// What applying an object does or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,14 +110,17 @@ pub async fn plan_one(
     mgr: &ResourceManager,
     r: &Resource,
     force: bool,
-    namespace_missing: bool,
+    ns: NamespaceState<'_>,
 ) -> Result<Planned, Error> {
+    let namespace_missing = ns == NamespaceState::Missing;
+    let unread =
+        matches!(ns, NamespaceState::Created(created) if r.namespace.as_deref() == Some(created));
     // A controller may change the object between the GET and the dry run (a Deployment's
     // revision annotation, a claim's binding). The dry run answers with the resourceVersion it
     // was computed from, so a mismatch shows that and the pair is fetched again.
     let mut attempts = 0;
     let (live, merged) = loop {
-        let live = mgr.get(r).await?;
+        let live = if unread { None } else { mgr.get(r).await? };
         let merged = match mgr.apply(r, force, true).await {
             Ok(m) => m,
             Err(e) if namespace_missing && r.namespace.is_some() && e.is_not_found() => {
@@ -143,16 +159,13 @@ pub async fn plan_all(
     mgr: &ResourceManager,
     resources: &[&Resource],
     force: bool,
-    namespace_missing: bool,
+    ns: NamespaceState<'_>,
 ) -> Result<Vec<Planned>, Error> {
-    let results: Vec<Result<Planned, Error>> = futures::stream::iter(
-        resources
-            .iter()
-            .map(|r| plan_one(mgr, r, force, namespace_missing)),
-    )
-    .buffered(CONCURRENCY)
-    .collect()
-    .await;
+    let results: Vec<Result<Planned, Error>> =
+        futures::stream::iter(resources.iter().map(|r| plan_one(mgr, r, force, ns)))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
     collect(results)
 }
 
@@ -239,9 +252,13 @@ pub async fn apply_release(
 
     // Stage 1: the namespace, which holds the inventory and which every later dry run needs.
     let namespaces: Vec<&Resource> = manifest.stage(Stage::Namespace).collect();
-    let ns_plans = plan_all(mgr, &namespaces, opts.force, false).await?;
+    let ns_plans = plan_all(mgr, &namespaces, opts.force, NamespaceState::Existing).await?;
     let created_namespace = ns_plans.iter().any(|p| p.action == Action::Created);
-    let namespace_missing = opts.dry_run && created_namespace;
+    let ns_state = match (created_namespace, opts.dry_run) {
+        (false, _) => NamespaceState::Existing,
+        (true, true) => NamespaceState::Missing,
+        (true, false) => NamespaceState::Created(namespace),
+    };
     if !opts.dry_run {
         write_changed(
             mgr,
@@ -288,7 +305,7 @@ pub async fn apply_release(
         .iter()
         .filter(|r| r.stage != Stage::Namespace)
         .collect();
-    let plans = plan_all(mgr, &rest, opts.force, namespace_missing).await?;
+    let plans = plan_all(mgr, &rest, opts.force, ns_state).await?;
     let planned: Vec<(&Resource, &Planned)> = rest.iter().copied().zip(&plans).collect();
     for (r, p) in &planned {
         report.changes.push((r.id(), p.action));
@@ -313,17 +330,21 @@ pub async fn apply_release(
         return Ok(report);
     }
 
-    for stage in [
-        Stage::Config,
-        Stage::Datastores,
-        Stage::Migration,
-        Stage::Apps,
-        Stage::Routing,
-        Stage::Bootstrap,
-    ] {
+    // With waits, one stage at a time. Without (and no migration to wait for), nothing is
+    // waited for between the stages after the config, so they are written as one batch: the
+    // config first (what pods read exists before any pod), then the rest at once, each stage
+    // still announced in order.
+    let after_namespace = &Stage::ALL[1..];
+    let batches: Vec<Vec<Stage>> = if opts.wait || upgrading {
+        after_namespace.iter().map(|s| vec![*s]).collect()
+    } else {
+        vec![vec![Stage::Config], after_namespace[1..].to_vec()]
+    };
+    for batch in batches {
+        let stage = batch[0];
         let items: Vec<(&Resource, &Planned)> = planned
             .iter()
-            .filter(|(r, _)| r.stage == stage)
+            .filter(|(r, _)| batch.contains(&r.stage))
             .copied()
             .collect();
         // The apps (api, worker, plugin daemon among them) and volume claims are ready before
@@ -344,12 +365,17 @@ pub async fn apply_release(
         if items.is_empty() {
             continue;
         }
-        let changed = items.iter().filter(|(_, p)| p.action.writes()).count();
-        progress.line(format!(
-            "stage {} {stage}: {} objects, {changed} to write",
-            stage.number(),
-            items.len()
-        ));
+        for stage in &batch {
+            let of_stage = || items.iter().filter(|(r, _)| r.stage == *stage);
+            if of_stage().next().is_some() {
+                let changed = of_stage().filter(|(_, p)| p.action.writes()).count();
+                progress.line(format!(
+                    "stage {} {stage}: {} objects, {changed} to write",
+                    stage.number(),
+                    of_stage().count()
+                ));
+            }
+        }
         write_changed(mgr, &items, opts.force, progress).await?;
         // The keys Secret made by the External Secrets Operator comes before any pod that reads
         // it, also with --no-wait: a pod without it never starts.

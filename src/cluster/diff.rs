@@ -1,7 +1,7 @@
 //! `diff`: what an apply would change, from the same server dry run apply uses, compared with
 //! the live objects; server-owned fields left out; Secret values masked as kubectl masks them.
 
-use super::apply::{Action, plan_one};
+use super::apply::{Action, NamespaceState, plan_one};
 use super::delete::keep_reason;
 use super::inventory::{self, Inventory};
 use super::manager::normalized;
@@ -59,10 +59,14 @@ pub async fn diff_release(
         .get_object("v1", "Namespace", None, namespace)
         .await?
         .is_none();
-    let plans: Vec<Result<_, Error>> = futures::stream::iter(
-        all.iter()
-            .map(|r| plan_one(mgr, r, force, namespace_missing)),
-    )
+    let plans: Vec<Result<_, Error>> = futures::stream::iter(all.iter().map(|r| {
+        let ns = if namespace_missing {
+            NamespaceState::Missing
+        } else {
+            NamespaceState::Existing
+        };
+        plan_one(mgr, r, force, ns)
+    }))
     .buffered(16)
     .collect()
     .await;

@@ -23,6 +23,10 @@ pub fn external_secret_keys(manifest: &Manifest) -> BTreeMap<String, BTreeSet<St
             let Some(sel) = e.pointer("/valueFrom/secretKeyRef") else {
                 continue;
             };
+            // An optional reference (bootstrap.provider.apiKeySecret.optional) may be missing.
+            if sel.get("optional") == Some(&Value::Bool(true)) {
+                continue;
+            }
             let (Some(name), Some(key)) = (
                 sel.get("name").and_then(Value::as_str),
                 sel.get("key").and_then(Value::as_str),

@@ -15,6 +15,7 @@ pub const VARS: &[&str] = &[
     "PROVIDER_MODELS",
     "DEFAULT_MODEL",
     "PROVIDER_API_KEY",
+    "PROVIDER_KEY_OPTIONAL",
     "DIFYRENDER_CA_FILE",
 ];
 

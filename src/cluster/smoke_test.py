@@ -37,6 +37,8 @@ Environment (the Job copies the api container's variables; secrets by secretKeyR
   PROVIDER_TYPE, PROVIDER_URL, PROVIDER_MODELS, DEFAULT_MODEL, PROVIDER_API_KEY
                           with bootstrap.enabled: the bootstrap Job's variables (the key by
                           secretKeyRef); the check "model" sends one chat completion
+  PROVIDER_KEY_OPTIONAL   "true" when the key may be missing: left empty, there is no model
+                          to ask and the check "model" is not run
   HTTP_PROXY, HTTPS_PROXY, NO_PROXY, http_proxy, https_proxy, no_proxy
                           the plugin daemon's, for the check "model" only
   DIFYRENDER_CA_FILE      the bootstrap Job's site CA bundle, for the check "model" only
@@ -426,7 +428,10 @@ def main():
         run("weaviate", weaviate)
     run("postgresql", postgresql)
     run("redis", redis)
-    if ENV.get("PROVIDER_TYPE") or ENV.get("DIFYTEST_MODEL_PROBLEM"):
+    # An optional key left empty (bootstrap.provider.apiKeySecret.optional): the bootstrap Job
+    # configured no model, so there is none to ask.
+    no_model = ENV.get("PROVIDER_KEY_OPTIONAL") == "true" and not ENV.get("PROVIDER_API_KEY", "").strip()
+    if (ENV.get("PROVIDER_TYPE") and not no_model) or ENV.get("DIFYTEST_MODEL_PROBLEM"):
         run("model", model)
     if allowed_url():
         run("egress-allowed", egress_allowed)

@@ -75,6 +75,19 @@ fn cluster_doctor_checks_the_key_secret_and_an_in_cluster_endpoint() {
         r,
         "http://vllm.models.svc:8000/v1 names Service models/vllm, which does not exist"
     );
+    // With apiKeySecret.optional the same missing Secret is a warning: the Job goes on and
+    // sets up no model.
+    let optional: Vec<&str> = in_cluster
+        .iter()
+        .copied()
+        .chain(["bootstrap.provider.apiKeySecret.optional=true"])
+        .collect();
+    let (v, r) = verdict_of(&run(&optional), "bootstrap key");
+    assert_eq!(v, "warn", "{r}");
+    assert!(
+        r.starts_with(&format!("Secret {ns}/nai gives no api-key (optional)")),
+        "{r}"
+    );
 
     // The Secret without the key, then with it.
     create(&["create", "namespace", ns]);

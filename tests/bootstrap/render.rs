@@ -165,6 +165,52 @@ fn the_job_has_least_privilege_and_reads_its_keys_by_reference() {
     }
 }
 
+/// `apiKeySecret.optional`: the Job's reference is optional and tells the script so; apply's
+/// check of the Secrets the pods read (before the first write) leaves that Secret out, and keeps
+/// it in without `optional` (the negative control).
+#[test]
+fn an_optional_key_secret_is_an_optional_reference_apply_does_not_require() {
+    let with = |optional: bool| {
+        let mut set = bootstrap_values(
+            KEY_A,
+            &[
+                "bootstrap.provider.apiKeySecret.name=nai",
+                "bootstrap.provider.apiKeySecret.key=api-key",
+            ],
+        );
+        set.push(format!(
+            "bootstrap.provider.apiKeySecret.optional={optional}"
+        ));
+        render(set)
+    };
+    let optional = with(true);
+    let env = job(&optional).body["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    let var = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+    };
+    assert_eq!(
+        var("PROVIDER_API_KEY").unwrap()["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "nai", "key": "api-key", "optional": true})
+    );
+    assert_eq!(var("PROVIDER_KEY_OPTIONAL").unwrap()["value"], "true");
+    let required = difyrender::cluster::refs::external_secret_keys(&optional.manifest);
+    assert!(!required.contains_key("nai"), "{required:?}");
+
+    let strict = with(false);
+    let env = job(&strict).body["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    assert!(!env.to_string().contains("PROVIDER_KEY_OPTIONAL"), "{env}");
+    let required = difyrender::cluster::refs::external_secret_keys(&strict.manifest);
+    assert_eq!(
+        required["nai"].iter().collect::<Vec<_>>(),
+        ["api-key"],
+        "{required:?}"
+    );
+}
+
 #[test]
 fn with_an_existing_secret_the_job_reads_its_mapped_key_names() {
     let set: Vec<String> = bootstrap_values(KEY_A, &[])

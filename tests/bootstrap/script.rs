@@ -41,6 +41,43 @@ fn script_sets_up_a_fresh_dify_and_a_rerun_changes_nothing() {
     }
 }
 
+/// `bootstrap.provider.apiKeySecret.optional` with no key (the NKP form's `modelApiKey` left
+/// empty, or no Secret at all): the Job sets up the administrator and the plugins, adds no
+/// credential, default model or smoke test, says so, and succeeds; given the key later, the next
+/// run adds them. Without PROVIDER_KEY_OPTIONAL the same empty key is bad input, refused before
+/// anything is written (the negative control).
+#[test]
+fn an_optional_key_left_empty_sets_up_everything_but_the_model() {
+    let lane = Lane::start();
+    let url = lane.package("compat.difypkg", COMPAT, Some("signing-key"), None);
+    let plugins = [(COMPAT, "url", url.as_str())];
+    let strict = lane.run("", &lane.endpoint(), &plugins);
+    strict.fails_with(2, "the environment variable PROVIDER_API_KEY is not set");
+    assert!(writes(&lane.state()).is_empty(), "{}", lane.state());
+
+    let optional = [("PROVIDER_KEY_OPTIONAL", "true"), ("SMOKE_TEST", "true")];
+    let empty = lane.run_with("", &lane.endpoint(), &plugins, &optional);
+    assert_eq!(empty.code(), 0, "{}", transcript(&empty.output));
+    let state = lane.state();
+    assert_eq!(state["setup"], true);
+    assert_eq!(state["plugins"], serde_json::json!([COMPAT]));
+    assert!(credentials(&state).is_empty(), "{state}");
+    assert!(state["default_model"].is_null(), "{state}");
+    assert_eq!(writes(&state).len(), 3, "setup, upload, install: {state}");
+    assert!(
+        empty.stdout().contains("no model API key"),
+        "{}",
+        empty.stdout()
+    );
+
+    let later = [("PROVIDER_KEY_OPTIONAL", "true")];
+    let given = lane.run_with(KEY_A, &lane.endpoint(), &plugins, &later);
+    assert_eq!(given.code(), 0, "{}", transcript(&given.output));
+    let state = lane.state();
+    assert_eq!(credentials(&state).len(), 1, "{state}");
+    assert_eq!(state["default_model"]["model"], MODEL);
+}
+
 #[test]
 fn a_changed_key_is_rotated_with_put_and_a_wrong_one_is_refused() {
     let lane = Lane::start();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod keys_job;
 pub mod kubelet;
 pub mod lane;
 pub mod stack;

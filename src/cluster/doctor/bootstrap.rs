@@ -269,6 +269,14 @@ async fn key(
     let fix = format!(
         "kubectl create secret generic {name} -n {ns} --from-file={key}=<file holding the key>"
     );
+    // apiKeySecret.optional: without the key the Job sets up no model provider, and says so.
+    if reference["optional"] == true && !secret.as_ref().is_some_and(|s| has_key(s, key)) {
+        return Ok(Check::warn(
+            KEY,
+            format!("{what} gives no {key} (optional): the bootstrap Job will set up no model provider, default model or smoke test"),
+        )
+        .fix(fix));
+    }
     Ok(match secret {
         None => Check::fail(
             KEY,
