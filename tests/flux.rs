@@ -945,12 +945,17 @@ fn a_hand_edit_and_a_deletion_are_put_back_by_the_next_reconcile() {
     );
 }
 
-/// Stands in for the kubelet's check that kwok does not make: a pod whose environment reads
-/// a Secret that does not exist does not start. Here the API server refuses such pods in the
-/// namespace while the Secret is missing (a ValidatingAdmissionPolicy whose parameter is the
-/// Secret, `parameterNotFoundAction: Deny`); the ReplicaSets and the Job report it, and retry.
-fn kubelet_stand_in(ns: &str, secret: &str) -> String {
+/// Stands in for the kubelet's check that kwok does not make: a pod that reads a Secret that
+/// does not exist does not start. Here the API server refuses, while the Secret is missing, the
+/// pods in the namespace that read it: every pod, or with `reader` only the pods of that
+/// component (`app.kubernetes.io/component`), the one that reads it (a ValidatingAdmissionPolicy
+/// whose parameter is the Secret, `parameterNotFoundAction: Deny`). The ReplicaSets and the Jobs
+/// report it, and retry.
+fn kubelet_stand_in(ns: &str, secret: &str, reader: Option<&str>) -> String {
     let policy = format!("testenv-kubelet-needs-secret-{secret}");
+    let object_selector = reader
+        .map(|c| format!("    objectSelector:\n      matchLabels:\n        app.kubernetes.io/component: {c}\n"))
+        .unwrap_or_default();
     ok(&kubectl_stdin(
         &["apply", "--server-side", "-f", "-"],
         &format!(
@@ -986,10 +991,40 @@ spec:
     namespaceSelector:
       matchLabels:
         kubernetes.io/metadata.name: {ns}
-"
+{object_selector}"
         ),
     ));
     policy
+}
+
+/// Negative controls of [`kubelet_stand_in`] once the API server has loaded its policy: a pod
+/// of `reader` (any pod without one) is refused; with `reader`, a pod of another component is
+/// not. Returns the probe (a server-side dry run of a pod of `reader`, or of another component)
+/// for later checks.
+fn stand_in_refuses(ns: &str, reader: Option<&str>, policy: &str) -> impl Fn(bool) -> Output {
+    let (pod_ns, component) = (ns.to_owned(), reader.unwrap_or("probe").to_owned());
+    let probe = move |reads: bool| {
+        let label = if reads { component.as_str() } else { "other" };
+        kubectl_stdin(
+            &["create", "--dry-run=server", "-f", "-"],
+            &format!(
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"probe","namespace":"{pod_ns}","labels":{{"app.kubernetes.io/component":"{label}"}}}},"spec":{{"containers":[{{"name":"c","image":"busybox"}}]}}}}"#
+            ),
+        )
+    };
+    wait_for(ns, "the stand-in to refuse pods", READY_WITHIN, || {
+        let out = probe(true);
+        (!out.status.success() && transcript(&out).contains(policy)).then_some(())
+    });
+    if reader.is_some() {
+        let other = probe(false);
+        check(
+            other.status.success(),
+            ns,
+            format!("a pod of another component: {}", transcript(&other)),
+        );
+    }
+    probe
 }
 
 #[test]
@@ -997,24 +1032,8 @@ fn without_the_keys_secret_the_entry_waits_and_converges_once_it_exists() {
     let app = Instance::workspace("dify", "ws-nosecret");
     let ns = app.namespace;
     create_namespace(ns);
-    let policy = kubelet_stand_in(ns, "dify-keys");
-    // Negative control of the stand-in: a pod is refused while the Secret is missing (once
-    // the API server has loaded the policy).
-    let probe = || {
-        kubectl(&[
-            "run",
-            "probe",
-            "-n",
-            ns,
-            "--image=busybox",
-            "--restart=Never",
-            "--dry-run=server",
-        ])
-    };
-    wait_for(ns, "the stand-in to refuse pods", READY_WITHIN, || {
-        let out = probe();
-        (!out.status.success() && transcript(&out).contains(&policy)).then_some(())
-    });
+    let policy = kubelet_stand_in(ns, "dify-keys", None);
+    let probe = stand_in_refuses(ns, None, &policy);
 
     let tmp = tempfile::tempdir().unwrap();
     let version_dir = generate(tmp.path(), "1.11.4", &[]);
@@ -1066,7 +1085,7 @@ fn without_the_keys_secret_the_entry_waits_and_converges_once_it_exists() {
     );
     wait_ready(ns, app.release, "1.11.4");
     // And the stand-in lets pods through now.
-    let out = probe();
+    let out = probe(true);
     check(out.status.success(), ns, transcript(&out));
     ok(&kubectl(&["delete", "validatingadmissionpolicy", &policy]));
 }
@@ -1218,12 +1237,33 @@ fn flux_only_refuses_bad_sources_and_writes_nothing() {
     }
 }
 
-/// Publishes and enables an entry with `bootstrap.enabled` (`extra` on top), with the provider's
-/// key Secret and the keys Secret `secrets apply` makes with the same values; returns the
-/// entry's version folder (generated under `dir`).
+/// Publishes and enables an entry with `bootstrap.enabled` (`extra` on top), with the form's
+/// model key answered and the keys Secret `secrets apply` makes with the same values; returns
+/// the entry's version folder (generated under `dir`).
 fn enable_bootstrap_entry(dir: &Path, app: &Instance, tag: &str, extra: &[&str]) -> PathBuf {
+    create_namespace(app.namespace);
+    let (version_dir, repo) = publish_bootstrap_entry(dir, app, tag, extra);
+    // The provider key Secret as the form's `modelApiKey` field makes it (a FederatedSecret,
+    // propagated into the namespace), not by hand.
+    answer(
+        &version_dir,
+        app,
+        &[("modelApiKey", "sk-flux-bootstrap-test-key")],
+    );
+    enable(app, &repo, tag);
+    version_dir
+}
+
+/// Generates and pushes an entry with `bootstrap.enabled` (`extra` on top; the model key from
+/// the form, required), and makes its keys Secret with `secrets apply`; the namespace exists.
+/// Returns the version folder and the repository.
+fn publish_bootstrap_entry(
+    dir: &Path,
+    app: &Instance,
+    tag: &str,
+    extra: &[&str],
+) -> (PathBuf, String) {
     let ns = app.namespace;
-    create_namespace(ns);
     let mut values = args(&[
         "--set",
         "bootstrap.enabled=true",
@@ -1249,13 +1289,6 @@ fn enable_bootstrap_entry(dir: &Path, app: &Instance, tag: &str, extra: &[&str])
     }
     let repo = format!("{ns}/nkp-catalog/dify");
     let version_dir = generate(dir, tag, &values);
-    // The provider key Secret as the form's `modelApiKey` field makes it (a FederatedSecret,
-    // propagated into the namespace), not by hand.
-    answer(
-        &version_dir,
-        app,
-        &[("modelApiKey", "sk-flux-bootstrap-test-key")],
-    );
     push(&version_dir, &repo, tag);
     let out = difyrender()
         .args(["secrets", "apply", "--kubeconfig"])
@@ -1269,8 +1302,78 @@ fn enable_bootstrap_entry(dir: &Path, app: &Instance, tag: &str, extra: &[&str])
         .unwrap();
     assert_no_secrets(&transcript(&out), &secrets_of(MASTER), "secrets apply");
     ok(&out);
-    enable(app, &repo, tag);
-    version_dir
+    (version_dir, repo)
+}
+
+/// A required answer left out: the form's `modelApiKey` (required: `apiKeySecret.optional` is
+/// false), as when the entry is enabled from the CLI without answering it (the form itself
+/// refuses to submit without it: tests/catalog.rs). The deploy stops with a reason: the
+/// bootstrap Job's pod, which reads the key's Secret, cannot start (the kubelet's check, stood in
+/// for by the API server: [`kubelet_stand_in`]), the Job says so, the entry is not Ready while
+/// every other workload runs; once the form is answered, it converges.
+#[test]
+fn a_missing_required_answer_stops_the_deploy_with_a_reason() {
+    let app = Instance::workspace("dify", "ws-nokey");
+    let ns = app.namespace;
+    let tag = "1.16.1";
+    create_namespace(ns);
+    // The bootstrap Job's pod is the one that reads the model key's Secret.
+    let policy = kubelet_stand_in(ns, "nai", Some("bootstrap"));
+    let _ = stand_in_refuses(ns, Some("bootstrap"), &policy);
+    let tmp = tempfile::tempdir().unwrap();
+    let (version_dir, repo) = publish_bootstrap_entry(tmp.path(), &app, tag, &[]);
+    enable(&app, &repo, tag);
+    let job_name = bootstrap_job(&version_dir, &app);
+    // The stand-in picks the bootstrap pods by label: they are the pods that read the Secret,
+    // and not optionally (what makes the kubelet hold them).
+    let (_, _, job) = entry_objects(&version_dir, &app)
+        .into_iter()
+        .find(|(_, n, _)| *n == job_name)
+        .unwrap();
+    let reads: Vec<&Value> = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["valueFrom"]["secretKeyRef"]["name"] == "nai")
+        .collect();
+    check(
+        reads.len() == 1 && reads[0]["valueFrom"]["secretKeyRef"]["optional"] != true,
+        ns,
+        format!("the bootstrap Job reads nai: {reads:?}"),
+    );
+    // The Job controller's event on the Job, as `kubectl describe job` shows it.
+    let why = wait_for(
+        ns,
+        "the bootstrap Job to report the missing Secret",
+        READY_WITHIN,
+        || {
+            list(ns, "events")
+                .into_iter()
+                .filter(|e| e["involvedObject"]["name"] == job_name.as_str())
+                .filter(|e| e["reason"] == "FailedCreate")
+                .filter_map(|e| e["message"].as_str().map(str::to_owned))
+                .find(|m| m.contains(&policy))
+        },
+    );
+    let api = wait_for(ns, "the api Deployment available", READY_WITHIN, || {
+        get(ns, "deployment.apps", "dify-api")
+            .filter(|d| d["status"]["availableReplicas"].as_i64().unwrap_or(0) > 0)
+    });
+    let inner = get(ns, KUSTOMIZATION, &app.inner()).unwrap();
+    check(
+        !is_ready(&inner) && api["status"]["availableReplicas"].as_i64() > Some(0),
+        ns,
+        format!("the entry is Ready without the model key, or more than its Job waits ({why})"),
+    );
+
+    answer(
+        &version_dir,
+        &app,
+        &[("modelApiKey", "sk-flux-late-answer-0123")],
+    );
+    wait_ready(ns, &app.inner(), tag);
+    wait_ready(ns, app.release, tag);
+    ok(&kubectl(&["delete", "validatingadmissionpolicy", &policy]));
 }
 
 /// The name of the entry's bootstrap Job.

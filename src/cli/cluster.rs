@@ -129,11 +129,19 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
     let connection = cmd.cluster.connection();
     block_on(async move {
         let progress = Progress::new(false);
+        let mut since = std::time::Instant::now();
+        let mut phase = |name: &str| {
+            crate::render::stages::record(format!("apply: {name}"), since.elapsed());
+            since = std::time::Instant::now();
+        };
         let mgr = manager(connection).await?;
+        phase("client (kubeconfig, TLS)");
         let target = prepared.target.clone();
         let rendered = prepared.finish(&mgr, timeout, &progress).await?;
+        phase("render finished (host, cluster inputs)");
         if !skip_doctor {
             super::doctor::gate(&mgr, &rendered, target, &progress).await?;
+            phase("doctor");
         }
         if ask && !confirm_changes(&mgr, &rendered, options.force).await? {
             return Err(Error::Usage("not confirmed; nothing was applied".into()));

@@ -11,11 +11,12 @@ use super::refs::Provided;
 use super::{Error, ResourceManager, upgrade, wait};
 use crate::manifest::{Resource, Stage};
 use crate::release::RenderedRelease;
+use crate::render::stages;
 use crate::versions::Transition;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Requests sent at once within a stage.
 const CONCURRENCY: usize = 16;
@@ -207,6 +208,13 @@ async fn write_changed(
     collect(results).map(|_| ())
 }
 
+/// Records the phase of an apply that ends now (`DIFYRENDER_STAGES`; profiling only, nothing
+/// compares it) and starts the next.
+fn phase(name: &str, since: &mut Instant) {
+    stages::record(format!("apply: {name}"), since.elapsed());
+    *since = Instant::now();
+}
+
 /// Applies a release in stages: the namespace; the pending inventory; a server dry run of
 /// everything else; then config, datastores (waited for), the migration Job (waited for), the
 /// apps and the routes; a wait for the apps and volume claims; the bootstrap Job (waited for);
@@ -223,13 +231,16 @@ pub async fn apply_release(
     let mut manifest = rendered.manifest.clone();
     inventory::stamp(&mut manifest, release, namespace);
     let mut report = ApplyReport::default();
+    let mut since = Instant::now();
 
     // Secrets the pods read but the release does not render must be there before any write.
     super::refs::check_external_secrets(mgr, &manifest, namespace, Provided::ByTheOperator).await?;
+    phase("the Secrets the pods read, checked", &mut since);
 
     // What runs now, from the inventory, before anything is written: a downgrade (an older
     // Alembic head than the recorded one) stops here. A missing namespace reads as no release.
     let old = inventory::read(mgr, release, namespace).await?;
+    phase("inventory read", &mut since);
     let transition = upgrade::transition(rendered, old.as_ref())?;
     // An upgrade's migration Job must complete before any pod of the new release starts, so it
     // is waited for even with --no-wait; the old pods keep serving meanwhile. The same holds
@@ -275,6 +286,7 @@ pub async fn apply_release(
     for (r, p) in namespaces.iter().zip(&ns_plans) {
         report.changes.push((r.id(), p.action));
     }
+    phase("namespace planned and written", &mut since);
 
     // The inventory is written before anything else: the union of what the last apply owned
     // and what this one will, so a failure from here on leaves a complete record.
@@ -298,6 +310,7 @@ pub async fn apply_release(
         pending.state = State::Pending;
         inventory::write(mgr, &pending).await?;
     }
+    phase("pending inventory written", &mut since);
 
     // Every other object is checked by the server before anything else is written.
     let rest: Vec<&Resource> = manifest
@@ -306,6 +319,10 @@ pub async fn apply_release(
         .filter(|r| r.stage != Stage::Namespace)
         .collect();
     let plans = plan_all(mgr, &rest, opts.force, ns_state).await?;
+    phase(
+        &format!("{} objects planned (dry runs)", rest.len()),
+        &mut since,
+    );
     let planned: Vec<(&Resource, &Planned)> = rest.iter().copied().zip(&plans).collect();
     for (r, p) in &planned {
         report.changes.push((r.id(), p.action));
@@ -377,6 +394,13 @@ pub async fn apply_release(
             }
         }
         write_changed(mgr, &items, opts.force, progress).await?;
+        phase(
+            &format!(
+                "stage {stage} and after it in its batch: {} objects written",
+                items.len()
+            ),
+            &mut since,
+        );
         // The keys Secret made by the External Secrets Operator comes before any pod that reads
         // it, also with --no-wait: a pod without it never starts.
         let external: Vec<&Resource> = items
@@ -432,5 +456,6 @@ pub async fn apply_release(
     if report.writes() > 0 || !old.as_ref().is_some_and(|o| o.same_as(&next)) {
         inventory::write(mgr, &next).await?;
     }
+    phase("prune and final inventory", &mut since);
     Ok(report)
 }
