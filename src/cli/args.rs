@@ -278,7 +278,12 @@ pub struct CatalogCommand {
     /// Where the keys Secret comes from: `secrets-apply` (run `difyrender secrets apply` once
     /// per deployment) or `in-cluster` (a Job of the entry derives the keys from the form's
     /// master key, or keeps or generates one: enabling needs no other step).
-    #[arg(long, value_enum, default_value = "secrets-apply")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "secrets-apply",
+        conflicts_with = "flux_only"
+    )]
     pub keys: KeysFrom,
 }
 
