@@ -128,7 +128,7 @@ def fill(api, name, recipe, form_key):
     if status != 200:
         raise Failure(EXIT_API, f"reading Secret {api.namespace}/{name}: HTTP {status}: {secret.get('message', '')}")
     data = secret.get("data") or {}
-    have = {k: base64.b64decode(v).decode() for k, v in data.items()}
+    have = {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
     current = have.get("SECRET_KEY", "")
     if form_key and current and form_key != current:
         raise Failure(
@@ -171,7 +171,8 @@ def main():
         if not isinstance(recipe, list) or not all(isinstance(i, dict) and "key" in i for i in recipe):
             raise Failure(EXIT_CONFIG, "KEYS_RECIPE is not a list of keys")
         fill(Api(), name, recipe, os.environ.get("MASTER_KEY", ""))
-    except Failure as f:
+    except Exception as e:  # one reason line, never a traceback (it could quote a key)
+        f = e if isinstance(e, Failure) else Failure(EXIT_API, f"unexpected {type(e).__name__}")
         print(f"{PREFIX}: error: {f.reason}", file=sys.stderr, flush=True)
         try:
             with open(os.environ.get("TERMINATION_LOG", "/dev/termination-log"), "w") as out:
