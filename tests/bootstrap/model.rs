@@ -233,3 +233,47 @@ fn cluster_test_asks_the_model_with_the_bootstrap_jobs_key_reference() {
     common::cluster::end_pod(ns, &pod, 137, "", kc);
     let _ = child.wait_with_output().unwrap();
 }
+
+/// An optional key left empty (`apiKeySecret.optional`, the NKP form's field): the bootstrap
+/// Job configured no model, so `test` asks none. Without `optional` the same empty key fails
+/// the check, naming the variable (the negative control).
+#[test]
+fn test_asks_no_model_when_the_optional_key_was_left_empty() {
+    let vars = [
+        ("PROVIDER_TYPE", "openai-compatible"),
+        ("PROVIDER_URL", "http://127.0.0.1:9/v1"),
+        ("PROVIDER_MODELS", MODEL),
+        ("PROVIDER_API_KEY", ""),
+    ];
+    let (code, r, _) = model_check(&vars);
+    assert_eq!(code, 1, "{r}");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not set: PROVIDER_API_KEY"),
+        "{r}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let out = Command::new("python3")
+        .arg(root().join("src/cluster/smoke_test.py"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("DIFYTEST_RESULT_FILE", &log)
+        .env("DIFYTEST_CHECKS", "model")
+        .env("PROVIDER_KEY_OPTIONAL", "true")
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    // Only "model" was asked for, and it did not run: no result at all (the script counts a run
+    // without any check as failed; a real run has every other check).
+    let results = difyrender::cluster::smoketest::parse_results(&read(&log));
+    assert!(results.is_empty(), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("difytest: 0 passed, 0 failed"),
+        "{}",
+        transcript(&out)
+    );
+}
