@@ -100,19 +100,10 @@ fn run_job(ns: &str, objects: &[Value], master: Option<&str>) -> Output {
 
 /// The keys Secret's data as `secrets render` prints it for `master`.
 fn rendered_keys(ns: &str, master: &str, extra: &[&str]) -> Map<String, Value> {
-    let mut cmd = difyrender();
-    cmd.args(["secrets", "render", "-n", ns, "--release", RELEASE])
-        .args(root_profile())
-        .args(["--set", "external.host=192.0.2.10"]);
-    for e in extra {
-        cmd.args(["--set", e]);
-    }
-    let out = cmd.env("DIFY_SECRET_KEY", master).output().unwrap();
-    assert!(out.status.success(), "{}", transcript(&out));
-    let secret: Value = difyrender::yaml::from_str_multiple(&String::from_utf8_lossy(&out.stdout))
+    common::keys_job::rendered_keys(ns, RELEASE, master, extra)
+        .as_object()
         .unwrap()
-        .remove(0);
-    secret["data"].as_object().unwrap().clone()
+        .clone()
 }
 
 fn live(ns: &str) -> Value {

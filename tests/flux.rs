@@ -1166,17 +1166,7 @@ fn flux_only_deploys_with_a_plain_flux_source_and_kustomization() {
         ],
     ));
     let sync = read(&tmp.path().join("git/flux-sync.yaml"));
-    let out = kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--dry-run=server",
-            "--validate=strict",
-            "-f",
-            "-",
-        ],
-        &sync,
-    );
+    let out = cluster::strict_dry_run_output(&sync, "kubectl", &lane().kc);
     let text = transcript(&out);
     check(
         out.status.success()
@@ -1544,20 +1534,10 @@ fn keys_in_the_cluster_need_no_step_before_enabling() {
     wait_ready(ns, app.release, tag);
     wait_ready(ns, &app.inner(), tag);
 
-    let rendered = difyrender()
-        .args(["secrets", "render", "-n", ns, "--release", app.release])
-        .args(root_profile())
-        .args(["--set", "external.host=192.0.2.10"])
-        .env("DIFY_SECRET_KEY", MASTER)
-        .output()
-        .unwrap();
-    ok(&rendered);
-    let want = difyrender::yaml::from_str_multiple(&String::from_utf8_lossy(&rendered.stdout))
-        .unwrap()
-        .remove(0);
+    let want = common::keys_job::rendered_keys(ns, app.release, MASTER, &[]);
     let live = get(ns, "secret", "dify-keys").expect("the keys Secret");
     check(
-        live["data"] == want["data"],
+        live["data"] == want,
         ns,
         "the keys Job wrote other keys than secrets render prints",
     );
@@ -1577,7 +1557,7 @@ fn keys_in_the_cluster_need_no_step_before_enabling() {
     reconcile_now(&app, "keys");
     let after = get(ns, "secret", "dify-keys").unwrap();
     check(
-        after["data"] == want["data"],
+        after["data"] == want,
         ns,
         "the keys changed with a reconcile",
     );

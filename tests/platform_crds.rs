@@ -58,20 +58,9 @@ fn render(ns: &str) -> String {
         .arg("render")
         .args(["-n", ns])
         .args(root_profile())
-        .args([
-            "--set",
-            "external.host=192.0.2.10",
-            "--set",
-            "secrets.existingSecret=eso-keys",
-            "--set",
-            "secrets.externalSecret.enabled=true",
-            "--set",
-            "secrets.externalSecret.storeRef.name=vault",
-            "--set",
-            "secrets.externalSecret.remoteKey=dify/production",
-            "--set",
-            "monitoring.enabled=true",
-        ])
+        .args(["--set", "external.host=192.0.2.10"])
+        .args(ESO)
+        .args(["--set", "monitoring.enabled=true"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", transcript(&out));
@@ -115,17 +104,7 @@ fn the_platform_objects_pass_the_crds_of_every_nkp_release() {
     let stream = only(&render(ns), &["ExternalSecret", "PodMonitor"]);
     assert_eq!(stream.matches("\n---\n").count() + 1, 2, "{stream}");
 
-    let refused = kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--dry-run=server",
-            "--validate=strict",
-            "-f",
-            "-",
-        ],
-        &stream,
-    );
+    let refused = cluster::strict_dry_run_output(&stream, "difyrender", kubeconfig());
     let text = transcript(&refused);
     assert!(!refused.status.success(), "{text}");
     for kind in ["ExternalSecret", "PodMonitor"] {

@@ -738,17 +738,6 @@ fn monitoring_objects_are_accepted_by_the_api_server() {
     );
 }
 
-const ESO: &[&str] = &[
-    "--set",
-    "secrets.existingSecret=eso-keys",
-    "--set",
-    "secrets.externalSecret.enabled=true",
-    "--set",
-    "secrets.externalSecret.storeRef.name=vault",
-    "--set",
-    "secrets.externalSecret.remoteKey=dify/production",
-];
-
 /// The External Secrets Operator's ExternalSecret CRD of the release pinned in
 /// hack/testenv/external-secrets.
 fn external_secrets_crd() -> PathBuf {

@@ -76,32 +76,60 @@ impl ModelKey {
             })
     }
 
-    pub fn field(&self) -> Value {
+    /// The form's field and its FederatedSecret.
+    pub fn secret_field(&self) -> SecretField {
         let empty = if self.optional {
             " Leave it empty to add models in Dify's console instead."
         } else {
             ""
         };
-        json!({
-            "name": MODEL_KEY_FIELD,
-            "label": "Model API key",
-            "type": "password",
-            "description": format!(
+        SecretField {
+            name: MODEL_KEY_FIELD,
+            label: "Model API key",
+            description: format!(
                 "The model provider's API key: the bootstrap Job adds the provider's credential and the default model with it. Kept in the Secret {} (key {}) of the deployment's namespace.{empty}",
                 self.secret, self.key
             ),
-            "required": !self.optional,
+            required: !self.optional,
+            pattern: (KEY_REGEX.to_owned(), "one line, without spaces".to_owned()),
+            secret: self.secret.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// A `password` field of the form and the FederatedSecret Kommander creates from its answer:
+/// NKP's federation makes the Secret `spec.template` describes in the deployment's namespace of
+/// each cluster the placement selects (every cluster of the workspace or project).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretField {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub description: String,
+    pub required: bool,
+    /// (regex, message) the form checks the answer with.
+    pub pattern: (String, String),
+    /// The Secret the answer goes to, under `key`.
+    pub secret: String,
+    pub key: String,
+}
+
+impl SecretField {
+    pub fn field(&self) -> Value {
+        json!({
+            "name": self.name,
+            "label": self.label,
+            "type": "password",
+            "description": self.description,
+            "required": self.required,
             "validations": [{
                 "type": "pattern",
-                "regex": KEY_REGEX,
-                "message": "one line, without spaces",
+                "regex": self.pattern.0,
+                "message": self.pattern.1,
             }],
         })
     }
 
-    /// The FederatedSecret Kommander creates from the answer: NKP's federation makes the
-    /// Secret `spec.template` describes in the deployment's namespace of each cluster the
-    /// placement selects (every cluster of the workspace or project).
     pub fn template(&self) -> Value {
         json!({
             "apiVersion": "types.kubefed.io/v1beta1",
@@ -111,7 +139,7 @@ impl ModelKey {
                 "placement": {"clusterSelector": {}},
                 "template": {
                     "type": "Opaque",
-                    "stringData": {self.key.clone(): format!("{{{{ {MODEL_KEY_FIELD} }}}}")},
+                    "stringData": {self.key.clone(): format!("{{{{ {} }}}}", self.name)},
                 },
             },
         })
@@ -382,7 +410,7 @@ pub fn user_inputs_yaml(
     version: &str,
     path: &str,
     vars: &Variables,
-    secret_fields: &[(Value, Value)],
+    secret_fields: &[SecretField],
 ) -> String {
     let mut fields = vec![
         json!({
@@ -423,14 +451,14 @@ pub fn user_inputs_yaml(
             "validations": [{"type": "pattern", "regex": v.pattern.0, "message": v.pattern.1}],
         }));
     }
-    fields.extend(secret_fields.iter().map(|(field, _)| field.clone()));
+    fields.extend(secret_fields.iter().map(SecretField::field));
     let data: serde_json::Map<String, Value> = ordered
         .iter()
         .map(|v| (v.name.clone(), json!(format!("{{{{ {} }}}}", v.name))))
         .collect();
     let in_cluster = secret_fields
         .iter()
-        .any(|(f, _)| f["name"] == super::keys::MASTER_KEY_FIELD);
+        .any(|f| f.name == super::keys::MASTER_KEY_FIELD);
     let keys = if vars.0.iter().any(|v| v.name == STORE_VAR) {
         "The keys come from the External Secrets store and entry below."
     } else if in_cluster {
@@ -456,7 +484,7 @@ pub fn user_inputs_yaml(
             "metadata": {"name": config_overrides_name(app_name)},
             "data": data,
         }))
-        .chain(secret_fields.iter().map(|(_, template)| template.clone()))
+        .chain(secret_fields.iter().map(SecretField::template))
         .map(|template| json!({"template": template}))
         .collect::<Vec<_>>(),
     });

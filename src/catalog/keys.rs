@@ -11,6 +11,7 @@
 //! (`ssa: IfNotPresent`) and never prunes it, so the keys outlive the application like the
 //! volumes whose passwords they are.
 
+use super::inputs::SecretField;
 use super::manifests::{FLUX_FORCE, FLUX_PRUNE, escape_for_flux};
 use super::{Error, RELEASE_NAME_VAR, RELEASE_NAMESPACE_VAR};
 use crate::values::secrets::{
@@ -200,38 +201,23 @@ pub fn objects(
 }
 
 /// The form's `masterKey` field: optional, a `password` field; empty keeps the Secret's master
-/// key, or has one generated.
-pub fn master_key_field() -> Value {
-    json!({
-        "name": MASTER_KEY_FIELD,
-        "label": "Master key",
-        "type": "password",
-        "description": format!(
+/// key, or has one generated. Its FederatedSecret makes `<app>-master-key`, which the Job reads
+/// (optionally).
+pub fn master_key_field(app_name: &str) -> SecretField {
+    SecretField {
+        name: MASTER_KEY_FIELD,
+        label: "Master key",
+        description: format!(
             "Dify's SECRET_KEY, from which every other key is derived in the cluster (at least {MIN_MASTER_KEY_CHARS} characters, e.g. `openssl rand -hex 32`; keep it in your secret store). Leave it empty to keep the key the deployment has, or to have one generated and kept in the keys Secret."
         ),
-        "required": false,
-        "validations": [{
-            "type": "pattern",
-            "regex": format!("^([^\\s]{{{MIN_MASTER_KEY_CHARS},}})?$"),
-            "message": format!("at least {MIN_MASTER_KEY_CHARS} characters, without spaces"),
-        }],
-    })
-}
-
-/// The FederatedSecret the form makes of the `masterKey` answer, read by the Job (optionally).
-pub fn master_key_template(app_name: &str) -> Value {
-    json!({
-        "apiVersion": "types.kubefed.io/v1beta1",
-        "kind": "FederatedSecret",
-        "metadata": {"name": master_key_secret(app_name)},
-        "spec": {
-            "placement": {"clusterSelector": {}},
-            "template": {
-                "type": "Opaque",
-                "stringData": {"SECRET_KEY": format!("{{{{ {MASTER_KEY_FIELD} }}}}")},
-            },
-        },
-    })
+        required: false,
+        pattern: (
+            format!("^([^\\s]{{{MIN_MASTER_KEY_CHARS},}})?$"),
+            format!("at least {MIN_MASTER_KEY_CHARS} characters, without spaces"),
+        ),
+        secret: master_key_secret(app_name),
+        key: "SECRET_KEY".to_owned(),
+    }
 }
 
 #[cfg(test)]

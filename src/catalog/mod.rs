@@ -38,7 +38,6 @@ pub use manifests::{escape_for_flux, substitute_like_flux};
 use crate::release::RenderedRelease;
 use crate::render::Release;
 use crate::yaml;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -273,16 +272,13 @@ pub fn build(rendered: &RenderedRelease, options: &EntryOptions) -> Result<Entry
         &rendered.manifest,
         Some(&crate::values::text_at(&rendered.values, "/external/host")),
     )?;
-    let mut secret_fields: Vec<(Value, Value)> = inputs::ModelKey::of(&rendered.values)
-        .map(|m| (m.field(), m.template()))
+    let mut secret_fields: Vec<inputs::SecretField> = inputs::ModelKey::of(&rendered.values)
+        .map(|m| m.secret_field())
         .into_iter()
         .collect();
     if options.keys_in_cluster {
         add_keys_job(rendered, &options.app_name, &mut converted)?;
-        secret_fields.push((
-            keys::master_key_field(),
-            keys::master_key_template(&options.app_name),
-        ));
+        secret_fields.push(keys::master_key_field(&options.app_name));
     }
     let fixed = metadata::fixed_values(rendered, &converted.objects);
     let mut files = BTreeMap::new();

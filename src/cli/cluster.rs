@@ -5,7 +5,7 @@ use super::args::{
     ApplyCommand, DiffCommand, HostArgs, LogsCommand, OutputFormat, StatusCommand, UninstallCommand,
 };
 use super::config::parse_duration;
-use crate::cluster::apply::{ApplyOptions, apply_release};
+use crate::cluster::apply::{ApplyOptions, apply_release, phase};
 use crate::cluster::bootstrap_key::read_provider_key;
 use crate::cluster::delete::uninstall;
 use crate::cluster::diff::{diff_release, render_text};
@@ -130,18 +130,14 @@ pub fn apply(cmd: ApplyCommand) -> Result<u8, Error> {
     block_on(async move {
         let progress = Progress::new(false);
         let mut since = std::time::Instant::now();
-        let mut phase = |name: &str| {
-            crate::render::stages::record(format!("apply: {name}"), since.elapsed());
-            since = std::time::Instant::now();
-        };
         let mgr = manager(connection).await?;
-        phase("client (kubeconfig, TLS)");
+        phase("client (kubeconfig, TLS)", &mut since);
         let target = prepared.target.clone();
         let rendered = prepared.finish(&mgr, timeout, &progress).await?;
-        phase("render finished (host, cluster inputs)");
+        phase("render finished (host, cluster inputs)", &mut since);
         if !skip_doctor {
             super::doctor::gate(&mgr, &rendered, target, &progress).await?;
-            phase("doctor");
+            phase("doctor", &mut since);
         }
         if ask && !confirm_changes(&mgr, &rendered, options.force).await? {
             return Err(Error::Usage("not confirmed; nothing was applied".into()));

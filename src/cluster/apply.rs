@@ -210,7 +210,7 @@ async fn write_changed(
 
 /// Records the phase of an apply that ends now (`DIFYRENDER_STAGES`; profiling only, nothing
 /// compares it) and starts the next.
-fn phase(name: &str, since: &mut Instant) {
+pub fn phase(name: &str, since: &mut Instant) {
     stages::record(format!("apply: {name}"), since.elapsed());
     *since = Instant::now();
 }

@@ -2,9 +2,10 @@
 
 use super::*;
 
-/// `src/cluster/smoke_test.py`'s check "model", run by python3 as the test Job runs it, with
-/// the bootstrap Job's variables; returns (exit code, its one result, its termination message).
-pub(crate) fn model_check(vars: &[(&str, &str)]) -> (i32, Value, String) {
+/// `src/cluster/smoke_test.py` with only its check "model", run by python3 as the test Job runs
+/// it, with the bootstrap Job's variables; returns its output and its termination message,
+/// both checked for keys.
+fn run_model_script(vars: &[(&str, &str)]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("termination-log");
     let out = Command::new("python3")
@@ -17,13 +18,19 @@ pub(crate) fn model_check(vars: &[(&str, &str)]) -> (i32, Value, String) {
         .envs(vars.iter().copied())
         .output()
         .unwrap();
-    let text = transcript(&out);
     let keys: Vec<String> = [KEY_A, KEY_B, WRONG_KEY].map(String::from).to_vec();
-    assert_no_secrets(&text, &keys, "the test script's output");
+    assert_no_secrets(&transcript(&out), &keys, "the test script's output");
     let message = read(&log);
     assert_no_secrets(&message, &keys, "the test script's termination message");
+    (out, message)
+}
+
+/// The check "model" ([`run_model_script`]); returns (exit code, its one result, its
+/// termination message).
+pub(crate) fn model_check(vars: &[(&str, &str)]) -> (i32, Value, String) {
+    let (out, message) = run_model_script(vars);
     let results = difyrender::cluster::smoketest::parse_results(&message);
-    assert_eq!(results.len(), 1, "{text}");
+    assert_eq!(results.len(), 1, "{}", transcript(&out));
     let result = serde_json::to_value(&results[0]).unwrap();
     (out.status.code().expect("exited"), result, message)
 }
@@ -255,21 +262,11 @@ fn test_asks_no_model_when_the_optional_key_was_left_empty() {
         "{r}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("termination-log");
-    let out = Command::new("python3")
-        .arg(root().join("src/cluster/smoke_test.py"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("DIFYTEST_RESULT_FILE", &log)
-        .env("DIFYTEST_CHECKS", "model")
-        .env("PROVIDER_KEY_OPTIONAL", "true")
-        .envs(vars.iter().copied())
-        .output()
-        .unwrap();
+    let optional = [vars.as_slice(), &[("PROVIDER_KEY_OPTIONAL", "true")]].concat();
+    let (out, message) = run_model_script(&optional);
     // Only "model" was asked for, and it did not run: no result at all (the script counts a run
     // without any check as failed; a real run has every other check).
-    let results = difyrender::cluster::smoketest::parse_results(&read(&log));
+    let results = difyrender::cluster::smoketest::parse_results(&message);
     assert!(results.is_empty(), "{}", transcript(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("difytest: 0 passed, 0 failed"),

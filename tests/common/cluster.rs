@@ -124,8 +124,23 @@ pub fn kubectl_stdin(args: &[&str], input: &str, kc: &Path) -> Output {
 /// `field_manager`, and requires every document to be accepted (nothing is stored). Returns
 /// kubectl's transcript for further checks.
 pub fn strict_dry_run(stream: &str, field_manager: &str, kc: &Path, what: &str) -> String {
+    let out = strict_dry_run_output(stream, field_manager, kc);
+    let text = super::transcript(&out);
+    assert!(out.status.success(), "{what}: {text}");
+    let docs = difyrender::yaml::from_str_multiple(stream).unwrap().len();
+    assert_eq!(
+        text.matches("serverside-applied (server dry run)").count(),
+        docs,
+        "{what}: {text}"
+    );
+    text
+}
+
+/// The server-side dry run of [`strict_dry_run`], accepted or not: for the tests whose stream
+/// the server must refuse.
+pub fn strict_dry_run_output(stream: &str, field_manager: &str, kc: &Path) -> Output {
     let manager = format!("--field-manager={field_manager}");
-    let out = kubectl_stdin(
+    kubectl_stdin(
         &[
             "apply",
             "--server-side",
@@ -137,16 +152,7 @@ pub fn strict_dry_run(stream: &str, field_manager: &str, kc: &Path, what: &str) 
         ],
         stream,
         kc,
-    );
-    let text = super::transcript(&out);
-    assert!(out.status.success(), "{what}: {text}");
-    let docs = difyrender::yaml::from_str_multiple(stream).unwrap().len();
-    assert_eq!(
-        text.matches("serverside-applied (server dry run)").count(),
-        docs,
-        "{what}: {text}"
-    );
-    text
+    )
 }
 
 /// `kubectl … -o json --show-managed-fields`, which must succeed.

@@ -4,7 +4,7 @@
 //! CA and the namespace in a folder, where the kubelet would mount them.
 
 use super::cluster::kubectl;
-use super::{read, root, transcript};
+use super::{difyrender, read, root, root_profile, transcript};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -78,4 +78,23 @@ pub fn run(kc: &Path, ns: &str, job: &Value, master: Option<&str>) -> Output {
         }
     }
     cmd.output().unwrap()
+}
+
+/// The keys Secret's `data` as `difyrender secrets render` prints it for release `release` in
+/// `ns` (the root profile, `extra` values on top) and the master key `master`: what the keys Job
+/// must write.
+pub fn rendered_keys(ns: &str, release: &str, master: &str, extra: &[&str]) -> Value {
+    let mut cmd = difyrender();
+    cmd.args(["secrets", "render", "-n", ns, "--release", release])
+        .args(root_profile())
+        .args(["--set", "external.host=192.0.2.10"]);
+    for e in extra {
+        cmd.args(["--set", e]);
+    }
+    let out = cmd.env("DIFY_SECRET_KEY", master).output().unwrap();
+    assert!(out.status.success(), "{}", transcript(&out));
+    let secret = difyrender::yaml::from_str_multiple(&String::from_utf8_lossy(&out.stdout))
+        .unwrap()
+        .remove(0);
+    secret["data"].clone()
 }

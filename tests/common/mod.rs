@@ -141,6 +141,19 @@ pub fn release_spec(set: Vec<String>, master: &str) -> difyrender::release::Rele
 
 /// The `/` profile every cluster test deploys: stock images at the root path, http, the test
 /// cluster's StorageClass. Without namespace and host, which tests choose.
+/// `secrets.externalSecret` with the store `vault` and its entry `dify/production`, making the
+/// Secret `eso-keys` (the External Secrets Operator's ExternalSecret).
+pub const ESO: &[&str] = &[
+    "--set",
+    "secrets.existingSecret=eso-keys",
+    "--set",
+    "secrets.externalSecret.enabled=true",
+    "--set",
+    "secrets.externalSecret.storeRef.name=vault",
+    "--set",
+    "secrets.externalSecret.remoteKey=dify/production",
+];
+
 pub fn root_profile() -> Vec<String> {
     [
         "expose.ingressClassName=kommander-traefik",
