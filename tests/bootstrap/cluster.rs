@@ -64,19 +64,38 @@ pub(crate) fn bootstrap_jobs(ns: &str) -> Vec<Value> {
         .clone()
 }
 
+/// The render passes a strict server-side dry run, also with the provider key in an optional
+/// Secret reference (`bootstrap.provider.apiKeySecret.optional`).
 #[test]
 fn cluster_the_render_passes_a_strict_server_side_dry_run() {
-    let out = difyrender()
-        .arg("render")
-        .args(["-n", "default"])
-        .args(set_args(&bootstrap_values(KEY_A, &[])))
-        .env("DIFY_SECRET_KEY", MASTER)
-        .output()
-        .unwrap();
-    common::cluster::ok(&out);
-    let stream = String::from_utf8(out.stdout).unwrap();
-    assert!(stream.contains("kind: Job"), "{stream}");
-    common::cluster::strict_dry_run(&stream, "difyrender", kubeconfig(), "bootstrap render");
+    let optional = [
+        "bootstrap.provider.apiKeySecret.name=nai",
+        "bootstrap.provider.apiKeySecret.key=api-key",
+        "bootstrap.provider.apiKeySecret.optional=true",
+    ];
+    for extra in [&[][..], &optional[..]] {
+        let out = difyrender()
+            .arg("render")
+            .args(["-n", "default"])
+            .args(set_args(&bootstrap_values(KEY_A, extra)))
+            .env("DIFY_SECRET_KEY", MASTER)
+            .output()
+            .unwrap();
+        common::cluster::ok(&out);
+        let stream = String::from_utf8(out.stdout).unwrap();
+        assert!(stream.contains("kind: Job"), "{stream}");
+        assert_eq!(
+            stream.contains("optional: true"),
+            !extra.is_empty(),
+            "{extra:?}"
+        );
+        common::cluster::strict_dry_run(
+            &stream,
+            "difyrender",
+            kubeconfig(),
+            &format!("bootstrap render {extra:?}"),
+        );
+    }
 }
 
 #[test]
